@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+//
+// swift-tracehandler: the trace-handling core of an eBPF continuous profiler.
+//
+// Module map (see design/architecture.md):
+//   CTraceRecord     C: the raw trace record shared with the BPF side, and the reference XXH3.
+//   TraceModel       Pure vocabulary: raw traces, frames, hashes, converted traces, event metadata.
+//   TraceHandler     Pure: the Go-faithful tracehandler (LRU caches, handleTrace, start/run).
+//   TraceReporters   Reporters that turn reported traces into output (folded stacks).
+//   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
+//   tracehandler     The agent executable.
+import PackageDescription
+
+let package = Package(
+    name: "swift-tracehandler",
+    products: [
+        .library(name: "TraceModel", targets: ["TraceModel"]),
+        .library(name: "TraceHandler", targets: ["TraceHandler"]),
+        .library(name: "TraceReporters", targets: ["TraceReporters"]),
+        .library(name: "SyntheticTraces", targets: ["SyntheticTraces"]),
+        .executable(name: "tracehandler", targets: ["tracehandler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CTraceRecord"),
+        .target(name: "TraceModel", dependencies: ["CTraceRecord"]),
+        .target(
+            name: "TraceHandler",
+            dependencies: ["TraceModel", .product(name: "Metrics", package: "swift-metrics")]
+        ),
+        .target(name: "TraceReporters", dependencies: ["TraceModel", "TraceHandler"]),
+        .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
+        .executableTarget(
+            name: "tracehandler",
+            dependencies: [
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
+        .testTarget(
+            name: "TraceHandlerTests",
+            dependencies: [
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+    ]
+)

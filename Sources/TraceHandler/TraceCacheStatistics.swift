@@ -1,0 +1,117 @@
+import Metrics
+import Synchronization
+
+/// The four cache counters of the tracehandler, with their metric labels and descriptions in one
+/// place (upstream metrics IDs `UMTraceCacheHit`, `UMTraceCacheMiss`, `BPFTraceCacheHit`,
+/// `BPFTraceCacheMiss`).
+public enum TraceCacheMetric: Int, CaseIterable, Sendable {
+    case umTraceCacheHit
+    case umTraceCacheMiss
+    case bpfTraceCacheHit
+    case bpfTraceCacheMiss
+
+    public var label: String {
+        switch self {
+        case .umTraceCacheHit: "tracehandler_um_trace_cache_hit"
+        case .umTraceCacheMiss: "tracehandler_um_trace_cache_miss"
+        case .bpfTraceCacheHit: "tracehandler_bpf_trace_cache_hit"
+        case .bpfTraceCacheMiss: "tracehandler_bpf_trace_cache_miss"
+        }
+    }
+
+    public var help: String {
+        switch self {
+        case .umTraceCacheHit: "Converted traces whose frames the reporter already had"
+        case .umTraceCacheMiss: "Converted traces whose frames were sent to the reporter"
+        case .bpfTraceCacheHit: "Raw traces answered from the BPF-hash cache without conversion"
+        case .bpfTraceCacheMiss: "Raw traces that had to be converted"
+        }
+    }
+}
+
+/// Values of the four counters over some span of time.
+public struct TraceCacheStatistics: Hashable, Sendable, CustomStringConvertible {
+    public var umTraceCacheHit: UInt64 = 0
+    public var umTraceCacheMiss: UInt64 = 0
+    public var bpfTraceCacheHit: UInt64 = 0
+    public var bpfTraceCacheMiss: UInt64 = 0
+
+    public init() {}
+
+    public subscript(metric: TraceCacheMetric) -> UInt64 {
+        get {
+            switch metric {
+            case .umTraceCacheHit: umTraceCacheHit
+            case .umTraceCacheMiss: umTraceCacheMiss
+            case .bpfTraceCacheHit: bpfTraceCacheHit
+            case .bpfTraceCacheMiss: bpfTraceCacheMiss
+            }
+        }
+        set {
+            switch metric {
+            case .umTraceCacheHit: umTraceCacheHit = newValue
+            case .umTraceCacheMiss: umTraceCacheMiss = newValue
+            case .bpfTraceCacheHit: bpfTraceCacheHit = newValue
+            case .bpfTraceCacheMiss: bpfTraceCacheMiss = newValue
+            }
+        }
+    }
+
+    public var description: String {
+        "bpf cache hit \(bpfTraceCacheHit) miss \(bpfTraceCacheMiss), um cache hit \(umTraceCacheHit) miss \(umTraceCacheMiss)"
+    }
+}
+
+/// The counters one handler increments, and what publishing them does.
+///
+/// The handling task increments the current interval's counters; the monitor task, every
+/// `monitorInterval`, swaps them to zero, publishes the interval's values to swift-metrics and adds
+/// them to the running totals. Relaxed ordering suffices: each counter is independent, and nobody
+/// infers anything about other memory from a count.
+final class TraceCacheCounters: Sendable {
+    /// One counter's current interval and its total of published intervals.
+    private final class Slot: Sendable {
+        let interval = Atomic<UInt64>(0)
+        let total = Atomic<UInt64>(0)
+        let published: Counter
+
+        init(_ metric: TraceCacheMetric, factory: any MetricsFactory) {
+            published = Counter(label: metric.label, factory: factory)
+        }
+    }
+
+    private let slots: [Slot]
+
+    init(metricsFactory: any MetricsFactory) {
+        slots = TraceCacheMetric.allCases.map { Slot($0, factory: metricsFactory) }
+    }
+
+    @inline(__always)  // one atomic add on the per-trace path; keep it out of a call
+    func increment(_ metric: TraceCacheMetric) {
+        slots[metric.rawValue].interval.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// Publishes the interval's values (zeros included, so every interval is visible) and resets them.
+    @discardableResult
+    func publishInterval() -> TraceCacheStatistics {
+        var values = TraceCacheStatistics()
+        for metric in TraceCacheMetric.allCases {
+            let slot = slots[metric.rawValue]
+            let value = slot.interval.exchange(0, ordering: .relaxed)
+            slot.total.wrappingAdd(value, ordering: .relaxed)
+            slot.published.increment(by: Int64(value))
+            values[metric] = value
+        }
+        return values
+    }
+
+    /// Everything counted so far, published or not.
+    func cumulative() -> TraceCacheStatistics {
+        var values = TraceCacheStatistics()
+        for metric in TraceCacheMetric.allCases {
+            let slot = slots[metric.rawValue]
+            values[metric] = slot.total.load(ordering: .relaxed) &+ slot.interval.load(ordering: .relaxed)
+        }
+        return values
+    }
+}

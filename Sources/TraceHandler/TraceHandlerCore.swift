@@ -1,0 +1,64 @@
+import TraceModel
+
+/// The per-trace logic of upstream `traceHandler.HandleTrace`, step by step. One instance is owned
+/// by one task; only its counters are shared (with the monitor task).
+struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sendable {
+    let processor: Processor
+    let reporter: Reporter
+    let clock: KTimeConverter
+    let counters: TraceCacheCounters
+
+    /// BPF hash → user-mode hash of traces converted recently: repeats skip conversion.
+    var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
+    /// User-mode hashes whose frames the reporter has recently received: repeats send counts only.
+    var umTraceCache: LRUCache<TraceHash, Void>
+
+    init(processor: Processor, reporter: Reporter, clock: KTimeConverter, counters: TraceCacheCounters, cacheSize: Int) {
+        self.processor = processor
+        self.reporter = reporter
+        self.clock = clock
+        self.counters = counters
+        bpfTraceCache = LRUCache(capacity: cacheSize)
+        umTraceCache = LRUCache(capacity: cacheSize)
+    }
+
+    mutating func handleTrace(_ bpfTrace: borrowing RawTrace) {
+        // Upstream defers this: it runs last, on every path.
+        defer { processor.symbolizationComplete(traceCaptureKTime: bpfTrace.ktime) }
+
+        var meta = TraceEventMeta(
+            timestamp: clock.unixTime(bpfTrace.ktime), comm: bpfTrace.comm,
+            pid: bpfTrace.pid, tid: bpfTrace.tid, cpu: bpfTrace.cpu)
+
+        if !reporter.supportsReportTraceEvent {
+            // Fast path: a trace converted recently only needs a count.
+            if let postConversionHash = bpfTraceCache.get(bpfTrace.hash) {
+                counters.increment(.bpfTraceCacheHit)
+                meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: postConversionHash, count: 1)
+                reporter.reportCountForTrace(postConversionHash, count: 1, meta: meta)
+                return
+            }
+            counters.increment(.bpfTraceCacheMiss)
+        }
+
+        // Slow path: convert.
+        let umTrace = processor.convertTrace(bpfTrace)
+        bpfTraceCache.add(bpfTrace.hash, umTrace.hash)
+
+        meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: umTrace.hash, count: 1)
+        if reporter.supportsReportTraceEvent {
+            reporter.reportTraceEvent(umTrace, meta: meta)
+            return
+        }
+        reporter.reportCountForTrace(umTrace.hash, count: 1, meta: meta)
+
+        // Frames already known to the reporter by user-mode hash?
+        if umTraceCache.get(umTrace.hash) != nil {
+            counters.increment(.umTraceCacheHit)
+            return
+        }
+        counters.increment(.umTraceCacheMiss)
+        reporter.reportFramesForTrace(umTrace)
+        umTraceCache.add(umTrace.hash, ())
+    }
+}

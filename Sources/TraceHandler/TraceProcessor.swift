@@ -1,0 +1,32 @@
+public import TraceModel
+
+/// Converts traces as the BPF side sends them into the form reporters receive (upstream
+/// `tracehandler.TraceProcessor`). The handler calls it from one thread at a time per instance.
+public protocol TraceProcessor: Sendable {
+    /// Notifies an APM agent that may be connected in the trace's process that a stack trace was
+    /// collected there. Returns the agent's service name, or "" when no agent listens.
+    func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String
+
+    /// Converts a trace from the BPF side into the user-mode form: symbolizes what it can and keeps
+    /// every frame, marked, that it cannot.
+    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace
+
+    /// Called after each trace has been handled, with the kernel time the trace was captured at: all
+    /// traces up to that time are processed, so events up to it may be processed too.
+    func symbolizationComplete(traceCaptureKTime: KTime)
+}
+
+/// The processor that converts without symbolizing: every frame keeps its address and kind
+/// (`Trace(unsymbolized:)`), no APM agent is ever notified. The trivial processor of benchmarks,
+/// and what a trace gets when the engine degrades it under backpressure.
+public struct UnsymbolizedTraceProcessor: TraceProcessor {
+    public init() {}
+
+    public func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String {
+        ""
+    }
+
+    public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace { Trace(unsymbolized: rawTrace) }
+
+    public func symbolizationComplete(traceCaptureKTime: KTime) {}
+}

@@ -1,0 +1,33 @@
+public import TraceModel
+
+/// Receives handled traces (upstream `reporter.TraceReporter`, the part the tracehandler uses).
+///
+/// With `supportsReportTraceEvent` false, a reporter gets a count for every sample
+/// (`reportCountForTrace`) and the frames of each trace once while it stays in the handler's cache
+/// (`reportFramesForTrace`); with it true, every sample arrives whole (`reportTraceEvent`).
+public protocol TraceReporter: Sendable {
+    /// The frames of a trace not reported (recently) before.
+    func reportFramesForTrace(_ trace: Trace)
+
+    /// `count` more samples of the trace with this hash.
+    func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta)
+
+    /// One sample with its whole trace; used instead of the two above when supported.
+    func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta)
+
+    /// Whether this reporter wants `reportTraceEvent` for every sample.
+    var supportsReportTraceEvent: Bool { get }
+}
+
+/// The intervals the handler works to (upstream `tracehandler.Times`, a subset of the agent's).
+public protocol Times: Sendable {
+    /// How often the cache counters are published and reset.
+    var monitorInterval: Duration { get }
+}
+
+/// `Times` as a plain value.
+public struct FixedTimes: Times {
+    public var monitorInterval: Duration
+
+    public init(monitorInterval: Duration) { self.monitorInterval = monitorInterval }
+}

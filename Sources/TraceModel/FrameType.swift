@@ -1,0 +1,63 @@
+internal import CTraceRecord
+
+/// What produced a frame (upstream `libpf.FrameType`, the BPF side's `FRAME_MARKER_*` values).
+///
+/// The high bit marks an error frame: one the unwinder or the symbolizer could not resolve. Such a
+/// frame keeps its address and its interpreter kind; it is never dropped from a trace.
+public struct FrameType: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    public var rawValue: UInt8
+
+    @inlinable
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let unknown = FrameType(rawValue: UInt8(TH_FRAME_UNKNOWN))
+    public static let python = FrameType(rawValue: UInt8(TH_FRAME_PYTHON))
+    public static let php = FrameType(rawValue: UInt8(TH_FRAME_PHP))
+    public static let native = FrameType(rawValue: UInt8(TH_FRAME_NATIVE))
+    public static let kernel = FrameType(rawValue: UInt8(TH_FRAME_KERNEL))
+    public static let hotSpot = FrameType(rawValue: UInt8(TH_FRAME_HOTSPOT))
+    public static let ruby = FrameType(rawValue: UInt8(TH_FRAME_RUBY))
+    public static let perl = FrameType(rawValue: UInt8(TH_FRAME_PERL))
+    public static let v8 = FrameType(rawValue: UInt8(TH_FRAME_V8))
+    public static let phpJIT = FrameType(rawValue: UInt8(TH_FRAME_PHP_JIT))
+    public static let dotnet = FrameType(rawValue: UInt8(TH_FRAME_DOTNET))
+    public static let luaJIT = FrameType(rawValue: UInt8(TH_FRAME_LUAJIT))
+    /// Unwinding stopped here because of an error; carries no address.
+    public static let abort = FrameType(rawValue: UInt8(TH_FRAME_ABORT))
+
+    static let errorBit = UInt8(TH_FRAME_ERROR_BIT)
+
+    /// True for frames that could not be unwound or symbolized (the error bit is set; as upstream,
+    /// `abort` counts as one).
+    @inlinable
+    public var isError: Bool { rawValue & 0x80 != 0 }
+
+    /// This kind with the error bit set: the frame keeps its address but is marked unresolved.
+    @inlinable
+    public var asError: FrameType { self == .abort ? self : FrameType(rawValue: rawValue | 0x80) }
+
+    /// The kind without the error bit.
+    @inlinable
+    public var interpreter: FrameType { self == .abort ? .unknown : FrameType(rawValue: rawValue & 0x7f) }
+
+    public var description: String {
+        if self == .abort { return "abort-marker" }
+        let name: String
+        switch interpreter {
+        case .python: name = "python"
+        case .php: name = "php"
+        case .native: name = "native"
+        case .kernel: name = "kernel"
+        case .hotSpot: name = "jvm"
+        case .ruby: name = "ruby"
+        case .perl: name = "perl"
+        case .v8: name = "v8js"
+        case .phpJIT: name = "phpjit"
+        case .dotnet: name = "dotnet"
+        case .luaJIT: name = "luajit"
+        case .unknown: name = "unknown"
+        default: name = "type\(interpreter.rawValue)"
+        }
+        return isError ? name + "-error" : name
+    }
+}

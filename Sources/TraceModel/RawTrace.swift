@@ -1,0 +1,208 @@
+public import CTraceRecord
+
+/// Why a record from the kernel could not be read as a trace. The reader counts and skips such a
+/// record; it never guesses at its contents.
+public enum RawTraceError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Fewer bytes than the 64-byte header.
+    case truncatedHeader(byteCount: Int)
+    /// The frame counts add up to more than `RawTrace.maxFrames`.
+    case tooManyFrames(kernel: Int, user: Int)
+    /// The frame counts promise more frames than the record holds.
+    case truncatedFrames(byteCount: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case .truncatedHeader(let n):
+            return "raw trace record of \(n) bytes is shorter than its \(RawTrace.headerSize)-byte header"
+        case .tooManyFrames(let k, let u):
+            return "raw trace record claims \(k) kernel + \(u) user frames; at most \(RawTrace.maxFrames) fit"
+        case .truncatedFrames(let n, let expected):
+            return "raw trace record of \(n) bytes is shorter than the \(expected) bytes its frame counts need"
+        }
+    }
+}
+
+/// One trace as the BPF side produced it (upstream `host.Trace`), with its BPF hash.
+///
+/// The C record is kept in place, with the fields the hash excludes (ktime, cpu, comm and both APM
+/// ids) moved out into properties and zeroed in the record, exactly as upstream's `loadBpfTrace`
+/// zeroes them before hashing. So `hash` is the low 64 bits of XXH3-128 over the record's wire bytes
+/// with those fields zeroed: pid, tid, frame counts and frames decide it. (Upstream's record has no
+/// cpu field; zeroing ours keeps one stack seen on two CPUs one BPF hash.)
+///
+/// A `RawTrace` is a fixed-size value (about 3 KiB, `maxFrames` frames inline) so that it can live
+/// in preallocated slots and move through rings without allocating.
+public struct RawTrace: Sendable, BitwiseCopyable {
+    public static let maxFrames = Int(TH_MAX_FRAMES)
+    public static let headerSize = Int(TH_TRACE_RECORD_HEADER_SIZE)
+    public static let frameSize = MemoryLayout<th_frame>.size
+
+    public var ktime: KTime
+    public var cpu: UInt32
+    public var comm: Comm
+    public var apmTraceID: APMTraceID
+    public var apmTransactionID: APMTransactionID
+    /// The BPF hash (upstream `host.TraceHash`), computed whenever the hashed fields are set.
+    public private(set) var hash: HostTraceHash
+
+    /// The wire record with the unhashed fields zeroed; only the first `frameCount` frames are valid.
+    @usableFromInline
+    var record: th_trace_record
+
+    /// An empty trace: pid 0, no frames.
+    public init() {
+        ktime = KTime(rawValue: 0)
+        cpu = 0
+        comm = .empty
+        apmTraceID = APMTraceID()
+        apmTransactionID = APMTransactionID()
+        hash = HostTraceHash(rawValue: 0)
+        record = th_trace_record()
+        rehash()
+    }
+
+    /// A trace built from its parts, as the BPF side would emit it. Frames are leaf first.
+    public init(
+        pid: UInt32, tid: UInt32, cpu: UInt32 = 0, ktime: KTime = KTime(rawValue: 0), comm: Comm = Comm(""),
+        apmTraceID: APMTraceID = APMTraceID(), apmTransactionID: APMTransactionID = APMTransactionID(),
+        kernelFrames: [Frame] = [], userFrames: [Frame] = []
+    ) throws(RawTraceError) {
+        self.init()
+        try assign(
+            pid: pid, tid: tid, cpu: cpu, ktime: ktime, comm: comm,
+            kernelFrameCount: kernelFrames.count, userFrameCount: userFrames.count
+        ) { i in i < kernelFrames.count ? kernelFrames[i] : userFrames[i - kernelFrames.count] }
+        self.apmTraceID = apmTraceID  // after `assign`, which clears them; they are not hashed
+        self.apmTransactionID = apmTransactionID
+    }
+
+    /// Overwrites this trace in place (APM ids are cleared) with frames produced by `frameAt`, for
+    /// index 0 (the leaf-most kernel frame) up to `kernelFrameCount + userFrameCount`. Allocates
+    /// nothing: generators reuse one preallocated trace. On error the trace is left unchanged.
+    public mutating func assign(
+        pid: UInt32, tid: UInt32, cpu: UInt32, ktime: KTime, comm: Comm,
+        kernelFrameCount: Int, userFrameCount: Int, frameAt: (Int) -> Frame
+    ) throws(RawTraceError) {
+        guard kernelFrameCount >= 0, userFrameCount >= 0,
+            kernelFrameCount + userFrameCount <= RawTrace.maxFrames
+        else { throw .tooManyFrames(kernel: kernelFrameCount, user: userFrameCount) }
+        self.ktime = ktime
+        self.cpu = cpu
+        self.comm = comm
+        apmTraceID = APMTraceID()
+        apmTransactionID = APMTransactionID()
+        record.pid = pid
+        record.tid = tid
+        record.kernel_frame_count = UInt16(kernelFrameCount)
+        record.user_frame_count = UInt16(userFrameCount)
+        let count = kernelFrameCount + userFrameCount
+        withUnsafeMutableBytes(of: &record) { bytes in
+            let frames = bytes.baseAddress!.advanced(by: RawTrace.headerSize)
+                .assumingMemoryBound(to: th_frame.self)
+            for i in 0..<count { frames[i] = frameAt(i).raw }
+        }
+        rehash()
+    }
+
+    /// Reads a record as the kernel delivered it (the kernel may pad it: extra bytes are ignored).
+    public init(parsing bytes: UnsafeRawBufferPointer) throws(RawTraceError) {
+        self.init()
+        try load(bytes)
+    }
+
+    /// Replaces this trace with the record in `bytes`, copying only the header and the used frames.
+    /// This is the engine's in-place path: a preallocated slot is reused without being cleared.
+    /// On error the trace is left unchanged.
+    public mutating func load(_ bytes: UnsafeRawBufferPointer) throws(RawTraceError) {
+        guard bytes.count >= RawTrace.headerSize else { throw .truncatedHeader(byteCount: bytes.count) }
+        let kernel = Int(bytes.loadUnaligned(fromByteOffset: Offsets.kernelFrameCount, as: UInt16.self))
+        let user = Int(bytes.loadUnaligned(fromByteOffset: Offsets.userFrameCount, as: UInt16.self))
+        guard kernel + user <= RawTrace.maxFrames else { throw .tooManyFrames(kernel: kernel, user: user) }
+        let size = RawTrace.headerSize + (kernel + user) * RawTrace.frameSize
+        guard bytes.count >= size else { throw .truncatedFrames(byteCount: bytes.count, expected: size) }
+
+        withUnsafeMutableBytes(of: &record) { dst in
+            dst.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: size)
+        }
+        ktime = KTime(rawValue: bytes.loadUnaligned(fromByteOffset: Offsets.ktime, as: UInt64.self))
+        cpu = bytes.loadUnaligned(fromByteOffset: Offsets.cpu, as: UInt32.self)
+        comm = Comm(bytes: UnsafeRawBufferPointer(rebasing: bytes[Offsets.comm..<Offsets.comm + Comm.byteCount]))
+        apmTraceID = APMTraceID(
+            high: bytes.loadUnaligned(fromByteOffset: Offsets.apmTraceID + 8, as: UInt64.self),
+            low: bytes.loadUnaligned(fromByteOffset: Offsets.apmTraceID, as: UInt64.self))
+        apmTransactionID = APMTransactionID(
+            rawValue: bytes.loadUnaligned(fromByteOffset: Offsets.apmTransactionID, as: UInt64.self))
+        // Zero what the hash excludes: bytes 8..<12 (cpu) and 16..<64 (ktime, comm, APM ids).
+        withUnsafeMutableBytes(of: &record) { dst in
+            dst.storeBytes(of: 0, toByteOffset: Offsets.cpu, as: UInt32.self)
+            UnsafeMutableRawBufferPointer(rebasing: dst[Offsets.ktime..<RawTrace.headerSize]).initializeMemory(
+                as: UInt8.self, repeating: 0)
+        }
+        rehash()
+    }
+
+    @inlinable public var pid: UInt32 { record.pid }
+    @inlinable public var tid: UInt32 { record.tid }
+    @inlinable public var kernelFrameCount: Int { Int(record.kernel_frame_count) }
+    @inlinable public var userFrameCount: Int { Int(record.user_frame_count) }
+    @inlinable public var frameCount: Int { kernelFrameCount + userFrameCount }
+
+    /// The frames, kernel frames first, each part leaf first.
+    public func withFrames<R, E: Error>(_ body: (UnsafeBufferPointer<Frame>) throws(E) -> R) throws(E) -> R {
+        let count = frameCount
+        return try withUnsafeBytes(of: record) { (bytes) throws(E) -> R in
+            // `Frame` is a single-field wrapper of `th_frame`: the same layout, so rebinding is sound.
+            try bytes.baseAddress!.advanced(by: RawTrace.headerSize)
+                .withMemoryRebound(to: Frame.self, capacity: count) { (frames) throws(E) -> R in
+                    try body(UnsafeBufferPointer(start: frames, count: count))
+                }
+        }
+    }
+
+    /// The frames as an array (allocates; for tests and tools, not for the hot path).
+    public var frames: [Frame] { withFrames { Array($0) } }
+
+    /// The number of bytes the BPF side sends for this trace.
+    @inlinable
+    public var encodedByteCount: Int { RawTrace.headerSize + frameCount * RawTrace.frameSize }
+
+    /// Writes the record as the BPF side emits it, unhashed fields included, into `buffer`, which
+    /// must hold `encodedByteCount` bytes. Returns the number of bytes written.
+    @discardableResult
+    public func encode(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let size = encodedByteCount
+        precondition(buffer.count >= size, "buffer of \(buffer.count) bytes cannot hold a \(size)-byte record")
+        withUnsafeBytes(of: record) { src in
+            buffer.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: size)
+        }
+        buffer.storeBytes(of: ktime.rawValue, toByteOffset: Offsets.ktime, as: UInt64.self)
+        buffer.storeBytes(of: cpu, toByteOffset: Offsets.cpu, as: UInt32.self)
+        comm.withBytes { c in
+            UnsafeMutableRawBufferPointer(rebasing: buffer[Offsets.comm..<Offsets.comm + Comm.byteCount])
+                .copyMemory(from: c)
+        }
+        buffer.storeBytes(of: apmTraceID.low, toByteOffset: Offsets.apmTraceID, as: UInt64.self)
+        buffer.storeBytes(of: apmTraceID.high, toByteOffset: Offsets.apmTraceID + 8, as: UInt64.self)
+        buffer.storeBytes(of: apmTransactionID.rawValue, toByteOffset: Offsets.apmTransactionID, as: UInt64.self)
+        return size
+    }
+
+    /// The low 64 bits of XXH3-128 over the hashed prefix of `record`.
+    private mutating func rehash() {
+        let size = encodedByteCount
+        let h = withUnsafeBytes(of: record) { th_xxh3_128($0.baseAddress, size) }
+        hash = HostTraceHash(rawValue: h.low)
+    }
+
+    /// Byte offsets of the header fields, from the C layout. The unhashed ones, ktime to the end of
+    /// the header, are contiguous; `load` relies on that.
+    private enum Offsets {
+        static let cpu = MemoryLayout<th_trace_record>.offset(of: \.cpu)!
+        static let kernelFrameCount = MemoryLayout<th_trace_record>.offset(of: \.kernel_frame_count)!
+        static let userFrameCount = MemoryLayout<th_trace_record>.offset(of: \.user_frame_count)!
+        static let ktime = MemoryLayout<th_trace_record>.offset(of: \.ktime)!
+        static let comm = MemoryLayout<th_trace_record>.offset(of: \.comm)!
+        static let apmTraceID = MemoryLayout<th_trace_record>.offset(of: \.apm_trace_id)!
+        static let apmTransactionID = MemoryLayout<th_trace_record>.offset(of: \.apm_transaction_id)!
+    }
+}

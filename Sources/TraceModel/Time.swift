@@ -1,0 +1,36 @@
+/// CLOCK_MONOTONIC nanoseconds, as the BPF side stamps a trace (upstream `times.KTime`).
+public struct KTime: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCopyable {
+    public var rawValue: UInt64
+
+    @inlinable
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    @inlinable
+    public static func < (a: KTime, b: KTime) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Nanoseconds since the Unix epoch (upstream `libpf.UnixTime64`).
+public struct UnixTime64: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCopyable {
+    public var rawValue: UInt64
+
+    @inlinable
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    @inlinable
+    public static func < (a: UnixTime64, b: UnixTime64) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Converts kernel monotonic time to wall-clock time with one offset measured at start-up, the way
+/// upstream's `KTime.UnixNano` does; the offset is a value so that the pure modules never read clocks.
+public struct KTimeConverter: Sendable, BitwiseCopyable {
+    /// Unix time minus monotonic time, in nanoseconds.
+    public var offsetNanoseconds: Int64
+
+    @inlinable
+    public init(offsetNanoseconds: Int64) { self.offsetNanoseconds = offsetNanoseconds }
+
+    @inlinable
+    public func unixTime(_ ktime: KTime) -> UnixTime64 {
+        UnixTime64(rawValue: UInt64(bitPattern: Int64(bitPattern: ktime.rawValue) &+ offsetNanoseconds))
+    }
+}

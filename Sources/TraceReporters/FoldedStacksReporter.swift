@@ -1,0 +1,75 @@
+public import TraceHandler
+public import TraceModel
+import Synchronization
+
+/// Aggregates reported traces into folded stacks, the text format flamegraph.pl reads: one line per
+/// distinct (comm, stack), `comm;root;…;leaf count`.
+///
+/// Counts are keyed by the user-mode trace hash and joined with the frames when the output is
+/// rendered, because the tracehandler reports a trace's count before its frames. A count whose
+/// frames never arrived is not dropped: it renders as `comm;[unknown trace HASH] count`.
+public final class FoldedStacksReporter: TraceReporter {
+    private struct StackKey: Hashable {
+        var comm: Comm
+        var hash: TraceHash
+    }
+
+    private struct State {
+        var stacks: [TraceHash: String] = [:]
+        var counts: [StackKey: UInt64] = [:]
+        var samples: UInt64 = 0
+        var frameReports: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var supportsReportTraceEvent: Bool { false }
+
+    public func reportFramesForTrace(_ trace: Trace) {
+        let folded = Self.fold(trace)
+        state.withLock {
+            $0.frameReports += 1
+            $0.stacks[trace.hash] = folded
+        }
+    }
+
+    public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        state.withLock {
+            $0.samples += UInt64(count)
+            $0.counts[StackKey(comm: meta.comm, hash: traceHash), default: 0] += UInt64(count)
+        }
+    }
+
+    public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
+        let folded = Self.fold(trace)
+        state.withLock {
+            $0.samples += 1
+            $0.stacks[trace.hash] = folded
+            $0.counts[StackKey(comm: meta.comm, hash: trace.hash), default: 0] += 1
+        }
+    }
+
+    /// Samples counted so far.
+    public var sampleCount: UInt64 { state.withLock { $0.samples } }
+
+    /// Calls of `reportFramesForTrace` so far.
+    public var frameReportCount: UInt64 { state.withLock { $0.frameReports } }
+
+    /// The folded lines, most samples first (ties in text order).
+    public func foldedLines() -> [String] {
+        let (stacks, counts) = state.withLock { ($0.stacks, $0.counts) }
+        let lines = counts.map { key, count -> (String, UInt64) in
+            let comm = FrameNames.sanitized(key.comm.description)
+            let stack = stacks[key.hash] ?? "[unknown trace \(key.hash)]"
+            return (stack.isEmpty ? comm : comm + ";" + stack, count)
+        }
+        return lines.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.map { "\($0.0) \($0.1)" }
+    }
+
+    /// Root first, ';'-separated; the trace's columns are leaf first.
+    static func fold(_ trace: Trace) -> String {
+        (0..<trace.frameCount).reversed().map { FrameNames.name(of: trace, at: $0) }.joined(separator: ";")
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import SyntheticTraces
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the tracehandler on generated traces and prints what the reporter received.
+struct SyntheticCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synthetic",
+        abstract: "Run the tracehandler on synthetic traces and print the folded stacks it reported."
+    )
+
+    @Option(help: "Traces to generate.") var traces = 100_000
+    @Option(help: "Distinct stacks among them.") var distinct = 1_000
+    @Option(help: "User frames per trace.") var depth = 16
+    @Option(help: "Zipf exponent of stack popularity (0 = uniform).") var zipf = 1.0
+    @Option(help: "Entries in each of the two LRU caches.") var cacheSize: UInt32 = 16_384
+    @Option(help: "Folded lines to print, most samples first.") var top = 10
+    @Option(help: "Also write every folded line to this file.") var output: String?
+
+    func run() async throws {
+        var configuration = SyntheticTraceConfiguration()
+        configuration.distinctStacks = distinct
+        configuration.userDepth = depth
+        configuration.zipfSkew = zipf
+        let source = try SyntheticTraceSequence(configuration, count: traces)
+        let reporter = FoldedStacksReporter()
+
+        let clock = ContinuousClock()
+        let began = clock.now
+        let worker = try start(
+            reporter: reporter, processor: UnsymbolizedTraceProcessor(), traces: source,
+            times: FixedTimes(monitorInterval: .seconds(5)), cacheSize: cacheSize)
+        await worker.exited()
+        let elapsed = clock.now - began
+
+        let lines = reporter.foldedLines()
+        print("handled \(traces) synthetic traces (\(distinct) distinct stacks, depth \(depth), zipf \(zipf)) in \(elapsed)")
+        print("reporter: \(reporter.sampleCount) samples counted, \(reporter.frameReportCount) frame reports, \(lines.count) folded stacks")
+        print("caches: \(worker.statistics())")
+        print("top \(min(top, lines.count)) folded stacks:")
+        for line in lines.prefix(top) { print("  \(line)") }
+        if let output {
+            try writeLines(lines, to: output)
+            print("wrote \(lines.count) folded lines to \(output)")
+        }
+        guard reporter.sampleCount == UInt64(traces) else {
+            throw ValidationError("reporter counted \(reporter.sampleCount) samples of \(traces) traces")
+        }
+    }
+}
+
+/// Writes lines to a file, failing with the path and the system's reason.
+func writeLines(_ lines: [String], to path: String) throws {
+    guard let file = fopen(path, "w") else {
+        throw ValidationError("cannot open \(path) for writing: \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    for line in lines { fputs(line + "\n", file) }
+    guard ferror(file) == 0 else {
+        throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct TraceHandlerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tracehandler",
+        abstract: "Deduplicates, converts and reports stack traces.",
+        subcommands: [SyntheticCommand.self],
+        defaultSubcommand: SyntheticCommand.self
+    )
+}

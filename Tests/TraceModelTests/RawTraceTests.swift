@@ -1,0 +1,160 @@
+import Testing
+import TraceModel
+
+@Suite struct RawTraceTests {
+    static let userFrames = [
+        Frame(addressOrLine: 0x401000, type: .native),
+        Frame(addressOrLine: 0x402000, type: .native, isReturnAddress: true),
+    ]
+    static let kernelFrames = [Frame(addressOrLine: 0xffff_ffff_8100_1000, type: .kernel)]
+
+    static func trace(pid: UInt32 = 42, tid: UInt32 = 43, cpu: UInt32 = 1, ktime: UInt64 = 7, comm: String = "worker",
+                      apm: UInt64 = 0, user: [Frame] = userFrames) throws -> RawTrace {
+        try RawTrace(
+            pid: pid, tid: tid, cpu: cpu, ktime: KTime(rawValue: ktime), comm: Comm(comm),
+            apmTraceID: APMTraceID(high: apm, low: apm), apmTransactionID: APMTransactionID(rawValue: apm),
+            kernelFrames: kernelFrames, userFrames: user)
+    }
+
+    @Test func hashIgnoresCommKtimeCPUAndAPMIds() throws {
+        let base = try Self.trace()
+        #expect(try Self.trace(comm: "other").hash == base.hash)
+        #expect(try Self.trace(ktime: 999_999).hash == base.hash)
+        #expect(try Self.trace(cpu: 7).hash == base.hash)
+        #expect(try Self.trace(apm: 0xdead_beef).hash == base.hash)
+    }
+
+    @Test func hashCoversPidTidAndFrames() throws {
+        let base = try Self.trace()
+        #expect(try Self.trace(pid: 41).hash != base.hash)
+        #expect(try Self.trace(tid: 44).hash != base.hash)
+        #expect(try Self.trace(user: [Self.userFrames[0]]).hash != base.hash)
+        var moved = Self.userFrames
+        moved[1] = Frame(addressOrLine: 0x402001, type: .native, isReturnAddress: true)
+        #expect(try Self.trace(user: moved).hash != base.hash)
+        moved[1] = Frame(addressOrLine: 0x402000, type: .native, isReturnAddress: false)
+        #expect(try Self.trace(user: moved).hash != base.hash)
+    }
+
+    /// The definition, computed independently: XXH3-128 of the wire record with bytes 8..<12 (cpu)
+    /// and 16..<64 (ktime, comm, APM ids) zeroed; the BPF hash is its low 64 bits.
+    @Test func hashIsLow64BitsOfXXH3OverTheZeroedRecord() throws {
+        let trace = try Self.trace(apm: 5)
+        var bytes = [UInt8](repeating: 0xaa, count: trace.encodedByteCount)
+        bytes.withUnsafeMutableBytes { _ = trace.encode(into: $0) }
+        #expect(bytes.count == 64 + 3 * 24)
+        for i in 8..<12 { bytes[i] = 0 }
+        for i in 16..<64 { bytes[i] = 0 }
+        let reference = bytes.withUnsafeBytes { TraceHash(xxh3Of: $0) }
+        #expect(trace.hash.rawValue == reference.low)
+    }
+
+    @Test func encodeThenParseRoundTrips() throws {
+        let trace = try Self.trace(apm: 9)
+        var bytes = [UInt8](repeating: 0, count: trace.encodedByteCount + 4)  // kernel pads records
+        bytes.withUnsafeMutableBytes { _ = trace.encode(into: $0) }
+        let parsed = try bytes.withUnsafeBytes { try RawTrace(parsing: $0) }
+        #expect(parsed.hash == trace.hash)
+        #expect(parsed.pid == 42 && parsed.tid == 43 && parsed.cpu == 1 && parsed.ktime.rawValue == 7)
+        #expect(parsed.comm.description == "worker")
+        #expect(parsed.apmTraceID == APMTraceID(high: 9, low: 9))
+        #expect(parsed.apmTransactionID.rawValue == 9)
+        #expect(parsed.kernelFrameCount == 1 && parsed.userFrameCount == 2)
+        #expect(parsed.frames == Self.kernelFrames + Self.userFrames)
+    }
+
+    @Test func loadInPlaceReplacesALongerTrace() throws {
+        var slot = try Self.trace(user: (0..<100).map { Frame(addressOrLine: UInt64($0), type: .native) })
+        let short = try Self.trace()
+        var bytes = [UInt8](repeating: 0, count: short.encodedByteCount)
+        bytes.withUnsafeMutableBytes { _ = short.encode(into: $0) }
+        try bytes.withUnsafeBytes { try slot.load($0) }
+        #expect(slot.hash == short.hash)
+        #expect(slot.frames == short.frames)
+    }
+
+    @Test func malformedRecordsAreRejectedWithAReason() throws {
+        let short = [UInt8](repeating: 0, count: 63)
+        #expect(throws: RawTraceError.truncatedHeader(byteCount: 63)) {
+            try short.withUnsafeBytes { try RawTrace(parsing: $0) }
+        }
+        var header = [UInt8](repeating: 0, count: 64)
+        header[12] = 100  // kernel_frame_count
+        header[14] = 29  // user_frame_count
+        #expect(throws: RawTraceError.tooManyFrames(kernel: 100, user: 29)) {
+            try header.withUnsafeBytes { try RawTrace(parsing: $0) }
+        }
+        header[12] = 2
+        header[14] = 0
+        #expect(throws: RawTraceError.truncatedFrames(byteCount: 64, expected: 112)) {
+            try header.withUnsafeBytes { try RawTrace(parsing: $0) }
+        }
+        #expect(RawTraceError.truncatedFrames(byteCount: 64, expected: 112).description.contains("112"))
+    }
+
+    @Test func aFailedLoadLeavesTheTraceUnchanged() throws {
+        var trace = try Self.trace()
+        let before = trace.hash
+        let garbage = [UInt8](repeating: 0xff, count: 64)
+        #expect(throws: RawTraceError.self) { try garbage.withUnsafeBytes { try trace.load($0) } }
+        #expect(trace.hash == before)
+        #expect(trace.frames == Self.kernelFrames + Self.userFrames)
+    }
+
+    @Test func tooManyFramesAreRejectedWhenBuilding() {
+        let frames = (0..<129).map { Frame(addressOrLine: UInt64($0), type: .native) }
+        #expect(throws: RawTraceError.tooManyFrames(kernel: 0, user: 129)) {
+            try RawTrace(pid: 1, tid: 1, userFrames: frames)
+        }
+    }
+
+    @Test func commKeepsFifteenBytesAndANul() {
+        #expect(Comm("a-very-long-command-name").description == "a-very-long-com")
+        #expect(Comm("").description == "")
+        #expect(Comm.empty == Comm(""))
+    }
+}
+
+@Suite struct FrameTypeTests {
+    @Test func upstreamValues() {
+        #expect(FrameType.native.rawValue == 3)
+        #expect(FrameType.kernel.rawValue == 4)
+        #expect(FrameType.python.rawValue == 1)
+        #expect(FrameType.dotnet.rawValue == 10)
+        #expect(FrameType.abort.rawValue == 0xff)
+    }
+
+    @Test func errorBitMarksUnresolvedFramesAndKeepsTheirKind() {
+        let unresolved = FrameType.native.asError
+        #expect(unresolved.isError)
+        #expect(unresolved.interpreter == .native)
+        #expect(!FrameType.native.isError)
+        #expect(unresolved.description == "native-error")
+        #expect(FrameType.abort.isError && FrameType.abort.interpreter == .unknown)
+        #expect(FrameType.abort.description == "abort-marker")
+    }
+}
+
+@Suite struct TraceTests {
+    @Test func unsymbolizedConversionKeepsEveryFrame() throws {
+        let raw = try RawTraceTests.trace()
+        let trace = Trace(unsymbolized: raw)
+        #expect(trace.frameCount == 3)
+        #expect(trace.linenos == [0xffff_ffff_8100_1000, 0x401000, 0x402000])
+        #expect(trace.frameTypes == [.kernel, .native, .native])
+        #expect(!trace.isSymbolized)
+        #expect(trace.hash == trace.computeHash())
+    }
+
+    @Test func hashDependsOnFramesNotOnProcess() throws {
+        let a = Trace(unsymbolized: try RawTraceTests.trace(pid: 1))
+        let b = Trace(unsymbolized: try RawTraceTests.trace(pid: 2))
+        #expect(a.hash == b.hash)
+        var c = a
+        c.linenos[0] += 1
+        #expect(c.computeHash() != a.hash)
+        var d = a
+        d.frameTypes[0] = .native
+        #expect(d.computeHash() != a.hash)
+    }
+}
