@@ -6,6 +6,9 @@
 //   CTraceRecord     C: the raw trace record shared with the BPF side, and the reference XXH3.
 //   TraceModel       Pure vocabulary: raw traces, frames, hashes, converted traces, event metadata.
 //   TraceHandler     Pure: the Go-faithful tracehandler (LRU caches, handleTrace, start/run).
+//   TraceEngine      The staged engine: SPSC rings, slot pools, the four stages, backpressure.
+//   LinuxSystem      Typed wrappers of the Linux calls the engine needs (threads, pinning, futex).
+//   CLinuxShims      C: what Swift cannot call directly (variadic syscall, CPU_SET macros).
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
@@ -18,6 +21,7 @@ let package = Package(
         .library(name: "TraceHandler", targets: ["TraceHandler"]),
         .library(name: "TraceReporters", targets: ["TraceReporters"]),
         .library(name: "SyntheticTraces", targets: ["SyntheticTraces"]),
+        .library(name: "TraceEngine", targets: ["TraceEngine"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
     ],
     dependencies: [
@@ -32,15 +36,22 @@ let package = Package(
             dependencies: ["TraceModel", .product(name: "Metrics", package: "swift-metrics")]
         ),
         .target(name: "TraceReporters", dependencies: ["TraceModel", "TraceHandler"]),
+        .target(name: "CLinuxShims"),
+        .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
+        .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem"]),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
         .executableTarget(
             name: "tracehandler",
             dependencies: [
-                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces",
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
+        .testTarget(
+            name: "TraceEngineTests",
+            dependencies: ["TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem"]
+        ),
         .testTarget(
             name: "TraceHandlerTests",
             dependencies: [

@@ -11,9 +11,20 @@ public protocol TraceProcessor: Sendable {
     /// every frame, marked, that it cannot.
     func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace
 
+    /// `convertTrace` into a trace the caller reuses. The staged engine calls this, so that a
+    /// processor that fills `trace` in place (keeping its columns' capacity) allocates nothing per
+    /// trace. The default assigns `convertTrace`'s result.
+    func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace)
+
     /// Called after each trace has been handled, with the kernel time the trace was captured at: all
     /// traces up to that time are processed, so events up to it may be processed too.
     func symbolizationComplete(traceCaptureKTime: KTime)
+}
+
+extension TraceProcessor {
+    public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
+        trace = convertTrace(rawTrace)
+    }
 }
 
 /// The processor that converts without symbolizing: every frame keeps its address and kind
@@ -27,6 +38,10 @@ public struct UnsymbolizedTraceProcessor: TraceProcessor {
     }
 
     public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace { Trace(unsymbolized: rawTrace) }
+
+    public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
+        trace.assignUnsymbolized(rawTrace)
+    }
 
     public func symbolizationComplete(traceCaptureKTime: KTime) {}
 }

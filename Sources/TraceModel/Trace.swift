@@ -34,6 +34,13 @@ public struct Trace: Hashable, Sendable {
     /// its kind and the BPF side's file id. `isSymbolized` is false. The hash is computed.
     public init(unsymbolized raw: borrowing RawTrace) {
         self.init(reservingCapacity: raw.frameCount)
+        assignUnsymbolized(raw)
+    }
+
+    /// `Trace(unsymbolized:)` in place: keeps the columns' capacity, so a reused trace allocates
+    /// nothing.
+    public mutating func assignUnsymbolized(_ raw: borrowing RawTrace) {
+        removeAll(keepingCapacity: true)
         raw.withFrames { frames in
             for frame in frames {
                 append(file: FileID(frame.fileID), lineno: frame.addressOrLine, type: frame.type)
@@ -41,6 +48,19 @@ public struct Trace: Hashable, Sendable {
         }
         isSymbolized = false
         hash = computeHash()
+    }
+
+    /// Empties every column.
+    public mutating func removeAll(keepingCapacity: Bool = false) {
+        files.removeAll(keepingCapacity: keepingCapacity)
+        linenos.removeAll(keepingCapacity: keepingCapacity)
+        frameTypes.removeAll(keepingCapacity: keepingCapacity)
+        mappingStarts.removeAll(keepingCapacity: keepingCapacity)
+        mappingEnds.removeAll(keepingCapacity: keepingCapacity)
+        mappingFileOffsets.removeAll(keepingCapacity: keepingCapacity)
+        symbols.removeAll(keepingCapacity: keepingCapacity)
+        isSymbolized = true
+        hash = TraceHash(high: 0, low: 0)
     }
 
     @inlinable

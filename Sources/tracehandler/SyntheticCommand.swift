@@ -1,5 +1,6 @@
 import ArgumentParser
 import SyntheticTraces
+import TraceEngine
 import TraceHandler
 import TraceModel
 import TraceReporters
@@ -22,6 +23,11 @@ struct SyntheticCommand: AsyncParsableCommand {
     @Option(help: "Entries in each of the two LRU caches.") var cacheSize: UInt32 = 16_384
     @Option(help: "Folded lines to print, most samples first.") var top = 10
     @Option(help: "Also write every folded line to this file.") var output: String?
+    @Option(help: "serial: the Go-shaped handler on one task; staged: the pinned-stage engine.")
+    var topology: Topology = .staged
+    @Option(help: "Symbolize workers (staged topology).") var workers = 1
+
+    enum Topology: String, ExpressibleByArgument { case serial, staged }
 
     func run() async throws {
         var configuration = SyntheticTraceConfiguration()
@@ -33,16 +39,42 @@ struct SyntheticCommand: AsyncParsableCommand {
 
         let clock = ContinuousClock()
         let began = clock.now
-        let worker = try start(
-            reporter: reporter, processor: UnsymbolizedTraceProcessor(), traces: source,
-            times: FixedTimes(monitorInterval: .seconds(5)), cacheSize: cacheSize)
-        await worker.exited()
+        let summary: String
+        switch topology {
+        case .serial:
+            let worker = try start(
+                reporter: reporter, processor: UnsymbolizedTraceProcessor(), traces: source,
+                times: FixedTimes(monitorInterval: .seconds(5)), cacheSize: cacheSize)
+            await worker.exited()
+            summary = "caches: \(worker.statistics())"
+        case .staged:
+            var engineConfiguration = EngineConfiguration()
+            engineConfiguration.cacheSize = Int(cacheSize)
+            engineConfiguration.symbolizeWorkers = workers
+            engineConfiguration.symbolize.policy = .block
+            let engine = try TraceEngine(
+                configuration: engineConfiguration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+            try engine.start()
+            let generator = source.generator
+            let count = traces
+            try engine.runSource { source, _ in
+                var generator = generator
+                for i in 0..<count {
+                    source.emit { generator.next(into: &$0, ktime: KTime(rawValue: 1_000_000_000 + UInt64(i) * 1000)) }
+                }
+            }
+            await engine.stop()
+            let statistics = engine.statistics()
+            guard statistics.isConserved else { throw ValidationError("conservation failed:\n\(statistics)") }
+            summary = "engine: \(statistics)"
+        }
         let elapsed = clock.now - began
 
         let lines = reporter.foldedLines()
-        print("handled \(traces) synthetic traces (\(distinct) distinct stacks, depth \(depth), zipf \(zipf)) in \(elapsed)")
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        print("handled \(traces) synthetic traces (\(distinct) distinct stacks, depth \(depth), zipf \(zipf)) with the \(topology) topology in \(elapsed) (\(Int(Double(traces) / seconds)) traces/s)")
         print("reporter: \(reporter.sampleCount) samples counted, \(reporter.frameReportCount) frame reports, \(lines.count) folded stacks")
-        print("caches: \(worker.statistics())")
+        print(summary)
         print("top \(min(top, lines.count)) folded stacks:")
         for line in lines.prefix(top) { print("  \(line)") }
         if let output {

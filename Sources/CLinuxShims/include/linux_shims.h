@@ -1,0 +1,31 @@
+/*
+ * What Swift cannot call directly: variadic syscall(2) (futex has no libc wrapper) and the
+ * CPU_SET macros behind pthread_setaffinity_np (a _GNU_SOURCE extension). Each function is a thin
+ * wrapper; errors come back as -errno so the Swift side reads errno nowhere.
+ */
+#ifndef TH_LINUX_SHIMS_H
+#define TH_LINUX_SHIMS_H
+
+#include <stdint.h>
+
+/* FUTEX_WAIT_PRIVATE on `word` while it equals `expected`, for at most `timeout_ns` (< 0: forever).
+ * Returns 0 when woken, -EAGAIN when the word differed, -ETIMEDOUT, -EINTR. */
+int th_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/* FUTEX_WAKE_PRIVATE: wakes up to `count` waiters. Returns the number woken or -errno. */
+int th_futex_wake(uint32_t *word, int count);
+
+/* Pins the calling thread to the `count` CPUs in `cpus`. Returns 0 or -errno (-EINVAL for a CPU
+ * that does not exist or is offline). */
+int th_pin_current_thread(const int *cpus, int count);
+
+/* The CPUs the calling thread may run on, written to `cpus` (up to `capacity`); returns how many. */
+int th_current_thread_cpus(int *cpus, int capacity);
+
+/* Names the calling thread (at most 15 bytes are kept), as top -H and perf show it. */
+void th_set_current_thread_name(const char *name);
+
+/* The kernel's id of the calling thread. */
+int32_t th_gettid(void);
+
+#endif

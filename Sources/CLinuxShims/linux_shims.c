@@ -1,0 +1,56 @@
+#define _GNU_SOURCE
+#include "linux_shims.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int th_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, tsp, NULL, 0);
+    return r == 0 ? 0 : -errno;
+}
+
+int th_futex_wake(uint32_t *word, int count) {
+    long r = syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+    return r >= 0 ? (int)r : -errno;
+}
+
+int th_pin_current_thread(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) return -EINVAL;
+        CPU_SET(cpus[i], &set);
+    }
+    return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int th_current_thread_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) != 0) return 0;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[n++] = cpu;
+    }
+    return n;
+}
+
+void th_set_current_thread_name(const char *name) {
+    char shortened[16];
+    int i = 0;
+    for (; i < 15 && name[i]; i++) shortened[i] = name[i];
+    shortened[i] = 0;
+    pthread_setname_np(pthread_self(), shortened);
+}
+
+int32_t th_gettid(void) { return (int32_t)syscall(SYS_gettid); }

@@ -1,0 +1,126 @@
+/// What a full ring does with one more item.
+public enum BackpressurePolicy: String, Hashable, Sendable, CaseIterable {
+    /// The producer waits. At the source this leaves records in the kernel's buffer, where the kernel
+    /// counts what it then loses.
+    case block
+    /// The newest item is dropped and counted.
+    case drop
+    /// Only on the edge into symbolize: the trace goes on to report unsymbolized (raw addresses,
+    /// `Trace.isSymbolized == false`) instead of waiting or being dropped.
+    case degrade
+}
+
+/// One edge of the engine: how many items it holds and what a full edge does.
+public struct EdgeConfiguration: Hashable, Sendable {
+    /// A power of two.
+    public var capacity: Int
+    public var policy: BackpressurePolicy
+
+    public init(capacity: Int, policy: BackpressurePolicy) {
+        self.capacity = capacity
+        self.policy = policy
+    }
+}
+
+/// CPUs for each stage's thread; nil leaves a thread unpinned.
+public struct StageCPUs: Hashable, Sendable {
+    public var source: [Int]?
+    public var hashCache: [Int]?
+    /// One list per symbolize worker, or one list for all of them.
+    public var symbolize: [[Int]]?
+    public var report: [Int]?
+
+    public init(source: [Int]? = nil, hashCache: [Int]? = nil, symbolize: [[Int]]? = nil, report: [Int]? = nil) {
+        self.source = source
+        self.hashCache = hashCache
+        self.symbolize = symbolize
+        self.report = report
+    }
+}
+
+/// Everything the engine is built from. A plain value with documented defaults; `validate` checks
+/// it once, before any thread starts, and nothing reads it on the hot path.
+public struct EngineConfiguration: Hashable, Sendable {
+    /// `rings.source`: poll → hash/cache. Policy `block` or `drop`. Default 4096, block.
+    public var source = EdgeConfiguration(capacity: 4096, policy: .block)
+    /// `rings.symbolize`: hash/cache → each symbolize worker. Any policy. Default 1024, degrade.
+    public var symbolize = EdgeConfiguration(capacity: 1024, policy: .degrade)
+    /// `rings.report`: hash/cache → report and each symbolize worker → report. Policy `block` or
+    /// `drop`. Default 4096, block.
+    public var report = EdgeConfiguration(capacity: 4096, policy: .block)
+    /// `pool.traces`: raw trace slots (≈3 KiB each) shared by all stages; bounds the engine's memory
+    /// for raw traces. Default 8192 (≈26 MiB). A power of two.
+    public var rawTraceSlots = 8192
+    /// `pool.converted`: converted-trace slots per symbolize worker. Default 1024. A power of two.
+    public var convertedTraceSlots = 1024
+    /// `symbolize.workers`: symbolize threads; traces fan out to them by BPF hash. Default 1.
+    public var symbolizeWorkers = 1
+    /// `cache.size`: entries of the BPF-hash cache (hash/cache stage) and of the user-mode-hash cache
+    /// (report stage). Default 16384.
+    public var cacheSize = 16384
+    /// `batch`: items a stage takes from one ring before looking at the next. Default 64.
+    public var batchSize = 64
+    /// `cpus.*`: pinning per stage. Default: none.
+    public var cpus = StageCPUs()
+    /// `wait.*`: how idle stages wait.
+    public var wait = WaitStrategy()
+
+    public init() {}
+
+    /// Checks every field against its allowed range; the error names the key, the value and the range.
+    public func validate(allowedCPUs: [Int]) throws(EngineConfigurationError) {
+        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws(EngineConfigurationError) {
+            if !ok { throw EngineConfigurationError(key: key, value: "\(value)", allowed: allowed) }
+        }
+        func powerOfTwo(_ value: Int, _ key: String, max: Int) throws(EngineConfigurationError) {
+            try check(value >= 1 && value <= max && value.nonzeroBitCount == 1, key, value, "a power of two from 1 to \(max)")
+        }
+        try powerOfTwo(source.capacity, "rings.source.capacity", max: 1 << 20)
+        try powerOfTwo(symbolize.capacity, "rings.symbolize.capacity", max: 1 << 20)
+        try powerOfTwo(report.capacity, "rings.report.capacity", max: 1 << 20)
+        try check(source.policy != .degrade, "rings.source.policy", source.policy.rawValue, "block, drop")
+        try check(report.policy != .degrade, "rings.report.policy", report.policy.rawValue, "block, drop")
+        try powerOfTwo(rawTraceSlots, "pool.traces", max: 1 << 20)
+        try powerOfTwo(convertedTraceSlots, "pool.converted", max: 1 << 16)
+        try check(symbolizeWorkers >= 1 && symbolizeWorkers <= 64, "symbolize.workers", symbolizeWorkers, "1...64")
+        try check(cacheSize >= 1 && cacheSize <= 1 << 24, "cache.size", cacheSize, "1...\(1 << 24)")
+        try check(batchSize >= 1 && batchSize <= 4096, "batch", batchSize, "1...4096")
+        try check(wait.spins >= 0 && wait.yields >= 0, "wait.spins", wait.spins, "0 or more")
+        try check(wait.parkTimeout > .zero, "wait.park-timeout", wait.parkTimeout, "more than 0")
+        let allowed = Set(allowedCPUs)
+        let allowedText = allowedCPUs.map(String.init).joined(separator: ",")
+        func cpusExist(_ cpus: [Int]?, _ key: String) throws(EngineConfigurationError) {
+            for cpu in cpus ?? [] {
+                try check(allowed.contains(cpu), key, cpu, "CPUs this process may run on: \(allowedText)")
+            }
+        }
+        try cpusExist(cpus.source, "cpus.source")
+        try cpusExist(cpus.hashCache, "cpus.hash-cache")
+        try cpusExist(cpus.report, "cpus.report")
+        if let lists = cpus.symbolize {
+            try check(lists.count == 1 || lists.count == symbolizeWorkers, "cpus.symbolize", lists.count,
+                      "one CPU list, or one per worker (\(symbolizeWorkers))")
+            for list in lists { try cpusExist(list, "cpus.symbolize") }
+        }
+    }
+
+    func symbolizeCPUs(worker: Int) -> [Int]? {
+        guard let lists = cpus.symbolize else { return nil }
+        return lists.count == 1 ? lists[0] : lists[worker]
+    }
+}
+
+/// A configuration value out of range.
+public struct EngineConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var key: String
+    public var value: String
+    public var allowed: String
+
+    public init(key: String, value: String, allowed: String) {
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+    }
+
+    public var description: String { "configuration: \(key) = \(value) is not allowed (allowed: \(allowed))" }
+}

@@ -1,0 +1,98 @@
+import Synchronization
+import TraceModel
+
+/// Everything the stages share (but the processor and reporter, which the stages hold themselves): the rings between them, the slot pools, the doorbells, the
+/// counters and the drain flags. Built once by `TraceEngine.init`; every field is a constant.
+///
+/// Topology (k = symbolize workers; every ring has one producer and one consumer):
+///
+///     source ──sourceRing──► hash/cache ──symbolizeRings[i]──► symbolize[i] ──workerReportRings[i]──► report
+///        ▲                    │  ▲  ▲                               │  ▲                                │  │
+///        └───freeRawSlots─────┘  │  └────feedbackRings[i]───────────┘  └──────convertedReturns[i]───────┘  │
+///                            hashReportRing ──────────────────────────────────────────────────────► report │
+///                                └──────────────────────reportRawReturns◄───────────────────────────────────┘
+final class EngineWiring: Sendable {
+    let configuration: EngineConfiguration
+    let clock: KTimeConverter
+    let apmServiceNames = APMServiceNames()
+
+    let rawSlots: SlotStorage<RawTrace>
+    let convertedSlots: [SlotStorage<Trace>]
+
+    let sourceRing: SPSCRing<UInt32>
+    let freeRawSlots: SPSCRing<UInt32>
+    let symbolizeRings: [SPSCRing<UInt32>]
+    let feedbackRings: [SPSCRing<SymbolizeResult>]
+    let hashReportRing: SPSCRing<ReportMessage>
+    let workerReportRings: [SPSCRing<ReportMessage>]
+    let reportRawReturns: SPSCRing<UInt32>
+    let convertedReturns: [SPSCRing<UInt32>]
+
+    let sourceBell = Doorbell()
+    let hashBell = Doorbell()
+    let workerBells: [Doorbell]
+    let reportBell = Doorbell()
+
+    let sourceCounters = StageCounters()
+    let hashCounters = StageCounters()
+    let workerCounters: [StageCounters]
+    let reportCounters = StageCounters()
+
+    /// Set (releasing) by each stage when it has finished for good; read (acquiring) downstream.
+    let sourceFinished = Atomic<Bool>(false)
+    let hashFinished = Atomic<Bool>(false)
+    let workersFinished = Atomic<Int>(0)
+
+    init(configuration c: EngineConfiguration, clock: KTimeConverter) {
+        configuration = c
+        self.clock = clock
+        let k = c.symbolizeWorkers
+        rawSlots = SlotStorage(count: c.rawTraceSlots) { RawTrace() }
+        convertedSlots = (0..<k).map { _ in
+            SlotStorage(count: c.convertedTraceSlots) { Trace(reservingCapacity: RawTrace.maxFrames) }
+        }
+        // Rings that carry slot ownership back are sized to the pool: they can never be full.
+        sourceRing = SPSCRing(capacity: c.source.capacity)
+        freeRawSlots = SPSCRing(capacity: c.rawTraceSlots)
+        symbolizeRings = (0..<k).map { _ in SPSCRing(capacity: c.symbolize.capacity) }
+        feedbackRings = (0..<k).map { _ in SPSCRing(capacity: c.rawTraceSlots) }
+        hashReportRing = SPSCRing(capacity: c.report.capacity)
+        workerReportRings = (0..<k).map { _ in SPSCRing(capacity: c.report.capacity) }
+        reportRawReturns = SPSCRing(capacity: c.rawTraceSlots)
+        convertedReturns = (0..<k).map { _ in SPSCRing(capacity: c.convertedTraceSlots) }
+        workerBells = (0..<k).map { _ in Doorbell() }
+        workerCounters = (0..<k).map { _ in StageCounters() }
+        // Every raw slot starts free, at the source.
+        for slot in 0..<UInt32(c.rawTraceSlots) { _ = freeRawSlots.push(slot) }
+        freeRawSlots.resetOwners()
+    }
+
+    /// Which symbolize worker a BPF hash belongs to. The high bits: the caches index by the low ones.
+    @inline(__always)
+    func worker(for hash: HostTraceHash) -> Int {
+        Int((hash.rawValue >> 32) % UInt64(configuration.symbolizeWorkers))
+    }
+
+    func meta(_ meta: SampleMeta) -> TraceEventMeta {
+        TraceEventMeta(
+            timestamp: clock.unixTime(meta.ktime), comm: meta.comm, pid: meta.pid, tid: meta.tid, cpu: meta.cpu,
+            apmServiceName: apmServiceNames.name(meta.apmServiceName))
+    }
+
+    func statistics() -> EngineStatistics {
+        func stats(_ stage: EngineStage, _ counters: StageCounters, _ rings: [Int]) -> StageStatistics {
+            var counts: [EngineCounter: UInt64] = [:]
+            for c in EngineCounter.allCases where counters.load(c) != 0 { counts[c] = counters.load(c) }
+            return StageStatistics(stage: stage, counts: counts, outputHighWaterMark: rings.max() ?? 0)
+        }
+        var stages = [
+            stats(.source, sourceCounters, [sourceRing.highWaterMark]),
+            stats(.hashCache, hashCounters, symbolizeRings.map(\.highWaterMark) + [hashReportRing.highWaterMark]),
+        ]
+        for i in 0..<configuration.symbolizeWorkers {
+            stages.append(stats(.symbolize(worker: i), workerCounters[i], [workerReportRings[i].highWaterMark]))
+        }
+        stages.append(stats(.report, reportCounters, []))
+        return EngineStatistics(stages: stages)
+    }
+}

@@ -1,0 +1,74 @@
+import Synchronization
+import TraceModel
+
+/// What report needs of a sample besides its trace: the `TraceEventMeta` fields, as a flat value
+/// that rings can carry. The APM service name travels as an id into `APMServiceNames`.
+struct SampleMeta: BitwiseCopyable {
+    var ktime: KTime
+    var comm: Comm
+    var pid: UInt32
+    var tid: UInt32
+    var cpu: UInt32
+    var apmServiceName: UInt32
+
+    init(_ trace: borrowing RawTrace, apmServiceName: UInt32) {
+        ktime = trace.ktime
+        comm = trace.comm
+        pid = trace.pid
+        tid = trace.tid
+        cpu = trace.cpu
+        self.apmServiceName = apmServiceName
+    }
+}
+
+/// One item for the report stage.
+struct ReportMessage: BitwiseCopyable {
+    enum Kind: UInt8 {
+        /// A BPF-cache hit: count `umHash`.
+        case count
+        /// `slot` is a converted-trace slot of the sending symbolize worker.
+        case converted
+        /// `slot` is a raw-trace slot to report unsymbolized; report returns it to hash/cache.
+        case degraded
+    }
+
+    var kind: Kind
+    var slot: UInt32
+    var umHash: TraceHash
+    var meta: SampleMeta
+}
+
+/// A symbolize worker's answer to hash/cache for one raw slot it was given.
+struct SymbolizeResult: BitwiseCopyable {
+    var rawSlot: UInt32
+    var umHash: TraceHash
+    /// False when the converted trace was dropped on the way to report: the hash must not be cached,
+    /// since the reporter never received its frames.
+    var delivered: Bool
+}
+
+/// APM service names, interned: rings carry a 32-bit id (0 is "no service"). Only traces from
+/// processes with an APM agent touch the lock.
+final class APMServiceNames: Sendable {
+    private struct Table {
+        var names: [String] = [""]
+        var ids: [String: UInt32] = ["": 0]
+    }
+
+    private let table = Mutex(Table())
+
+    func id(_ name: String) -> UInt32 {
+        if name.isEmpty { return 0 }
+        return table.withLock { table in
+            if let id = table.ids[name] { return id }
+            let id = UInt32(table.names.count)
+            table.names.append(name)
+            table.ids[name] = id
+            return id
+        }
+    }
+
+    func name(_ id: UInt32) -> String {
+        id == 0 ? "" : table.withLock { $0.names[Int(id)] }
+    }
+}

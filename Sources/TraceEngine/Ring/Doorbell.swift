@@ -1,0 +1,86 @@
+import LinuxSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc  // sched_yield
+#endif
+
+/// How a stage waits when it has nothing to do (or no room to do it): spin, then yield the CPU,
+/// then park on its doorbell until another stage rings it or `parkTimeout` passes.
+public struct WaitStrategy: Hashable, Sendable {
+    /// Polls before the first yield; each is a few nanoseconds.
+    public var spins: Int
+    /// `sched_yield` calls before parking.
+    public var yields: Int
+    /// The longest a parked stage sleeps without being rung: a safety net, not the wake-up path.
+    public var parkTimeout: Duration
+
+    public init(spins: Int = 512, yields: Int = 8, parkTimeout: Duration = .milliseconds(2)) {
+        self.spins = spins
+        self.yields = yields
+        self.parkTimeout = parkTimeout
+    }
+}
+
+/// One per stage: the futex word it parks on. Whoever gives a stage work or room rings its bell.
+///
+/// Dekker's pattern: the sleeper stores `parked = 1`, full fence, re-checks its rings; the ringer
+/// publishes (a releasing ring store), full fence, loads `parked`. With both fences one of them must
+/// see the other's store, so a wake-up is never lost. Ringing costs a fence and a load when the
+/// stage is awake; stages ring once per batch, not per item.
+final class Doorbell: Sendable {
+    private let parked = Atomic<UInt32>(0)
+
+    func ring() {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        wakeIfParked()
+    }
+
+    /// Rings several bells behind one fence.
+    static func ring(_ bells: [Doorbell]) {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        for bell in bells { bell.wakeIfParked() }
+    }
+
+    private func wakeIfParked() {
+        if parked.load(ordering: .relaxed) != 0 {
+            parked.store(0, ordering: .relaxed)
+            Futex.wake(parked)
+        }
+    }
+
+    /// Parks until rung or `timeout`, unless `ready()` turns true after announcing the park.
+    func park(timeout: Duration, unless ready: () -> Bool) {
+        parked.store(1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if !ready() {
+            _ = Futex.wait(parked, expected: 1, timeout: timeout)
+        }
+        parked.store(0, ordering: .relaxed)
+    }
+}
+
+/// A stage's progress through the wait strategy while it finds nothing to do.
+struct Idler {
+    let strategy: WaitStrategy
+    let doorbell: Doorbell
+    private var rounds = 0
+
+    init(_ strategy: WaitStrategy, doorbell: Doorbell) {
+        self.strategy = strategy
+        self.doorbell = doorbell
+    }
+
+    mutating func workDone() { rounds = 0 }
+
+    /// One idle step: spin, yield or park, by how long the stage has been idle.
+    mutating func idle(ready: () -> Bool) {
+        rounds += 1
+        if rounds <= strategy.spins { return }
+        if rounds <= strategy.spins + strategy.yields {
+            sched_yield()
+            return
+        }
+        doorbell.park(timeout: strategy.parkTimeout, unless: ready)
+    }
+}

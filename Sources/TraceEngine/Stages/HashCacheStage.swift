@@ -1,0 +1,197 @@
+import TraceHandler
+import TraceModel
+
+/// The hash/cache stage: the fast path. Owns the BPF-hash → user-mode-hash cache (no other stage
+/// touches it, so it needs no lock), and the set of hashes being symbolized.
+///
+/// Per raw trace (Go `HandleTrace`'s first half): a cache hit goes to report as a count; a miss is
+/// sent to the symbolize worker its hash maps to, unless that hash is already in flight, in which
+/// case the trace waits here (coalesced) and is counted when the worker's answer comes back.
+/// With a reporter that takes trace events there is no cache: every trace is symbolized.
+final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: @unchecked Sendable {
+    // @unchecked: all mutable state belongs to the stage's one thread.
+    private let wiring: EngineWiring
+    private let processor: Processor
+    private let usesCache: Bool
+    private var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
+    /// In-flight hashes → the coalesced slots waiting on them (a list linked through `nextPending`).
+    private var inFlight: [HostTraceHash: PendingList] = [:]
+    private var nextPending: [UInt32]
+    private var inFlightCount = 0
+    private var idler: Idler
+    private var neighbours: [Doorbell]
+
+    private struct PendingList {
+        static var empty: PendingList { PendingList(head: .max, tail: .max) }
+        var head: UInt32
+        var tail: UInt32
+    }
+
+    init(wiring: EngineWiring, processor: Processor, reporter: Reporter) {
+        self.wiring = wiring
+        self.processor = processor
+        usesCache = !reporter.supportsReportTraceEvent
+        bpfTraceCache = LRUCache(capacity: wiring.configuration.cacheSize)
+        inFlight.reserveCapacity(wiring.configuration.rawTraceSlots)
+        nextPending = Array(repeating: .max, count: wiring.configuration.rawTraceSlots)
+        idler = Idler(wiring.configuration.wait, doorbell: wiring.hashBell)
+        neighbours = [wiring.sourceBell, wiring.reportBell] + wiring.workerBells
+    }
+
+    private var counters: StageCounters { wiring.hashCounters }
+
+    func run() {
+        let batch = wiring.configuration.batchSize
+        while true {
+            var work = 0
+            for worker in 0..<wiring.feedbackRings.count {
+                let results = wiring.feedbackRings[worker].readable(maxCount: batch)
+                for result in results { finishSymbolized(result) }
+                wiring.feedbackRings[worker].release(results.count)
+                work += results.count
+            }
+            let returned = wiring.reportRawReturns.readable(maxCount: batch)
+            for slot in returned { free(slot) }
+            wiring.reportRawReturns.release(returned.count)
+            work += returned.count
+
+            let traces = wiring.sourceRing.readable(maxCount: batch)
+            for slot in traces { handle(slot) }
+            wiring.sourceRing.release(traces.count)
+            work += traces.count
+
+            if work > 0 {
+                Doorbell.ring(neighbours)
+                idler.workDone()
+                continue
+            }
+            if wiring.sourceFinished.load(ordering: .acquiring) && wiring.sourceRing.approximateCount == 0
+                && inFlightCount == 0
+            {
+                break
+            }
+            idler.idle { self.hasInput() }
+        }
+        wiring.hashFinished.store(true, ordering: .releasing)  // pairs with the workers' and report's loads
+        Doorbell.ring(neighbours)
+    }
+
+    private func hasInput() -> Bool {
+        wiring.sourceRing.approximateCount > 0 || wiring.reportRawReturns.approximateCount > 0
+            || wiring.feedbackRings.contains { $0.approximateCount > 0 } || wiring.sourceFinished.load(ordering: .acquiring)
+    }
+
+    private func handle(_ slot: UInt32) {
+        counters.add(.received)
+        let trace = wiring.rawSlots.pointer(slot)
+        let hash = trace.pointee.hash
+        if usesCache {
+            if let umHash = bpfTraceCache.get(hash) {
+                counters.add(.bpfCacheHit)
+                reportCount(slot: slot, umHash: umHash)
+                free(slot)
+                return
+            }
+            counters.add(.bpfCacheMiss)
+            if let pending = inFlight[hash] {
+                counters.add(.coalesced)
+                append(slot, to: pending, hash: hash)
+                return
+            }
+        }
+        symbolize(slot, hash: hash)
+    }
+
+    /// Sends a miss to its worker, or applies the symbolize edge's policy when that ring is full.
+    private func symbolize(_ slot: UInt32, hash: HostTraceHash) {
+        let ring = wiring.symbolizeRings[wiring.worker(for: hash)]
+        while !ring.push(slot) {
+            switch wiring.configuration.symbolize.policy {
+            case .drop:
+                counters.add(.dropSymbolizeRingFull)
+                free(slot)
+                return
+            case .degrade:
+                counters.add(.degraded)
+                send(ReportMessage(kind: .degraded, slot: slot, umHash: TraceHash(high: 0, low: 0),
+                                   meta: SampleMeta(wiring.rawSlots.pointer(slot).pointee, apmServiceName: 0)))
+                return
+            case .block:
+                waitForRoom { ring.approximateCount < ring.capacity }
+            }
+        }
+        counters.add(.emitted)
+        inFlightCount += 1
+        if usesCache { inFlight[hash] = .empty }
+    }
+
+    /// A worker's answer: cache the hash (if report got the frames) and count the coalesced traces.
+    private func finishSymbolized(_ result: SymbolizeResult) {
+        inFlightCount -= 1
+        let hash = wiring.rawSlots.pointer(result.rawSlot).pointee.hash
+        if usesCache {
+            if result.delivered { bpfTraceCache.add(hash, result.umHash) }
+            var next = inFlight.removeValue(forKey: hash)?.head ?? .max
+            while next != .max {
+                let slot = next
+                next = nextPending[Int(slot)]
+                if result.delivered {
+                    reportCount(slot: slot, umHash: result.umHash)
+                } else {
+                    counters.add(.dropCoalescedWithDropped)
+                }
+                free(slot)
+            }
+        }
+        free(result.rawSlot)
+    }
+
+    /// Go's hit path: notify the APM agent, count, and mark the trace's symbolization complete.
+    private func reportCount(slot: UInt32, umHash: TraceHash) {
+        let trace = wiring.rawSlots.pointer(slot)
+        let apm = processor.maybeNotifyAPMAgent(trace.pointee, umTraceHash: umHash, count: 1)
+        let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceNames.id(apm))
+        send(ReportMessage(kind: .count, slot: .max, umHash: umHash, meta: meta))
+        processor.symbolizationComplete(traceCaptureKTime: trace.pointee.ktime)
+    }
+
+    /// Pushes to report under the report edge's policy.
+    private func send(_ message: ReportMessage) {
+        let ring = wiring.hashReportRing
+        while !ring.push(message) {
+            if wiring.configuration.report.policy == .drop {
+                counters.add(.dropReportRingFull)
+                if message.kind == .degraded { free(message.slot) }
+                return
+            }
+            waitForRoom { ring.approximateCount < ring.capacity }
+        }
+    }
+
+    private func append(_ slot: UInt32, to list: PendingList, hash: HostTraceHash) {
+        nextPending[Int(slot)] = .max
+        var list = list
+        if list.head == .max {
+            list.head = slot
+        } else {
+            nextPending[Int(list.tail)] = slot
+        }
+        list.tail = slot
+        inFlight[hash] = list
+    }
+
+    /// Gives a raw slot back to the source. The ring is sized to the pool: it is never full.
+    private func free(_ slot: UInt32) {
+        let pushed = wiring.freeRawSlots.push(slot)
+        precondition(pushed, "free raw slot ring overflow: a slot was freed twice")
+    }
+
+    /// Blocks (spin, yield, park) until a full ring has room. This cannot deadlock: the rings that
+    /// lead back here (answers, returned slots) are sized to their pools and never fill, so the stage
+    /// we wait on never waits on us.
+    private func waitForRoom(_ ready: () -> Bool) {
+        Doorbell.ring(neighbours)
+        idler.workDone()
+        while !ready() { idler.idle(ready: ready) }
+    }
+}

@@ -1,0 +1,111 @@
+import TraceHandler
+import TraceModel
+
+/// The report stage: the only caller of the reporter. Owns the user-mode-hash cache that decides
+/// whether a converted trace's frames are sent (Go `HandleTrace`'s second half), and one scratch
+/// trace for degraded (unsymbolized) traces.
+final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
+    // @unchecked: all mutable state belongs to the stage's one thread.
+    private let wiring: EngineWiring
+    private let reporter: Reporter
+    private let supportsTraceEvents: Bool
+    private var umTraceCache: LRUCache<TraceHash, Void>
+    private var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
+    private var idler: Idler
+    private let neighbours: [Doorbell]
+
+    init(wiring: EngineWiring, reporter: Reporter) {
+        self.wiring = wiring
+        self.reporter = reporter
+        supportsTraceEvents = reporter.supportsReportTraceEvent
+        umTraceCache = LRUCache(capacity: wiring.configuration.cacheSize)
+        idler = Idler(wiring.configuration.wait, doorbell: wiring.reportBell)
+        neighbours = [wiring.hashBell] + wiring.workerBells
+    }
+
+    private var counters: StageCounters { wiring.reportCounters }
+
+    func run() {
+        let batch = wiring.configuration.batchSize
+        let workers = wiring.configuration.symbolizeWorkers
+        while true {
+            var work = 0
+            let fromHash = wiring.hashReportRing.readable(maxCount: batch)
+            for message in fromHash { handleFromHash(message) }
+            wiring.hashReportRing.release(fromHash.count)
+            work += fromHash.count
+            for worker in 0..<workers {
+                let ring = wiring.workerReportRings[worker]
+                let converted = ring.readable(maxCount: batch)
+                for message in converted {
+                    counters.add(.received)
+                    deliver(wiring.convertedSlots[worker].pointer(message.slot), message)
+                    let returned = wiring.convertedReturns[worker].push(message.slot)
+                    precondition(returned, "converted slot return ring overflow")
+                }
+                ring.release(converted.count)
+                work += converted.count
+            }
+            if work > 0 {
+                Doorbell.ring(neighbours)
+                idler.workDone()
+                continue
+            }
+            if drained() { break }
+            idler.idle { self.hasInput() || self.upstreamFinished() }
+        }
+        if let flushing = reporter as? any FlushingTraceReporter { flushing.flush() }
+    }
+
+    private func upstreamFinished() -> Bool {
+        wiring.hashFinished.load(ordering: .acquiring)
+            && wiring.workersFinished.load(ordering: .acquiring) == wiring.configuration.symbolizeWorkers
+    }
+
+    private func hasInput() -> Bool {
+        wiring.hashReportRing.approximateCount > 0 || wiring.workerReportRings.contains { $0.approximateCount > 0 }
+    }
+
+    /// Every producer has finished (acquiring their flags first) and nothing is left in the rings.
+    private func drained() -> Bool { upstreamFinished() && !hasInput() }
+
+    private func handleFromHash(_ message: ReportMessage) {
+        counters.add(.received)
+        switch message.kind {
+        case .count:
+            reporter.reportCountForTrace(message.umHash, count: 1, meta: wiring.meta(message.meta))
+            counters.add(.reported)
+        case .degraded:
+            scratch.assignUnsymbolized(wiring.rawSlots.pointer(message.slot).pointee)
+            withUnsafeMutablePointer(to: &scratch) { deliver($0, message) }
+            let returned = wiring.reportRawReturns.push(message.slot)
+            precondition(returned, "raw slot return ring overflow")
+        case .converted:
+            preconditionFailure("converted traces come from symbolize workers")
+        }
+    }
+
+    /// Go's slow-path reporting: a trace event, or a count and (once per cached hash) the frames.
+    private func deliver(_ trace: UnsafeMutablePointer<Trace>, _ message: ReportMessage) {
+        let meta = wiring.meta(message.meta)
+        counters.add(.reported)
+        if supportsTraceEvents {
+            reporter.reportTraceEvent(trace.pointee, meta: meta)
+            return
+        }
+        reporter.reportCountForTrace(trace.pointee.hash, count: 1, meta: meta)
+        if umTraceCache.get(trace.pointee.hash) != nil {
+            counters.add(.umCacheHit)
+            return
+        }
+        counters.add(.umCacheMiss)
+        reporter.reportFramesForTrace(trace.pointee)
+        umTraceCache.add(trace.pointee.hash, ())
+    }
+}
+
+/// A reporter with buffered output: the engine calls `flush()` once, after the last report of a
+/// draining stop.
+public protocol FlushingTraceReporter: TraceReporter {
+    func flush()
+}

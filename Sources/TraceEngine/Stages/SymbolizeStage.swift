@@ -1,0 +1,101 @@
+import TraceHandler
+import TraceModel
+
+/// One symbolize worker: converts the raw traces hash/cache sends it (`convertTrace(_:into:)`, in
+/// place into its own converted-trace slots), sends each to report, and answers hash/cache with
+/// the user-mode hash. Workers share nothing but the processor, which is `Sendable`.
+final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
+    // @unchecked: all mutable state belongs to the worker's one thread.
+    private let wiring: EngineWiring
+    private let processor: Processor
+    private let worker: Int
+    private let slots: SlotStorage<Trace>
+    private var freeSlots: [UInt32]
+    private var idler: Idler
+    private let neighbours: [Doorbell]
+
+    init(wiring: EngineWiring, processor: Processor, worker: Int) {
+        self.wiring = wiring
+        self.processor = processor
+        self.worker = worker
+        slots = wiring.convertedSlots[worker]
+        freeSlots = Array((0..<UInt32(slots.count)).reversed())
+        idler = Idler(wiring.configuration.wait, doorbell: wiring.workerBells[worker])
+        neighbours = [wiring.hashBell, wiring.reportBell]
+    }
+
+    private var counters: StageCounters { wiring.workerCounters[worker] }
+
+    func run() {
+        let input = wiring.symbolizeRings[worker]
+        let batch = wiring.configuration.batchSize
+        while true {
+            reclaim()
+            let traces = input.readable(maxCount: min(batch, max(freeSlots.count, 1)))
+            for rawSlot in traces { convert(rawSlot) }
+            input.release(traces.count)
+            if traces.count > 0 {
+                Doorbell.ring(neighbours)
+                idler.workDone()
+                continue
+            }
+            if wiring.hashFinished.load(ordering: .acquiring) && input.approximateCount == 0 { break }
+            idler.idle { input.approximateCount > 0 || self.wiring.hashFinished.load(ordering: .acquiring) }
+        }
+        wiring.workersFinished.add(1, ordering: .releasing)  // pairs with report's acquiring load
+        Doorbell.ring(neighbours)
+    }
+
+    private func convert(_ rawSlot: UInt32) {
+        counters.add(.received)
+        let slot = takeFreeSlot()
+        let raw = wiring.rawSlots.pointer(rawSlot)
+        let trace = slots.pointer(slot)
+        processor.convertTrace(raw.pointee, into: &trace.pointee)
+        let umHash = trace.pointee.hash
+        let apm = processor.maybeNotifyAPMAgent(raw.pointee, umTraceHash: umHash, count: 1)
+        let message = ReportMessage(
+            kind: .converted, slot: slot, umHash: umHash,
+            meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceNames.id(apm)))
+        let delivered = send(message)
+        if delivered { counters.add(.emitted) } else { freeSlots.append(slot) }
+        processor.symbolizationComplete(traceCaptureKTime: raw.pointee.ktime)
+        // Sized to the raw pool: never full.
+        let answered = wiring.feedbackRings[worker].push(SymbolizeResult(rawSlot: rawSlot, umHash: umHash, delivered: delivered))
+        precondition(answered, "feedback ring overflow")
+    }
+
+    private func send(_ message: ReportMessage) -> Bool {
+        let ring = wiring.workerReportRings[worker]
+        while !ring.push(message) {
+            if wiring.configuration.report.policy == .drop {
+                counters.add(.dropReportRingFull)
+                return false
+            }
+            wait { ring.approximateCount < ring.capacity }
+        }
+        return true
+    }
+
+    /// A converted-trace slot; waits for report to return one when all are out.
+    private func takeFreeSlot() -> UInt32 {
+        while freeSlots.isEmpty {
+            reclaim()
+            if freeSlots.isEmpty { wait { self.wiring.convertedReturns[self.worker].approximateCount > 0 } }
+        }
+        return freeSlots.removeLast()
+    }
+
+    private func reclaim() {
+        let returns = wiring.convertedReturns[worker]
+        let returned = returns.readable(maxCount: slots.count)
+        freeSlots.append(contentsOf: returned)
+        returns.release(returned.count)
+    }
+
+    private func wait(_ ready: () -> Bool) {
+        Doorbell.ring(neighbours)
+        idler.workDone()
+        while !ready() { idler.idle(ready: ready) }
+    }
+}

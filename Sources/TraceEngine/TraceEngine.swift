@@ -1,0 +1,112 @@
+import LinuxSystem
+import Synchronization
+import TraceHandler
+import TraceModel
+
+/// The staged trace engine: hash/cache → symbolize (k workers) → report, each stage on its own
+/// (optionally pinned) thread, fed by an `EngineSource`, with Go tracehandler semantics end to end.
+///
+/// Lifecycle: `init` validates the configuration and allocates every ring and pool (nothing is
+/// allocated per trace afterwards); `start` spawns the stage threads; traces are emitted through
+/// the source, either by the caller's thread (`source`) or by a thread the engine runs
+/// (`runSource`); `stop` finishes the source, lets every stage drain its rings in order, flushes
+/// the reporter and joins the threads. A second `stop` does nothing.
+public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporter>: @unchecked Sendable {
+    // @unchecked: `threads` and `sourceThread` are guarded by `lifecycle`.
+    public let configuration: EngineConfiguration
+    private let wiring: EngineWiring
+    private let processor: Processor
+    private let reporter: Reporter
+    private let lifecycle = Mutex(Lifecycle())
+    private let stopRequested = Atomic<Bool>(false)
+
+    /// The source to emit into from one thread of the caller's choosing.
+    public let source: EngineSource
+
+    private struct Lifecycle {
+        var started = false
+        var stopped = false
+        var stageThreads: [WorkerThread] = []
+        var sourceThread: WorkerThread?
+    }
+
+    public init(
+        configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
+        clock: KTimeConverter = .system()
+    ) throws(EngineConfigurationError) {
+        try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
+        self.configuration = configuration
+        self.processor = processor
+        self.reporter = reporter
+        wiring = EngineWiring(configuration: configuration, clock: clock)
+        source = EngineSource(parts: wiring)
+    }
+
+    /// Spawns the stage threads, pinned as configured.
+    public func start() throws(SystemError) {
+        try lifecycle.withLock { (state) throws(SystemError) in
+            precondition(!state.started, "TraceEngine started twice")
+            state.started = true
+            let c = configuration
+            let hash = HashCacheStage(wiring: wiring, processor: processor, reporter: reporter)
+            let report = ReportStage(wiring: wiring, reporter: reporter)
+            state.stageThreads.append(try WorkerThread.spawn(name: "th-hash-cache", cpus: c.cpus.hashCache) { hash.run() })
+            for worker in 0..<c.symbolizeWorkers {
+                let stage = SymbolizeStage(wiring: wiring, processor: processor, worker: worker)
+                state.stageThreads.append(
+                    try WorkerThread.spawn(name: "th-symbolize-\(worker)", cpus: c.symbolizeCPUs(worker: worker)) { stage.run() })
+            }
+            state.stageThreads.append(try WorkerThread.spawn(name: "th-report", cpus: c.cpus.report) { report.run() })
+        }
+    }
+
+    /// Runs `body` on a source thread (pinned to `cpus.source`) with the engine's source; `body`
+    /// should emit until `isStopRequested` turns true. The source is finished when `body` returns.
+    public func runSource(name: String = "th-source", _ body: @escaping @Sendable (EngineSource, _ isStopRequested: () -> Bool) -> Void) throws(SystemError) {
+        let source = self.source
+        let thread = try WorkerThread.spawn(name: name, cpus: configuration.cpus.source) { [self] in
+            body(source) { self.stopRequested.load(ordering: .relaxed) }
+            source.finish()
+        }
+        lifecycle.withLock { $0.sourceThread = thread }
+    }
+
+    /// Stops a source thread, finishes the source, drains every stage and joins all threads. Blocks
+    /// until done; safe to call more than once. After it, `statistics().isConserved` holds.
+    public func stop() {
+        let (threads, sourceThread) = lifecycle.withLock { state -> ([WorkerThread], WorkerThread?) in
+            guard !state.stopped else { return ([], nil) }
+            state.stopped = true
+            defer {
+                state.stageThreads = []
+                state.sourceThread = nil
+            }
+            return (state.stageThreads, state.sourceThread)
+        }
+        stopRequested.store(true, ordering: .relaxed)
+        if let sourceThread {
+            sourceThread.join()  // its body returned and finished the source
+        } else if !threads.isEmpty {
+            source.finish()  // the caller emitted; it must have stopped doing so
+        }
+        for thread in threads { thread.join() }
+    }
+
+    /// `stop()` without blocking the caller's executor: the joins run on a helper thread.
+    public func stop() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            do {
+                try WorkerThread.spawn(name: "th-stop", cpus: nil) {
+                    self.stop()
+                    continuation.resume()
+                }.detach()
+            } catch {
+                stop()
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Every stage's counters now (exact after `stop`).
+    public func statistics() -> EngineStatistics { wiring.statistics() }
+}

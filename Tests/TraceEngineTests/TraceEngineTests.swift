@@ -1,0 +1,212 @@
+import Testing
+import TraceEngine
+import TraceHandler
+import TraceModel
+
+@Suite struct TraceEngineTests {
+    /// The staged engine and the Go-shaped handler make the same reporter calls for the same input
+    /// (up to order across workers): one count per sample, frames once per user-mode hash.
+    @Test(arguments: [1, 2, 3])
+    func sameReporterCallsAsTheGoShapedHandler(workers: Int) async throws {
+        let traces = syntheticTraces(count: 20_000, distinct: 700)
+
+        let handlerReporter = TallyReporter()
+        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
+        for trace in traces { continuation.yield(trace) }
+        continuation.finish()
+        let worker = try start(
+            reporter: handlerReporter, processor: UnsymbolizedTraceProcessor(), traces: stream,
+            times: FixedTimes(monitorInterval: .seconds(3600)), cacheSize: 4096)
+        await worker.exited()
+
+        var configuration = EngineConfiguration()
+        configuration.symbolizeWorkers = workers
+        configuration.symbolize.policy = .block
+        configuration.cacheSize = 4096
+        configuration.rawTraceSlots = 256  // small: slots are recycled many times over
+        configuration.source.capacity = 64
+        configuration.symbolize.capacity = 16
+        let engineReporter = TallyReporter()
+        let (statistics, outcomes) = try runEngine(
+            traces, configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: engineReporter)
+
+        #expect(outcomes.allSatisfy { $0 == .queued })
+        #expect(engineReporter.result == handlerReporter.result)
+        #expect(engineReporter.result.samples == 20_000)
+        #expect(statistics.isConserved, "\(statistics)")
+        #expect(statistics.reported == 20_000)
+        let distinct = UInt64(Set(traces.map(\.hash)).count)  // cache size exceeds it: no evictions
+        #expect(statistics.total(.bpfCacheMiss) == distinct + statistics.total(.coalesced))
+        #expect(engineReporter.flushCount == 1)
+    }
+
+    @Test func traceEventReportersGetEverySampleThroughSymbolize() throws {
+        let traces = syntheticTraces(count: 2_000, distinct: 50)
+        var configuration = EngineConfiguration()
+        configuration.symbolizeWorkers = 2
+        configuration.symbolize.policy = .block
+        let reporter = TallyReporter(supportsReportTraceEvent: true)
+        let (statistics, _) = try runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
+        #expect(reporter.result.events.values.reduce(0, +) == 2_000)
+        #expect(reporter.result.counts.isEmpty && reporter.result.frames.isEmpty)
+        #expect(statistics.total(.bpfCacheHit) == 0)
+        #expect(statistics.isConserved)
+    }
+
+    /// `drop` on the report edge with a reporter slower than the source: drops happen, are counted
+    /// by reason, and produced = reported + drops exactly.
+    @Test func aSlowReporterWithDropPolicyCountsEveryDrop() throws {
+        let traces = syntheticTraces(count: 20_000, distinct: 20, zipf: 0)
+        var configuration = EngineConfiguration()
+        configuration.report = EdgeConfiguration(capacity: 4, policy: .drop)
+        configuration.symbolize.policy = .block
+        let reporter = TallyReporter(delay: .microseconds(20))
+        let (statistics, _) = try runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
+        #expect(statistics.total(.dropReportRingFull) > 0)
+        #expect(statistics.produced == 20_000)
+        #expect(statistics.reported + statistics.dropped == 20_000, "\(statistics)")
+        #expect(UInt64(reporter.result.samples) == statistics.reported)
+        #expect(statistics.isConserved)
+    }
+
+    /// `degrade` on the symbolize edge with a slow symbolizer: nothing is lost; the overflow reaches
+    /// the reporter unsymbolized.
+    @Test func aSlowSymbolizerWithDegradePolicyLosesNothing() throws {
+        let traces = distinctTraces(count: 5_000)  // all misses, every user-mode hash new
+        var configuration = EngineConfiguration()
+        configuration.symbolize = EdgeConfiguration(capacity: 4, policy: .degrade)
+        let reporter = TallyReporter()
+        let (statistics, _) = try runEngine(
+            traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(50)), reporter: reporter)
+        #expect(statistics.total(.degraded) > 0)
+        #expect(statistics.dropped == 0)
+        #expect(statistics.reported == 5_000)
+        #expect(reporter.result.samples == 5_000)
+        #expect(reporter.result.unsymbolized == Int(statistics.total(.degraded)))
+        #expect(statistics.isConserved)
+    }
+
+    /// `drop` on the symbolize edge: the overflow is counted, the rest reported.
+    @Test func aSlowSymbolizerWithDropPolicyCountsDrops() throws {
+        let traces = distinctTraces(count: 3_000)
+        var configuration = EngineConfiguration()
+        configuration.symbolize = EdgeConfiguration(capacity: 4, policy: .drop)
+        let reporter = TallyReporter()
+        let (statistics, _) = try runEngine(
+            traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(50)), reporter: reporter)
+        #expect(statistics.total(.dropSymbolizeRingFull) > 0)
+        #expect(statistics.reported + statistics.total(.dropSymbolizeRingFull) == 3_000)
+        #expect(statistics.isConserved)
+    }
+
+    /// `block` everywhere with a small pool: the source waits, and a draining stop loses nothing.
+    @Test func blockingBackpressureAndDrainLoseNothing() throws {
+        let traces = syntheticTraces(count: 10_000, distinct: 2_000, zipf: 0.5)
+        var configuration = EngineConfiguration()
+        configuration.rawTraceSlots = 16
+        configuration.convertedTraceSlots = 4
+        configuration.source.capacity = 8
+        configuration.symbolize = EdgeConfiguration(capacity: 2, policy: .block)
+        configuration.report.capacity = 2
+        configuration.symbolizeWorkers = 2
+        let reporter = TallyReporter()
+        let (statistics, outcomes) = try runEngine(
+            traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(5)), reporter: reporter)
+        #expect(outcomes.allSatisfy { $0 == .queued })
+        #expect(statistics.reported == 10_000 && statistics.dropped == 0)
+        #expect(reporter.result.samples == 10_000)
+        #expect(statistics.isConserved)
+    }
+
+    /// `drop` at the source with a pool too small for the burst: pool exhaustion is counted.
+    @Test func sourceDropPolicyCountsPoolExhaustion() throws {
+        let traces = distinctTraces(count: 20_000)
+        var configuration = EngineConfiguration()
+        configuration.rawTraceSlots = 8
+        configuration.source = EdgeConfiguration(capacity: 8, policy: .drop)
+        configuration.symbolize.policy = .block
+        let (statistics, outcomes) = try runEngine(
+            traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(10)), reporter: TallyReporter())
+        let dropped = outcomes.filter { $0 == .dropped }.count
+        #expect(dropped > 0)
+        #expect(UInt64(dropped) == statistics.total(.dropPoolExhausted) + statistics.total(.dropSourceRingFull))
+        #expect(statistics.isConserved)
+    }
+
+    @Test func malformedRecordsAreCountedAndSkipped() async throws {
+        let engine = try TraceEngine(configuration: EngineConfiguration(), processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+        try engine.start()
+        let garbage = [UInt8](repeating: 0xff, count: 80)
+        let outcome = garbage.withUnsafeBytes { bytes in
+            engine.source.emit { (trace) throws(RawTraceError) in try trace.load(bytes) }
+        }
+        #expect(outcome == .malformed)
+        let good = syntheticTraces(count: 1, distinct: 1)[0]
+        #expect(engine.source.emit { $0 = good } == .queued)
+        await engine.stop()
+        let statistics = engine.statistics()
+        #expect(statistics.total(.malformed) == 1 && statistics.reported == 1 && statistics.isConserved)
+    }
+
+    @Test func aSourceThreadRunsUntilStopAndDrains() async throws {
+        var configuration = EngineConfiguration()
+        configuration.cpus = StageCPUs(source: [0], hashCache: [0], symbolize: [[0]], report: [0])
+        let reporter = TallyReporter()
+        let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        try engine.start()
+        let traces = syntheticTraces(count: 64, distinct: 16)
+        try engine.runSource { source, isStopRequested in
+            var i = 0
+            while !isStopRequested() {
+                source.emit { $0 = traces[i % traces.count] }
+                i += 1
+                if i % 64 == 0 { source.flush() }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        await engine.stop()
+        let statistics = engine.statistics()
+        #expect(statistics.produced > 0)
+        #expect(statistics.isConserved, "\(statistics)")
+        #expect(UInt64(reporter.result.samples) == statistics.reported)
+    }
+}
+
+@Suite struct EngineConfigurationTests {
+    @Test func defaultsAreValid() throws {
+        try EngineConfiguration().validate(allowedCPUs: [0, 1])
+    }
+
+    @Test func errorsNameTheKeyTheValueAndTheRange() {
+        var c = EngineConfiguration()
+        c.symbolize.capacity = 1000
+        #expect(throws: EngineConfigurationError(key: "rings.symbolize.capacity", value: "1000", allowed: "a power of two from 1 to 1048576")) {
+            try c.validate(allowedCPUs: [0, 1])
+        }
+        c = EngineConfiguration()
+        c.source.policy = .degrade
+        #expect(throws: EngineConfigurationError(key: "rings.source.policy", value: "degrade", allowed: "block, drop")) {
+            try c.validate(allowedCPUs: [0, 1])
+        }
+        c = EngineConfiguration()
+        c.cpus.report = [7]
+        #expect(throws: EngineConfigurationError(key: "cpus.report", value: "7", allowed: "CPUs this process may run on: 0,1")) {
+            try c.validate(allowedCPUs: [0, 1])
+        }
+        c = EngineConfiguration()
+        c.symbolizeWorkers = 0
+        #expect(throws: EngineConfigurationError.self) { try c.validate(allowedCPUs: [0]) }
+        c = EngineConfiguration()
+        c.symbolizeWorkers = 3
+        c.cpus.symbolize = [[0], [1]]
+        #expect(throws: EngineConfigurationError.self) { try c.validate(allowedCPUs: [0, 1]) }
+    }
+
+    @Test func theEngineRefusesACPUThisMachineLacks() {
+        var c = EngineConfiguration()
+        c.cpus.hashCache = [4095]
+        #expect(throws: EngineConfigurationError.self) {
+            try TraceEngine(configuration: c, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+        }
+    }
+}
