@@ -17,7 +17,7 @@ public struct SyntheticTraceGenerator: Sendable {
     private let zipfCDF: [Double]
     private let comms: [Comm]
 
-    public init(_ configuration: SyntheticTraceConfiguration) throws(SyntheticTraceConfigurationError) {
+    public init(_ configuration: SyntheticTraceConfiguration) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         random = SplitMix64(seed: configuration.seed)

@@ -9,7 +9,7 @@ public struct SyntheticTraceSequence: AsyncSequence, Sendable {
     public let generator: SyntheticTraceGenerator
     public let count: Int
 
-    public init(_ configuration: SyntheticTraceConfiguration, count: Int) throws(SyntheticTraceConfigurationError) {
+    public init(_ configuration: SyntheticTraceConfiguration, count: Int) throws(ConfigurationError) {
         generator = try SyntheticTraceGenerator(configuration)
         self.count = count
     }

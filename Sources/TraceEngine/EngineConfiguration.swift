@@ -1,3 +1,5 @@
+public import TraceModel
+
 /// What a full ring does with one more item.
 public enum BackpressurePolicy: String, Hashable, Sendable, CaseIterable {
     /// The producer waits. At the source this leaves records in the kernel's buffer, where the kernel
@@ -68,11 +70,11 @@ public struct EngineConfiguration: Hashable, Sendable {
     public init() {}
 
     /// Checks every field against its allowed range; the error names the key, the value and the range.
-    public func validate(allowedCPUs: [Int]) throws(EngineConfigurationError) {
-        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws(EngineConfigurationError) {
-            if !ok { throw EngineConfigurationError(key: key, value: "\(value)", allowed: allowed) }
+    public func validate(allowedCPUs: [Int]) throws(ConfigurationError) {
+        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws(ConfigurationError) {
+            try ConfigurationError.check(ok, key, value, allowed: allowed)
         }
-        func powerOfTwo(_ value: Int, _ key: String, max: Int) throws(EngineConfigurationError) {
+        func powerOfTwo(_ value: Int, _ key: String, max: Int) throws(ConfigurationError) {
             try check(value >= 1 && value <= max && value.nonzeroBitCount == 1, key, value, "a power of two from 1 to \(max)")
         }
         try powerOfTwo(source.capacity, "rings.source.capacity", max: 1 << 20)
@@ -89,7 +91,7 @@ public struct EngineConfiguration: Hashable, Sendable {
         try check(wait.parkTimeout > .zero, "wait.park-timeout", wait.parkTimeout, "more than 0")
         let allowed = Set(allowedCPUs)
         let allowedText = allowedCPUs.map(String.init).joined(separator: ",")
-        func cpusExist(_ cpus: [Int]?, _ key: String) throws(EngineConfigurationError) {
+        func cpusExist(_ cpus: [Int]?, _ key: String) throws(ConfigurationError) {
             for cpu in cpus ?? [] {
                 try check(allowed.contains(cpu), key, cpu, "CPUs this process may run on: \(allowedText)")
             }
@@ -108,19 +110,4 @@ public struct EngineConfiguration: Hashable, Sendable {
         guard let lists = cpus.symbolize else { return nil }
         return lists.count == 1 ? lists[0] : lists[worker]
     }
-}
-
-/// A configuration value out of range.
-public struct EngineConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
-    public var key: String
-    public var value: String
-    public var allowed: String
-
-    public init(key: String, value: String, allowed: String) {
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-    }
-
-    public var description: String { "configuration: \(key) = \(value) is not allowed (allowed: \(allowed))" }
 }

@@ -33,7 +33,7 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
         clock: KTimeConverter = .system()
-    ) throws(EngineConfigurationError) {
+    ) throws(ConfigurationError) {
         try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
         self.configuration = configuration
         self.processor = processor

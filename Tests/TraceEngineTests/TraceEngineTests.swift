@@ -180,32 +180,32 @@ import TraceModel
     @Test func errorsNameTheKeyTheValueAndTheRange() {
         var c = EngineConfiguration()
         c.symbolize.capacity = 1000
-        #expect(throws: EngineConfigurationError(key: "rings.symbolize.capacity", value: "1000", allowed: "a power of two from 1 to 1048576")) {
+        #expect(throws: ConfigurationError(key: "rings.symbolize.capacity", value: "1000", allowed: "a power of two from 1 to 1048576")) {
             try c.validate(allowedCPUs: [0, 1])
         }
         c = EngineConfiguration()
         c.source.policy = .degrade
-        #expect(throws: EngineConfigurationError(key: "rings.source.policy", value: "degrade", allowed: "block, drop")) {
+        #expect(throws: ConfigurationError(key: "rings.source.policy", value: "degrade", allowed: "block, drop")) {
             try c.validate(allowedCPUs: [0, 1])
         }
         c = EngineConfiguration()
         c.cpus.report = [7]
-        #expect(throws: EngineConfigurationError(key: "cpus.report", value: "7", allowed: "CPUs this process may run on: 0,1")) {
+        #expect(throws: ConfigurationError(key: "cpus.report", value: "7", allowed: "CPUs this process may run on: 0,1")) {
             try c.validate(allowedCPUs: [0, 1])
         }
         c = EngineConfiguration()
         c.symbolizeWorkers = 0
-        #expect(throws: EngineConfigurationError.self) { try c.validate(allowedCPUs: [0]) }
+        #expect(throws: ConfigurationError.self) { try c.validate(allowedCPUs: [0]) }
         c = EngineConfiguration()
         c.symbolizeWorkers = 3
         c.cpus.symbolize = [[0], [1]]
-        #expect(throws: EngineConfigurationError.self) { try c.validate(allowedCPUs: [0, 1]) }
+        #expect(throws: ConfigurationError.self) { try c.validate(allowedCPUs: [0, 1]) }
     }
 
     @Test func theEngineRefusesACPUThisMachineLacks() {
         var c = EngineConfiguration()
         c.cpus.hashCache = [4095]
-        #expect(throws: EngineConfigurationError.self) {
+        #expect(throws: ConfigurationError.self) {
             try TraceEngine(configuration: c, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
         }
     }

@@ -43,11 +43,11 @@ import TraceModel
     @Test func invalidConfigurationNamesTheKey() {
         var configuration = SyntheticTraceConfiguration()
         configuration.userDepth = 200
-        #expect(throws: SyntheticTraceConfigurationError(key: "depth", value: "200", allowed: "1...126")) {
+        #expect(throws: ConfigurationError(key: "depth", value: "200", allowed: "1...126")) {
             try SyntheticTraceGenerator(configuration)
         }
         configuration = SyntheticTraceConfiguration()
         configuration.distinctStacks = 0
-        #expect(throws: SyntheticTraceConfigurationError.self) { try SyntheticTraceGenerator(configuration) }
+        #expect(throws: ConfigurationError.self) { try SyntheticTraceGenerator(configuration) }
     }
 }
