@@ -26,6 +26,8 @@ struct SyntheticCommand: AsyncParsableCommand {
     @Option(help: "serial: the Go-shaped handler on one task; staged: the pinned-stage engine.")
     var topology: Topology = .staged
     @Option(help: "Symbolize workers (staged topology).") var workers = 1
+    @Flag(help: "Count reports instead of folding them: measures the handler, not the reporter.")
+    var countOnly = false
 
     enum Topology: String, ExpressibleByArgument { case serial, staged }
 
@@ -35,7 +37,18 @@ struct SyntheticCommand: AsyncParsableCommand {
         configuration.userDepth = depth
         configuration.zipfSkew = zipf
         let source = try SyntheticTraceSequence(configuration, count: traces)
-        let reporter = FoldedStacksReporter()
+        if countOnly {
+            try await run(reporter: CountingReporter(), source: source) { ($0.sampleCount, $0.frameReportCount, []) }
+        } else {
+            try await run(reporter: FoldedStacksReporter(), source: source) {
+                ($0.sampleCount, $0.frameReportCount, $0.foldedLines())
+            }
+        }
+    }
+
+    private func run<Reporter: TraceReporter>(
+        reporter: Reporter, source: SyntheticTraceSequence, results: (Reporter) -> (UInt64, UInt64, [String])
+    ) async throws {
 
         let clock = ContinuousClock()
         let began = clock.now
@@ -70,10 +83,10 @@ struct SyntheticCommand: AsyncParsableCommand {
         }
         let elapsed = clock.now - began
 
-        let lines = reporter.foldedLines()
+        let (sampleCount, frameReportCount, lines) = results(reporter)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         print("handled \(traces) synthetic traces (\(distinct) distinct stacks, depth \(depth), zipf \(zipf)) with the \(topology) topology in \(elapsed) (\(Int(Double(traces) / seconds)) traces/s)")
-        print("reporter: \(reporter.sampleCount) samples counted, \(reporter.frameReportCount) frame reports, \(lines.count) folded stacks")
+        print("reporter: \(sampleCount) samples counted, \(frameReportCount) frame reports, \(lines.count) folded stacks")
         print(summary)
         print("top \(min(top, lines.count)) folded stacks:")
         for line in lines.prefix(top) { print("  \(line)") }
@@ -81,8 +94,8 @@ struct SyntheticCommand: AsyncParsableCommand {
             try writeLines(lines, to: output)
             print("wrote \(lines.count) folded lines to \(output)")
         }
-        guard reporter.sampleCount == UInt64(traces) else {
-            throw ValidationError("reporter counted \(reporter.sampleCount) samples of \(traces) traces")
+        guard sampleCount == UInt64(traces) else {
+            throw ValidationError("reporter counted \(sampleCount) samples of \(traces) traces")
         }
     }
 }

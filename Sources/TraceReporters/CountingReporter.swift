@@ -1,0 +1,25 @@
+public import TraceHandler
+public import TraceModel
+import Synchronization
+
+/// A reporter that only counts what it receives: the cheapest possible sink, for measuring the
+/// engine itself. Relaxed atomics: the counts are independent and read after the engine stops.
+public final class CountingReporter: TraceReporter {
+    private let samples = Atomic<UInt64>(0)
+    private let frameReports = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public var supportsReportTraceEvent: Bool { false }
+
+    public func reportFramesForTrace(_ trace: Trace) { frameReports.add(1, ordering: .relaxed) }
+
+    public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        samples.add(UInt64(count), ordering: .relaxed)
+    }
+
+    public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) { samples.add(1, ordering: .relaxed) }
+
+    public var sampleCount: UInt64 { samples.load(ordering: .relaxed) }
+    public var frameReportCount: UInt64 { frameReports.load(ordering: .relaxed) }
+}
