@@ -7,7 +7,7 @@ import TraceModel
 /// (optionally pinned) thread, fed by an `EngineSource`, with Go tracehandler semantics end to end.
 ///
 /// Lifecycle: `init` validates the configuration and allocates every ring and pool (nothing is
-/// allocated per trace afterwards); `start` spawns the stage threads; traces are emitted through
+/// allocated per trace afterwards by the engine itself; processors and reporters may); `start` spawns the stage threads; traces are emitted through
 /// the source, either by the caller's thread (`source`) or by a thread the engine runs
 /// (`runSource`); `stop` finishes the source, lets every stage drain its rings in order, flushes
 /// the reporter and joins the threads. A second `stop` does nothing.
