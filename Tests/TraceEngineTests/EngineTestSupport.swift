@@ -1,3 +1,4 @@
+import LinuxSystem
 import Synchronization
 import SyntheticTraces
 import TraceEngine
@@ -96,17 +97,36 @@ func distinctTraces(count: Int) -> [RawTrace] {
     }
 }
 
-/// Runs the engine over `traces` from the calling thread and stops it (draining).
+/// Runs the engine over `traces` from a thread of its own (the source) and stops it (draining).
 func runEngine<P: TraceProcessor, R: TraceReporter>(
     _ traces: [RawTrace], configuration: EngineConfiguration, processor: P, reporter: R
-) throws -> (EngineStatistics, [EmitOutcome]) {
-    let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
-    try engine.start()
-    var outcomes: [EmitOutcome] = []
-    for trace in traces {
-        outcomes.append(engine.source.emit { $0 = trace })
+) async throws -> (EngineStatistics, [EmitOutcome]) {
+    try await onOwnThread {
+        let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
+        try engine.start()
+        var outcomes: [EmitOutcome] = []
+        for trace in traces {
+            outcomes.append(engine.source.emit { $0 = trace })
+        }
+        engine.stop()
+        engine.stop()  // harmless
+        return (engine.statistics(), outcomes)
     }
-    engine.stop()
-    engine.stop()  // harmless
-    return (engine.statistics(), outcomes)
+}
+
+/// Runs blocking work on a thread of its own and awaits its result.
+///
+/// Swift Testing runs tests side by side on the cooperative pool, which has one thread per core
+/// (two here). A test that blocks a pool thread for seconds starves every other test, and tests
+/// that wait for a worker with a deadline then fail for no fault of their own.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        do {
+            try WorkerThread.spawn(name: "test-body", cpus: nil) {
+                continuation.resume(with: Result { try body() })
+            }.detach()
+        } catch {
+            continuation.resume(throwing: error)
+        }
+    }
 }

@@ -44,41 +44,44 @@ import Testing
 
     /// A producer thread and a consumer (this thread) move 2^21 sequence numbers in random batches;
     /// the consumer checks order and a running checksum.
-    @Test func twoThreadsKeepSequenceAndChecksum() throws {
+    @Test func twoThreadsKeepSequenceAndChecksum() async throws {
         struct Item: BitwiseCopyable, Equatable { var sequence: UInt64; var check: UInt64 }
         let count: UInt64 = 1 << 21
         let ring = SPSCRing<Item>(capacity: 256)
-        let producer = try WorkerThread.spawn(name: "ring-producer", cpus: nil) {
-            var next: UInt64 = 0
-            var random: UInt64 = 42
-            while next < count {
-                random = random &* 6_364_136_223_846_793_005 &+ 1
-                let span = ring.reserve(maxCount: Int(random >> 60) + 1)
-                var written = 0
-                while written < span.count && next < count {
-                    span[written] = Item(sequence: next, check: next &* 0x9e37_79b9_7f4a_7c15)
-                    written += 1
-                    next += 1
+        let (mismatches, sum, emptyAtEnd) = try await onOwnThread {
+            let producer = try WorkerThread.spawn(name: "ring-producer", cpus: nil) {
+                var next: UInt64 = 0
+                var random: UInt64 = 42
+                while next < count {
+                    random = random &* 6_364_136_223_846_793_005 &+ 1
+                    let span = ring.reserve(maxCount: Int(random >> 60) + 1)
+                    var written = 0
+                    while written < span.count && next < count {
+                        span[written] = Item(sequence: next, check: next &* 0x9e37_79b9_7f4a_7c15)
+                        written += 1
+                        next += 1
+                    }
+                    ring.commit(written)
                 }
-                ring.commit(written)
             }
-        }
-        var expected: UInt64 = 0
-        var sum: UInt64 = 0
-        var mismatches = 0
-        while expected < count {
-            let span = ring.readable(maxCount: 37)
-            for item in span {
-                if item != Item(sequence: expected, check: expected &* 0x9e37_79b9_7f4a_7c15) { mismatches += 1 }
-                sum &+= item.sequence
-                expected += 1
+            var expected: UInt64 = 0
+            var sum: UInt64 = 0
+            var mismatches = 0
+            while expected < count {
+                let span = ring.readable(maxCount: 37)
+                for item in span {
+                    if item != Item(sequence: expected, check: expected &* 0x9e37_79b9_7f4a_7c15) { mismatches += 1 }
+                    sum &+= item.sequence
+                    expected += 1
+                }
+                ring.release(span.count)
             }
-            ring.release(span.count)
+            producer.join()
+            return (mismatches, sum, ring.pop() == nil)
         }
-        producer.join()
         #expect(mismatches == 0)
         #expect(sum == count * (count - 1) / 2)
-        #expect(ring.pop() == nil)
+        #expect(emptyAtEnd)
     }
 
     @Test func rejectsCapacitiesThatAreNotPowersOfTwo() async {

@@ -27,7 +27,7 @@ import TraceModel
         configuration.source.capacity = 64
         configuration.symbolize.capacity = 16
         let engineReporter = TallyReporter()
-        let (statistics, outcomes) = try runEngine(
+        let (statistics, outcomes) = try await runEngine(
             traces, configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: engineReporter)
 
         #expect(outcomes.allSatisfy { $0 == .queued })
@@ -40,13 +40,13 @@ import TraceModel
         #expect(engineReporter.flushCount == 1)
     }
 
-    @Test func traceEventReportersGetEverySampleThroughSymbolize() throws {
+    @Test func traceEventReportersGetEverySampleThroughSymbolize() async throws {
         let traces = syntheticTraces(count: 2_000, distinct: 50)
         var configuration = EngineConfiguration()
         configuration.symbolizeWorkers = 2
         configuration.symbolize.policy = .block
         let reporter = TallyReporter(supportsReportTraceEvent: true)
-        let (statistics, _) = try runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
+        let (statistics, _) = try await runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
         #expect(reporter.result.events.values.reduce(0, +) == 2_000)
         #expect(reporter.result.counts.isEmpty && reporter.result.frames.isEmpty)
         #expect(statistics.total(.bpfCacheHit) == 0)
@@ -55,13 +55,13 @@ import TraceModel
 
     /// `drop` on the report edge with a reporter slower than the source: drops happen, are counted
     /// by reason, and produced = reported + drops exactly.
-    @Test func aSlowReporterWithDropPolicyCountsEveryDrop() throws {
+    @Test func aSlowReporterWithDropPolicyCountsEveryDrop() async throws {
         let traces = syntheticTraces(count: 20_000, distinct: 20, zipf: 0)
         var configuration = EngineConfiguration()
         configuration.report = EdgeConfiguration(capacity: 4, policy: .drop)
         configuration.symbolize.policy = .block
         let reporter = TallyReporter(delay: .microseconds(20))
-        let (statistics, _) = try runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
+        let (statistics, _) = try await runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
         #expect(statistics.total(.dropReportRingFull) > 0)
         #expect(statistics.produced == 20_000)
         #expect(statistics.reported + statistics.dropped == 20_000, "\(statistics)")
@@ -71,12 +71,12 @@ import TraceModel
 
     /// `degrade` on the symbolize edge with a slow symbolizer: nothing is lost; the overflow reaches
     /// the reporter unsymbolized.
-    @Test func aSlowSymbolizerWithDegradePolicyLosesNothing() throws {
+    @Test func aSlowSymbolizerWithDegradePolicyLosesNothing() async throws {
         let traces = distinctTraces(count: 5_000)  // all misses, every user-mode hash new
         var configuration = EngineConfiguration()
         configuration.symbolize = EdgeConfiguration(capacity: 4, policy: .degrade)
         let reporter = TallyReporter()
-        let (statistics, _) = try runEngine(
+        let (statistics, _) = try await runEngine(
             traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(50)), reporter: reporter)
         #expect(statistics.total(.degraded) > 0)
         #expect(statistics.dropped == 0)
@@ -87,12 +87,12 @@ import TraceModel
     }
 
     /// `drop` on the symbolize edge: the overflow is counted, the rest reported.
-    @Test func aSlowSymbolizerWithDropPolicyCountsDrops() throws {
+    @Test func aSlowSymbolizerWithDropPolicyCountsDrops() async throws {
         let traces = distinctTraces(count: 3_000)
         var configuration = EngineConfiguration()
         configuration.symbolize = EdgeConfiguration(capacity: 4, policy: .drop)
         let reporter = TallyReporter()
-        let (statistics, _) = try runEngine(
+        let (statistics, _) = try await runEngine(
             traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(50)), reporter: reporter)
         #expect(statistics.total(.dropSymbolizeRingFull) > 0)
         #expect(statistics.reported + statistics.total(.dropSymbolizeRingFull) == 3_000)
@@ -100,7 +100,7 @@ import TraceModel
     }
 
     /// `block` everywhere with a small pool: the source waits, and a draining stop loses nothing.
-    @Test func blockingBackpressureAndDrainLoseNothing() throws {
+    @Test func blockingBackpressureAndDrainLoseNothing() async throws {
         let traces = syntheticTraces(count: 10_000, distinct: 2_000, zipf: 0.5)
         var configuration = EngineConfiguration()
         configuration.rawTraceSlots = 16
@@ -110,7 +110,7 @@ import TraceModel
         configuration.report.capacity = 2
         configuration.symbolizeWorkers = 2
         let reporter = TallyReporter()
-        let (statistics, outcomes) = try runEngine(
+        let (statistics, outcomes) = try await runEngine(
             traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(5)), reporter: reporter)
         #expect(outcomes.allSatisfy { $0 == .queued })
         #expect(statistics.reported == 10_000 && statistics.dropped == 0)
@@ -119,13 +119,13 @@ import TraceModel
     }
 
     /// `drop` at the source with a pool too small for the burst: pool exhaustion is counted.
-    @Test func sourceDropPolicyCountsPoolExhaustion() throws {
+    @Test func sourceDropPolicyCountsPoolExhaustion() async throws {
         let traces = distinctTraces(count: 20_000)
         var configuration = EngineConfiguration()
         configuration.rawTraceSlots = 8
         configuration.source = EdgeConfiguration(capacity: 8, policy: .drop)
         configuration.symbolize.policy = .block
-        let (statistics, outcomes) = try runEngine(
+        let (statistics, outcomes) = try await runEngine(
             traces, configuration: configuration, processor: SlowProcessor(delay: .microseconds(10)), reporter: TallyReporter())
         let dropped = outcomes.filter { $0 == .dropped }.count
         #expect(dropped > 0)

@@ -77,10 +77,12 @@ func handle(_ traces: [RawTrace], cacheSize: UInt32 = 128, supportsReportTraceEv
     return log.all
 }
 
-/// Polls `condition` every millisecond for up to `seconds`; returns whether it became true.
-func eventually(within seconds: Int = 10, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
+/// Polls `condition` every millisecond, at most `polls` times; returns whether it became true.
+///
+/// The budget is counted in polls, not wall-clock time: when other tests keep the cooperative pool
+/// busy, this task and the worker it waits for are delayed alike, and no deadline passes meanwhile.
+func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
+    for _ in 0..<polls {
         if condition() { return true }
         try? await Task.sleep(for: .milliseconds(1))
     }
