@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "TraceReporters", targets: ["TraceReporters"]),
         .library(name: "SyntheticTraces", targets: ["SyntheticTraces"]),
         .library(name: "TraceEngine", targets: ["TraceEngine"]),
+        .library(name: "LinuxSystem", targets: ["LinuxSystem"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
     ],
     dependencies: [

@@ -4,6 +4,9 @@
 #include <xxhash.h>
 
 #include "trace_hash.h"
+#include "trace_record.h"
+
+#include <string.h>
 
 th_hash128 th_xxh3_128(const void *data, size_t len) {
     XXH128_hash_t h = XXH3_128bits(data, len);
@@ -13,14 +16,30 @@ th_hash128 th_xxh3_128(const void *data, size_t len) {
 
 th_hash128 th_xxh3_128_columns(const uint64_t *file_ids, const uint64_t *address_or_lines,
                                const uint8_t *types, size_t count) {
-    XXH3_state_t state;
-    XXH3_128bits_reset(&state);
-    for (size_t i = 0; i < count; i++) {
-        XXH3_128bits_update(&state, &file_ids[2 * i], 16);
-        XXH3_128bits_update(&state, &address_or_lines[i], 8);
-        XXH3_128bits_update(&state, &types[i], 1);
+    enum { FRAME_BYTES = 16 + 8 + 1 };
+    XXH128_hash_t h;
+    if (count <= TH_MAX_FRAMES) {
+        // The bytes the streaming form below feeds, laid end to end: one-shot XXH3 over them gives
+        // the same hash at a fraction of the cost (no per-update bookkeeping).
+        unsigned char bytes[TH_MAX_FRAMES * FRAME_BYTES];
+        unsigned char *p = bytes;
+        for (size_t i = 0; i < count; i++) {
+            memcpy(p, &file_ids[2 * i], 16);
+            memcpy(p + 16, &address_or_lines[i], 8);
+            p[24] = types[i];
+            p += FRAME_BYTES;
+        }
+        h = XXH3_128bits(bytes, count * FRAME_BYTES);
+    } else {
+        XXH3_state_t state;
+        XXH3_128bits_reset(&state);
+        for (size_t i = 0; i < count; i++) {
+            XXH3_128bits_update(&state, &file_ids[2 * i], 16);
+            XXH3_128bits_update(&state, &address_or_lines[i], 8);
+            XXH3_128bits_update(&state, &types[i], 1);
+        }
+        h = XXH3_128bits_digest(&state);
     }
-    XXH128_hash_t h = XXH3_128bits_digest(&state);
     th_hash128 out = {.low = h.low64, .high = h.high64};
     return out;
 }

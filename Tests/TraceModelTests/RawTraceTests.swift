@@ -157,4 +157,22 @@ import TraceModel
         d.frameTypes[0] = .native
         #expect(d.computeHash() != a.hash)
     }
+
+    /// The hash is XXH3-128 over (file id high, file id low, address, type) per frame, laid end
+    /// to end; traces longer than a raw record take the streaming path, which must agree.
+    @Test(arguments: [0, 1, 3, 128, 129, 300])
+    func hashIsXXH3OverTheFrameColumns(frames: Int) {
+        var trace = Trace()
+        var bytes: [UInt8] = []
+        for i in 0..<frames {
+            let file = FileID(high: UInt64(i) &* 0x9e37_79b9_7f4a_7c15, low: ~UInt64(i))
+            let type: FrameType = i % 3 == 0 ? .kernel : .native
+            trace.append(file: file, lineno: 0x40_0000 + UInt64(i) * 16, type: type)
+            withUnsafeBytes(of: file.high) { bytes += $0 }
+            withUnsafeBytes(of: file.low) { bytes += $0 }
+            withUnsafeBytes(of: 0x40_0000 + UInt64(i) * 16) { bytes += $0 }
+            bytes.append(type.rawValue)
+        }
+        #expect(trace.computeHash() == bytes.withUnsafeBytes { TraceHash(xxh3Of: $0) })
+    }
 }

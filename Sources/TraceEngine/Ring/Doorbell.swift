@@ -42,7 +42,7 @@ final class Doorbell: Sendable {
         for bell in bells { bell.wakeIfParked() }
     }
 
-    private func wakeIfParked() {
+    fileprivate func wakeIfParked() {
         if parked.load(ordering: .relaxed) != 0 {
             parked.store(0, ordering: .relaxed)
             Futex.wake(parked)
@@ -57,6 +57,39 @@ final class Doorbell: Sendable {
             _ = Futex.wait(parked, expected: 1, timeout: timeout)
         }
         parked.store(0, ordering: .relaxed)
+    }
+}
+
+/// The bells a stage owes: marked as it gives a neighbour work or room, rung together behind one
+/// fence once per batch. Ringing only these matters: a woken stage with nothing to do spins and
+/// yields before it parks again, CPU time taken from the stages that have work.
+struct PendingBells {
+    private let bells: [Doorbell]
+    /// Bit i set: `bells[i]` is owed a ring.
+    private var pending: UInt64 = 0
+
+    init(_ bells: [Doorbell]) {
+        precondition(bells.count <= 64, "at most 64 neighbours")
+        self.bells = bells
+    }
+
+    mutating func mark(_ index: Int) { pending |= 1 << UInt64(index) }
+
+    mutating func ringPending() {
+        guard pending != 0 else { return }
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        var bits = pending
+        while bits != 0 {
+            bells[bits.trailingZeroBitCount].wakeIfParked()
+            bits &= bits - 1
+        }
+        pending = 0
+    }
+
+    /// Rings every neighbour: when the stage finishes, all of them must see it.
+    mutating func ringAll() {
+        pending = 0
+        Doorbell.ring(bells)
     }
 }
 

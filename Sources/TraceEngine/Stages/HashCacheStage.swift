@@ -19,7 +19,8 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private var nextPending: [UInt32]
     private var inFlightCount = 0
     private var idler: Idler
-    private var neighbours: [Doorbell]
+    /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
+    private var bells: PendingBells
 
     private struct PendingList {
         static var empty: PendingList { PendingList(head: .max, tail: .max) }
@@ -35,7 +36,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         inFlight.reserveCapacity(wiring.configuration.rawTraceSlots)
         nextPending = Array(repeating: .max, count: wiring.configuration.rawTraceSlots)
         idler = Idler(wiring.configuration.wait, doorbell: wiring.hashBell)
-        neighbours = [wiring.sourceBell, wiring.reportBell] + wiring.workerBells
+        bells = PendingBells([wiring.sourceBell, wiring.reportBell] + wiring.workerBells)
     }
 
     private var counters: StageCounters { wiring.hashCounters }
@@ -58,10 +59,11 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             let traces = wiring.sourceRing.readable(maxCount: batch)
             for slot in traces { handle(slot) }
             wiring.sourceRing.release(traces.count)
+            if traces.count > 0 { bells.mark(0) }
             work += traces.count
 
             if work > 0 {
-                Doorbell.ring(neighbours)
+                bells.ringPending()
                 idler.workDone()
                 continue
             }
@@ -73,7 +75,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             idler.idle { self.hasInput() }
         }
         wiring.hashFinished.store(true, ordering: .releasing)  // pairs with the workers' and report's loads
-        Doorbell.ring(neighbours)
+        bells.ringAll()
     }
 
     private func hasInput() -> Bool {
@@ -104,7 +106,8 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     /// Sends a miss to its worker, or applies the symbolize edge's policy when that ring is full.
     private func symbolize(_ slot: UInt32, hash: HostTraceHash) {
-        let ring = wiring.symbolizeRings[wiring.worker(for: hash)]
+        let worker = wiring.worker(for: hash)
+        let ring = wiring.symbolizeRings[worker]
         while !ring.push(slot) {
             switch wiring.configuration.symbolize.policy {
             case .drop:
@@ -117,9 +120,10 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
                                    meta: SampleMeta(wiring.rawSlots.pointer(slot).pointee, apmServiceName: 0)))
                 return
             case .block:
-                waitForRoom { ring.approximateCount < ring.capacity }
+                waitForRoom(bell: 2 + worker) { ring.approximateCount < ring.capacity }
             }
         }
+        bells.mark(2 + worker)
         counters.add(.emitted)
         inFlightCount += 1
         if usesCache { inFlight[hash] = .empty }
@@ -164,8 +168,9 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
                 if message.kind == .degraded { free(message.slot) }
                 return
             }
-            waitForRoom { ring.approximateCount < ring.capacity }
+            waitForRoom(bell: 1) { ring.approximateCount < ring.capacity }
         }
+        bells.mark(1)
     }
 
     private func append(_ slot: UInt32, to list: PendingList, hash: HostTraceHash) {
@@ -184,13 +189,15 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private func free(_ slot: UInt32) {
         let pushed = wiring.freeRawSlots.push(slot)
         precondition(pushed, "free raw slot ring overflow: a slot was freed twice")
+        bells.mark(0)
     }
 
     /// Blocks (spin, yield, park) until a full ring has room. This cannot deadlock: the rings that
     /// lead back here (answers, returned slots) are sized to their pools and never fill, so the stage
     /// we wait on never waits on us.
-    private func waitForRoom(_ ready: () -> Bool) {
-        Doorbell.ring(neighbours)
+    private func waitForRoom(bell: Int, _ ready: () -> Bool) {
+        bells.mark(bell)
+        bells.ringPending()
         idler.workDone()
         while !ready() { idler.idle(ready: ready) }
     }

@@ -12,7 +12,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private var umTraceCache: LRUCache<TraceHash, Void>
     private var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
     private var idler: Idler
-    private let neighbours: [Doorbell]
+    /// Hash/cache (0: room, returned raw slots) and the workers (1 + worker: room, returned slots).
+    private var bells: PendingBells
 
     init(wiring: EngineWiring, reporter: Reporter) {
         self.wiring = wiring
@@ -20,7 +21,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         supportsTraceEvents = reporter.supportsReportTraceEvent
         umTraceCache = LRUCache(capacity: wiring.configuration.cacheSize)
         idler = Idler(wiring.configuration.wait, doorbell: wiring.reportBell)
-        neighbours = [wiring.hashBell] + wiring.workerBells
+        bells = PendingBells([wiring.hashBell] + wiring.workerBells)
     }
 
     private var counters: StageCounters { wiring.reportCounters }
@@ -33,6 +34,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             let fromHash = wiring.hashReportRing.readable(maxCount: batch)
             for message in fromHash { handleFromHash(message) }
             wiring.hashReportRing.release(fromHash.count)
+            if fromHash.count > 0 { bells.mark(0) }
             work += fromHash.count
             for worker in 0..<workers {
                 let ring = wiring.workerReportRings[worker]
@@ -44,10 +46,11 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
                     precondition(returned, "converted slot return ring overflow")
                 }
                 ring.release(converted.count)
+                if converted.count > 0 { bells.mark(1 + worker) }
                 work += converted.count
             }
             if work > 0 {
-                Doorbell.ring(neighbours)
+                bells.ringPending()
                 idler.workDone()
                 continue
             }

@@ -1,0 +1,76 @@
+import Benchmark
+import SyntheticTraces
+import TraceEngine
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+/// A set of pre-encoded traces and the cache size that makes them hit or miss.
+struct EngineWorkload: Sendable {
+    let name: String
+    let traces: EncodedTraces
+    let cacheSize: Int
+
+    static let all: [EngineWorkload] = [
+        EngineWorkload(name: "cache-hit path", distinctStacks: 1024, cacheSize: 16_384),
+        EngineWorkload(name: "all-miss path", distinctStacks: 8192, cacheSize: 4096),
+    ]
+
+    init(name: String, distinctStacks: Int, cacheSize: Int) {
+        var configuration = SyntheticTraceConfiguration()
+        configuration.distinctStacks = distinctStacks
+        configuration.userDepth = 16
+        configuration.kernelDepth = 2
+        self.name = name
+        traces = EncodedTraces(everyStackOf: try! SyntheticTraceGenerator(configuration))
+        self.cacheSize = cacheSize
+    }
+
+    /// Emits `count` traces round-robin into a started engine, stops it (draining) and checks that
+    /// every trace was reported. Returns a failure description, or nil.
+    func runEngine(traces count: Int, measuring benchmark: Benchmark) -> String? {
+        var configuration = EngineConfiguration()
+        configuration.cacheSize = cacheSize
+        configuration.symbolize.policy = .block
+        let reporter = CountingReporter()
+        let engine = try! TraceEngine(
+            configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        try! engine.start()
+        benchmark.startMeasurement()
+        traces.withRecords { records in
+            var next = 0
+            for _ in 0..<count {
+                engine.source.emit { (trace) throws(RawTraceError) in try trace.load(records[next]) }
+                next += 1
+                if next == records.count { next = 0 }
+            }
+        }
+        engine.stop()
+        benchmark.stopMeasurement()
+        let statistics = engine.statistics()
+        guard statistics.isConserved, statistics.reported == UInt64(count), reporter.sampleCount == UInt64(count) else {
+            return "lost traces: \(statistics)"
+        }
+        return nil
+    }
+
+    /// The same traces through the Go-shaped handler on this thread.
+    func runSerial(traces count: Int, measuring benchmark: Benchmark) {
+        let reporter = CountingReporter()
+        var handler = SerialTraceHandler(
+            processor: UnsymbolizedTraceProcessor(), reporter: reporter, cacheSize: cacheSize)
+        var trace = RawTrace()
+        benchmark.startMeasurement()
+        traces.withRecords { records in
+            var next = 0
+            for _ in 0..<count {
+                try! trace.load(records[next])
+                handler.handleTrace(trace)
+                next += 1
+                if next == records.count { next = 0 }
+            }
+        }
+        benchmark.stopMeasurement()
+        precondition(reporter.sampleCount == UInt64(count))
+    }
+}
