@@ -9,6 +9,10 @@
 //   TraceEngine      The staged engine: SPSC rings, slot pools, the four stages, backpressure.
 //   LinuxSystem      Typed wrappers of the Linux calls the engine needs (threads, pinning, futex).
 //   CLinuxShims      C: what Swift cannot call directly (variadic syscall, CPU_SET macros).
+//   KernelPath       The poll stage: the BPF sampler and load generator (libbpf), per-CPU perf
+//                    buffers and BPF ring buffers, read through io_uring.
+//   CBPFObjects      C: the BPF programs of bpf/, compiled and embedded by scripts/build-bpf.
+//   CLibbpf, CLiburing  System libraries (pkg-config).
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
@@ -23,6 +27,7 @@ let package = Package(
         .library(name: "SyntheticTraces", targets: ["SyntheticTraces"]),
         .library(name: "TraceEngine", targets: ["TraceEngine"]),
         .library(name: "LinuxSystem", targets: ["LinuxSystem"]),
+        .library(name: "KernelPath", targets: ["KernelPath"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
     ],
     dependencies: [
@@ -41,14 +46,25 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
         .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem"]),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
+        .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .systemLibrary(name: "CLiburing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
+        .target(name: "CBPFObjects"),
+        .target(
+            name: "KernelPath",
+            dependencies: ["TraceModel", "TraceEngine", "LinuxSystem", "CLinuxShims", "CLibbpf", "CLiburing", "CBPFObjects"]
+        ),
         .executableTarget(
             name: "tracehandler",
             dependencies: [
-                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine",
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
+        .testTarget(
+            name: "KernelPathTests",
+            dependencies: ["KernelPath", "TraceModel", "TraceHandler", "TraceEngine", "TraceReporters", "LinuxSystem"]
+        ),
         .testTarget(
             name: "TraceEngineTests",
             dependencies: ["TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem"]

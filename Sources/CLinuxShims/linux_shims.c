@@ -54,3 +54,17 @@ void th_set_current_thread_name(const char *name) {
 }
 
 int32_t th_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+
+/* ---- kernel path ---- */
+
+#include "kernel_shims.h"
+#include <sys/ioctl.h>
+
+int th_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags) {
+    long fd = syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int th_perf_event_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0 ? -errno : 0; }
+
+int th_perf_event_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) < 0 ? -errno : 0; }

@@ -1,0 +1,161 @@
+internal import CLibbpf
+internal import CBPFObjects
+import LinuxSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One of the embedded BPF programs (bpf/*.bpf.c), opened with libbpf, configured and loaded.
+/// Owns the libbpf object and every link attached through it; `close()` (or deinit) detaches
+/// and closes them all.
+final class BPFObject {
+    enum Embedded {
+        case sampler, generator
+
+        var bytes: UnsafeRawBufferPointer {
+            switch self {
+            case .sampler: UnsafeRawBufferPointer(start: th_sampler_bpf_object_ptr(), count: Int(th_sampler_bpf_object_size))
+            case .generator: UnsafeRawBufferPointer(start: th_generator_bpf_object_ptr(), count: Int(th_generator_bpf_object_size))
+            }
+        }
+    }
+
+    private var object: OpaquePointer?
+    private var links: [OpaquePointer] = []
+    /// The counters as they were when the object was closed (a closed object has no maps).
+    private var countersAtClose: ProgramCounters?
+
+    /// Opens `embedded`, writes `config` into its .rodata, sizes its ring buffer, and loads it.
+    ///
+    /// The verifier gives up with EAGAIN when a signal arrives while it works (a child exiting
+    /// sends SIGCHLD); a loaded machine makes that likely for a program with long loops, so the
+    /// load is retried from a fresh open a few times.
+    init(_ embedded: Embedded, config: th_program_config, ringBufferSize: Int) throws(KernelPathError) {
+        var attempt = 1
+        while true {
+            do {
+                object = try Self.openAndLoad(embedded, config: config, ringBufferSize: ringBufferSize)
+                return
+            } catch let error {
+                guard case .system(let cause) = error, cause.errno == EAGAIN, attempt < 8 else { throw error }
+                attempt += 1
+            }
+        }
+    }
+
+    private static func openAndLoad(
+        _ embedded: Embedded, config: th_program_config, ringBufferSize: Int
+    ) throws(KernelPathError) -> OpaquePointer {
+        let bytes = embedded.bytes
+        guard let object = bpf_object__open_mem(bytes.baseAddress, bytes.count, nil) else {
+            throw .failed("bpf_object__open_mem", errno: errno, needs: KernelPathError.bpfPrivileges)
+        }
+        do throws(KernelPathError) {
+            try configure(object, config: config, ringBufferSize: ringBufferSize)
+            let loaded = bpf_object__load(object)
+            if loaded != 0 { throw .failed("bpf_object__load", errno: -loaded, needs: KernelPathError.bpfPrivileges) }
+            return object
+        } catch {
+            bpf_object__close(object)
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    private static func configure(_ object: OpaquePointer, config: th_program_config, ringBufferSize: Int) throws(KernelPathError) {
+        var map: OpaquePointer? = bpf_object__next_map(object, nil)
+        while let current = map {
+            let name = String(cString: bpf_map__name(current))
+            if name.hasSuffix(".rodata") {
+                var value = config
+                let result = bpf_map__set_initial_value(current, &value, MemoryLayout<th_program_config>.size)
+                if result != 0 { throw .system(SystemError("bpf_map__set_initial_value(\(name))", errno: -result)) }
+            } else if name == "trace_ring" {
+                let result = bpf_map__set_max_entries(current, UInt32(ringBufferSize))
+                if result != 0 { throw .system(SystemError("bpf_map__set_max_entries(trace_ring, \(ringBufferSize))", errno: -result)) }
+            }
+            map = bpf_object__next_map(object, current)
+        }
+    }
+
+    /// Detaches every link and closes the object, keeping the final counters. Idempotent.
+    func close() {
+        for link in links { bpf_link__destroy(link) }
+        links = []
+        guard let object else { return }
+        countersAtClose = readCounters()
+        bpf_object__close(object)
+        self.object = nil
+    }
+
+    func mapFD(_ name: String) -> Int32 {
+        precondition(object != nil, "map \(name) of a closed BPF object")
+        guard let map = bpf_object__find_map_by_name(object, name) else { preconditionFailure("no map \(name) in the embedded program") }
+        return bpf_map__fd(map)
+    }
+
+    private func program(_ name: String) -> OpaquePointer {
+        guard let program = bpf_object__find_program_by_name(object, name) else {
+            preconditionFailure("no program \(name) in the embedded object")
+        }
+        return program
+    }
+
+    /// Attaches program `name` to the perf event `fd` (libbpf enables the event).
+    func attach(_ name: String, toPerfEvent fd: Int32) throws(KernelPathError) {
+        guard let link = bpf_program__attach_perf_event(program(name), fd) else {
+            throw .failed("bpf_program__attach_perf_event(\(name))", errno: errno, needs: KernelPathError.bpfPrivileges)
+        }
+        links.append(link)
+    }
+
+    /// Attaches program `name` to tracepoint `category:event`.
+    func attach(_ name: String, toTracepoint category: String, _ event: String) throws(KernelPathError) {
+        guard let link = bpf_program__attach_tracepoint(program(name), category, event) else {
+            throw .failed("bpf_program__attach_tracepoint(\(category):\(event))", errno: errno, needs: KernelPathError.bpfPrivileges)
+        }
+        links.append(link)
+    }
+
+    /// The program's per-CPU counters (sampler_abi.h), summed over CPUs; after `close`, their
+    /// final values.
+    func counters() -> ProgramCounters { countersAtClose ?? readCounters() }
+
+    private func readCounters() -> ProgramCounters {
+        let fd = mapFD("counters")
+        let cpus = Int(libbpf_num_possible_cpus())
+        var values = [UInt64](repeating: 0, count: max(cpus, 1))
+        var result = ProgramCounters()
+        for index in 0..<UInt32(TH_COUNTER_COUNT.rawValue) {
+            var key = index
+            guard bpf_map_lookup_elem(fd, &key, &values) == 0 else { continue }
+            let total = values.reduce(0, &+)
+            switch index {
+            case UInt32(TH_COUNTER_RECORDS.rawValue): result.records = total
+            case UInt32(TH_COUNTER_OUTPUT_ERRORS.rawValue): result.outputErrors = total
+            case UInt32(TH_COUNTER_KERNEL_STACK_ERRORS.rawValue): result.kernelStackErrors = total
+            default: result.userStackErrors = total
+            }
+        }
+        return result
+    }
+}
+
+/// What a BPF program counted on its side.
+public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
+    /// Records handed to the output map.
+    public var records: UInt64 = 0
+    /// Records the output map refused (buffer full).
+    public var outputErrors: UInt64 = 0
+    public var kernelStackErrors: UInt64 = 0
+    public var userStackErrors: UInt64 = 0
+
+    /// Every record the program tried to send.
+    public var attempts: UInt64 { records + outputErrors }
+
+    public var description: String {
+        "sent \(records), refused by a full buffer \(outputErrors), stack errors kernel \(kernelStackErrors) user \(userStackErrors)"
+    }
+}

@@ -1,0 +1,54 @@
+internal import CBPFObjects
+internal import CLinuxShims
+import LinuxSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The stack sampler: the embedded perf_event program (bpf/sampler.bpf.c), loaded and attached
+/// to a cpu-clock software event on every online CPU at `frequency` samples a second, writing
+/// raw trace records into `buffers`. `close()` (or deinit) detaches everything.
+public final class Sampler {
+    private let object: BPFObject
+    public let buffers: KernelBuffers
+    public let cpus: [Int]
+
+    /// - Parameters:
+    ///   - frequency: samples a second per CPU.
+    ///   - pid: only this process (its threads included); nil: every process.
+    public init(frequency: Int, pid: Int32?, output: KernelOutputConfiguration) throws(KernelPathError) {
+        var config = th_program_config()
+        config.target_pid = UInt32(pid ?? 0)
+        config.use_ring_buffer = output.kind == .ringBuffer ? 1 : 0
+        object = try BPFObject(.sampler, config: config, ringBufferSize: output.ringBufferBytes)
+        buffers = try KernelBuffers(object: object, configuration: output)
+        cpus = OnlineCPUs.read()
+        for cpu in cpus {
+            var attr = perf_event_attr()
+            attr.type = UInt32(PERF_TYPE_SOFTWARE.rawValue)
+            attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
+            attr.config = UInt64(PERF_COUNT_SW_CPU_CLOCK.rawValue)
+            attr.freq = 1
+            attr.sample_freq = UInt64(frequency)
+            let fd = th_perf_event_open(&attr, -1, Int32(cpu), -1, UInt(PERF_FLAG_FD_CLOEXEC))
+            guard fd >= 0 else {
+                object.close()
+                throw .failed("perf_event_open(cpu-clock, cpu \(cpu), \(frequency) Hz)", errno: -fd, needs: "CAP_PERFMON (or CAP_SYS_ADMIN)")
+            }
+            do {
+                try object.attach("th_sample", toPerfEvent: fd)  // the link owns and closes the fd
+            } catch {
+                Glibc.close(fd)
+                object.close()
+                throw error
+            }
+        }
+    }
+
+    /// What the program counted: records sent, refused by a full buffer, stack errors.
+    public func counters() -> ProgramCounters { object.counters() }
+
+    /// Detaches the program from every CPU and closes it. The buffers stay readable.
+    public func close() { object.close() }
+}

@@ -1,0 +1,96 @@
+internal import CLiburing
+internal import CLinuxShims
+import LinuxSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The poll stage's wait: an io_uring with a multishot `POLL_ADD` on every kernel buffer's fd and
+/// on an eventfd that `wake()` writes. Owns the ring and the eventfd.
+///
+/// A multishot poll on a perf fd posts a completion at every wakeup without being re-armed; on a
+/// BPF ring buffer fd wakeups are edge-triggered (see `BPFRingBufferReader`), so the caller must
+/// drain, fence and re-check after each completion — `KernelBuffers.drain` does. A poll the kernel
+/// ends (no `IORING_CQE_F_MORE`) is armed again.
+final class IOUringPoller {
+    private let ring: UnsafeMutablePointer<io_uring>
+    private let fds: [Int32]
+    private let eventFD: Int32
+    private var wakeCount: UInt64 = 0
+
+    /// `user_data` of the eventfd's poll; buffer polls carry their index.
+    private static let wakeTag = UInt64.max
+
+    init(pollFDs: [Int32]) throws(KernelPathError) {
+        fds = pollFDs
+        let eventFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard eventFD >= 0 else { throw .system(SystemError("eventfd", errno: errno)) }
+        self.eventFD = eventFD
+        ring = .allocate(capacity: 1)
+        var entries: UInt32 = 8
+        while entries < UInt32(pollFDs.count + 1) { entries *= 2 }
+        let result = io_uring_queue_init(entries, ring, 0)
+        guard result == 0 else {
+            ring.deallocate()
+            close(eventFD)
+            throw .failed("io_uring_queue_init", errno: -result, needs: "io_uring (kernel.io_uring_disabled = 0)")
+        }
+        for (index, fd) in pollFDs.enumerated() { arm(fd, tag: UInt64(index)) }
+        arm(eventFD, tag: Self.wakeTag)
+        let submitted = io_uring_submit(ring)
+        guard submitted >= 0 else {
+            io_uring_queue_exit(ring)
+            ring.deallocate()
+            close(eventFD)
+            throw .system(SystemError("io_uring_submit", errno: -submitted))
+        }
+    }
+
+    deinit {
+        io_uring_queue_exit(ring)
+        ring.deallocate()
+        close(eventFD)
+    }
+
+    private func arm(_ fd: Int32, tag: UInt64) {
+        // The ring has room for every poll (one entry per fd, sized above).
+        guard let sqe = io_uring_get_sqe(ring) else { preconditionFailure("io_uring submission queue full") }
+        io_uring_prep_poll_multishot(sqe, fd, UInt32(POLLIN))
+        io_uring_sqe_set_data64(sqe, tag)
+    }
+
+    /// Wakes a `wait` in progress (or the next one) from any thread.
+    func wake() {
+        var one: UInt64 = 1
+        _ = write(eventFD, &one, 8)
+    }
+
+    /// Waits up to `timeout` for readiness; marks `ready[index]` for each buffer whose poll
+    /// completed. Returns true when `wake()` was called.
+    func wait(timeout: Duration, ready: inout [Bool]) -> Bool {
+        var cqe: UnsafeMutablePointer<io_uring_cqe>?
+        let (seconds, attoseconds) = timeout.components
+        var ts = __kernel_timespec(tv_sec: seconds, tv_nsec: attoseconds / 1_000_000_000)
+        let result = io_uring_wait_cqe_timeout(ring, &cqe, &ts)
+        guard result == 0 else { return false }  // -ETIME (timeout) or -EINTR: look at the buffers anyway
+        var woken = false
+        var rearm = false
+        while io_uring_peek_cqe(ring, &cqe) == 0, let completion = cqe {
+            let tag = io_uring_cqe_get_data64(completion)
+            let more = completion.pointee.flags & UInt32(IORING_CQE_F_MORE) != 0
+            if tag == Self.wakeTag {
+                woken = true
+                var count: UInt64 = 0
+                _ = read(eventFD, &count, 8)
+                if !more { arm(eventFD, tag: Self.wakeTag); rearm = true }
+            } else if tag < UInt64(fds.count) {
+                ready[Int(tag)] = true
+                if !more { arm(fds[Int(tag)], tag: tag); rearm = true }
+            }
+            io_uring_cqe_seen(ring, completion)
+        }
+        if rearm { _ = io_uring_submit(ring) }
+        return woken
+    }
+}

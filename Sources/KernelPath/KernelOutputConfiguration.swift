@@ -1,0 +1,48 @@
+public import TraceModel
+
+/// How BPF programs hand records to user space, and how the poll stage reads them.
+public struct KernelOutputConfiguration: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable, CaseIterable {
+        /// A `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one buffer per CPU, lost records counted per CPU.
+        case perfBuffer = "perf-buffer"
+        /// A `BPF_MAP_TYPE_RINGBUF`: one buffer shared by all CPUs.
+        case ringBuffer = "ring-buffer"
+    }
+
+    /// Default `perfBuffer`.
+    public var kind: Kind = .perfBuffer
+    /// Bytes of each CPU's perf buffer (data pages only); a power of two, at least a page.
+    /// Default 1 MiB.
+    public var perCPUBufferBytes: Int = 1 << 20
+    /// Bytes of the BPF ring buffer; a power of two, at least a page. Default 8 MiB.
+    public var ringBufferBytes: Int = 8 << 20
+    /// Wake the reader after this many bytes in a perf buffer (0: after every record, ~2 µs each).
+    /// Default 64 KiB. The poll stage also looks every `pollInterval` regardless.
+    public var wakeupWatermarkBytes: Int = 64 << 10
+    /// Records read from one buffer before the next buffer gets its turn. Default 256.
+    public var batchPerBuffer: Int = 256
+    /// The longest the poll stage waits for a wakeup before it looks anyway. Default 100 ms.
+    public var pollInterval: Duration = .milliseconds(100)
+
+    public init() {}
+
+    /// Checks every field; the error names the key (as the configuration file spells it).
+    public func validate() throws(ConfigurationError) {
+        let page = 4096
+        try ConfigurationError.check(
+            perCPUBufferBytes >= page && perCPUBufferBytes.nonzeroBitCount == 1, "kernel.perCPUBufferBytes",
+            perCPUBufferBytes, allowed: "a power of two, at least \(page)")
+        try ConfigurationError.check(
+            ringBufferBytes >= page && ringBufferBytes.nonzeroBitCount == 1, "kernel.ringBufferBytes",
+            ringBufferBytes, allowed: "a power of two, at least \(page)")
+        try ConfigurationError.check(
+            wakeupWatermarkBytes >= 0 && wakeupWatermarkBytes < perCPUBufferBytes, "kernel.wakeupWatermarkBytes",
+            wakeupWatermarkBytes, allowed: "0 ..< perCPUBufferBytes (\(perCPUBufferBytes))")
+        try ConfigurationError.check(
+            batchPerBuffer >= 1 && batchPerBuffer <= 65_536, "kernel.batchPerBuffer", batchPerBuffer,
+            allowed: "1 ... 65536")
+        try ConfigurationError.check(
+            pollInterval > .zero && pollInterval <= .seconds(10), "kernel.pollInterval", pollInterval,
+            allowed: "more than 0 s, at most 10 s")
+    }
+}

@@ -1,0 +1,53 @@
+public import TraceEngine
+import TraceModel
+
+/// The poll stage: one thread that waits on every kernel buffer through io_uring and drains the
+/// ready ones into the engine's source, `batchPerBuffer` records at a time and round-robin, so a
+/// busy CPU cannot starve the others. Under the source edge's `block` policy `emit` waits for
+/// room, records stay in the kernel buffers meanwhile, and the kernel counts what it then loses.
+///
+/// It runs until asked to stop; then it drains every buffer once more (records already written
+/// are delivered, not lost) and returns.
+public final class KernelPollStage: @unchecked Sendable {
+    // @unchecked: `run` belongs to the one poll thread; `wake` is the only call from other threads,
+    // and it only writes an eventfd.
+    private let buffers: KernelBuffers
+    private let poller: IOUringPoller
+    private let configuration: KernelOutputConfiguration
+
+    public init(buffers: KernelBuffers, configuration: KernelOutputConfiguration) throws(KernelPathError) {
+        self.buffers = buffers
+        self.configuration = configuration
+        poller = try IOUringPoller(pollFDs: buffers.pollFDs)
+    }
+
+    /// Ends a `run` in progress promptly (from any thread); `run` also checks `isStopRequested`
+    /// every `pollInterval`.
+    public func wake() { poller.wake() }
+
+    /// Drains into `source` until `isStopRequested()` turns true, then drains once more.
+    public func run(into source: EngineSource, isStopRequested: () -> Bool) {
+        var ready = [Bool](repeating: true, count: buffers.count)  // look at everything once first
+        let deliver: (UnsafeRawBufferPointer) -> Bool = { bytes in
+            source.emit { (trace) throws(RawTraceError) in try trace.load(bytes) }
+            return true
+        }
+        while !isStopRequested() {
+            var anyReady = false
+            for index in ready.indices where ready[index] {
+                let end = buffers.drain(index, maxRecords: configuration.batchPerBuffer, onSample: deliver)
+                ready[index] = end != .empty
+                anyReady = anyReady || ready[index]
+            }
+            source.flush()
+            if anyReady { continue }
+            if poller.wait(timeout: configuration.pollInterval, ready: &ready) { continue }
+            // A timeout marks nothing: look at every buffer anyway (a watermark not yet reached).
+            if !ready.contains(true) { ready = [Bool](repeating: true, count: buffers.count) }
+        }
+        for index in 0..<buffers.count {
+            while buffers.drain(index, maxRecords: configuration.batchPerBuffer, onSample: deliver) != .empty {}
+        }
+        source.flush()
+    }
+}

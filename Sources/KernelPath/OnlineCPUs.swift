@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CPUs the kernel lists as online (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
+enum OnlineCPUs {
+    static func read() -> [Int] {
+        guard let file = fopen("/sys/devices/system/cpu/online", "r") else { return [] }
+        defer { fclose(file) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = fread(&buffer, 1, buffer.count, file)
+        return parse(String(decoding: buffer.prefix(count), as: UTF8.self))
+    }
+
+    /// Parses the kernel's CPU list format; malformed parts are ignored.
+    static func parse(_ list: String) -> [Int] {
+        var cpus: [Int] = []
+        for part in list.split(whereSeparator: { $0 == "," || $0.isWhitespace }) {
+            let bounds = part.split(separator: "-")
+            if bounds.count == 1, let cpu = Int(bounds[0]) {
+                cpus.append(cpu)
+            } else if bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), first <= last {
+                cpus.append(contentsOf: first...last)
+            }
+        }
+        return cpus
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import KernelPath
+import Synchronization
+import TraceEngine
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Profiles the machine: the BPF sampler on every CPU → perf buffers (or the BPF ring buffer) →
+/// the poll stage → the engine → a folded-stacks file.
+struct ProfileCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile",
+        abstract: "Sample every CPU's stacks with BPF and write folded stacks (flamegraph.pl's input)."
+    )
+
+    @Option(help: "Seconds to profile (SIGINT or SIGTERM ends it early, keeping what was sampled).")
+    var duration = 10.0
+    @Option(help: "Samples a second on each CPU.") var frequency = 99
+    @Option(help: "Only this process (all its threads).") var pid: Int32?
+    @Option(help: "Directory for the output files (created if missing).") var outputDir = "tracehandler-profile"
+    @Option(help: "Output format. folded: `comm;root;…;leaf count` lines.") var format: Format = .folded
+    @Option(help: "How the sampler hands records over: perf-buffer (one per CPU) or ring-buffer.")
+    var buffer: KernelOutputConfiguration.Kind = .perfBuffer
+    @Option(help: "Symbolize workers.") var workers = 1
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case folded }
+
+    func validate() throws {
+        guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be in (0, 86400] seconds") }
+        guard (1...100_000).contains(frequency) else { throw ValidationError("--frequency must be in 1...100000 Hz") }
+        if let pid, pid <= 0 { throw ValidationError("--pid must be positive") }
+    }
+
+    func run() async throws {
+        if let missing = KernelSupport.missingCapability() {
+            throw ValidationError("cannot profile: \(missing)")
+        }
+        if let pid, kill(pid, 0) != 0 && errno == ESRCH { throw ValidationError("--pid \(pid): no such process") }
+        var output = KernelOutputConfiguration()
+        output.kind = buffer
+        try output.validate()
+        var engineConfiguration = EngineConfiguration()
+        engineConfiguration.symbolizeWorkers = workers
+
+        let reporter = FoldedStacksReporter()
+        let engine = try TraceEngine(configuration: engineConfiguration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        let sampler = try Sampler(frequency: frequency, pid: pid, output: output)
+        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
+        try engine.start()
+        try engine.runSource(name: "th-poll") { source, isStopRequested in
+            poll.run(into: source, isStopRequested: isStopRequested)
+        }
+        print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(buffer.rawValue))")
+
+        let interrupted = await waitForDurationOrSignal(seconds: duration)
+        sampler.close()  // no new samples; what is in the buffers is still delivered
+        poll.wake()
+        await engine.stop()
+
+        try makeDirectory(outputDir)
+        let path = outputDir + "/profile.folded"
+        let lines = reporter.foldedLines()
+        try writeLines(lines, to: path)
+        printSummary(interrupted: interrupted, sampler: sampler, statistics: engine.statistics(), lines: lines.count, path: path)
+    }
+
+    private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics, lines: Int, path: String) {
+        let counters = sampler.counters()
+        let totals = sampler.buffers.totals
+        print(interrupted ? "interrupted: stopped early, everything sampled so far was kept" : "done")
+        print("samples: \(counters.records) sent by the sampler, \(totals.records) received, \(statistics.reported) reported")
+        var lost = "lost: \(totals.lost + counters.outputErrors) in all"
+        for (cpu, buffer) in sampler.buffers.statistics() where buffer.lost > 0 || buffer.corrupt > 0 {
+            lost += "; " + (cpu.map { "cpu \($0)" } ?? "ring buffer") + " lost \(buffer.lost) corrupt \(buffer.corrupt)"
+        }
+        if counters.outputErrors > 0 { lost += "; refused by the ring buffer \(counters.outputErrors)" }
+        print(lost)
+        print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
+        print("engine: \(statistics)")
+        print("wrote \(lines) folded stacks to \(path)")
+    }
+}
+
+extension KernelOutputConfiguration.Kind: ExpressibleByArgument {}
+
+/// Set by SIGINT/SIGTERM; the profile loop polls it.
+private let stopSignal = Atomic<Bool>(false)
+
+/// Sleeps until `seconds` pass or SIGINT/SIGTERM arrives; returns whether a signal ended it.
+private func waitForDurationOrSignal(seconds: Double) async -> Bool {
+    signal(SIGINT) { _ in stopSignal.store(true, ordering: .relaxed) }
+    signal(SIGTERM) { _ in stopSignal.store(true, ordering: .relaxed) }
+    defer {
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if stopSignal.load(ordering: .relaxed) { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return false
+}
+
+/// Creates `path` (and its parents) unless it exists.
+func makeDirectory(_ path: String) throws {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for part in path.split(separator: "/") {
+        prefix += part + "/"
+        if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            throw ValidationError("cannot create directory \(prefix): \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Testing
+@testable import KernelPath
+
+/// The perf ring reader against a fake kernel: order, wrap-around, lost notices, corrupt headers,
+/// refusal under backpressure and batch limits.
+@Suite struct PerfRingReaderTests {
+    func payload(_ n: Int, seed: UInt8) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7) &+ seed } }
+
+    func drainAll(_ reader: PerfRingReader) -> [[UInt8]] {
+        var seen: [[UInt8]] = []
+        reader.drain(maxRecords: .max) { seen.append(Array($0)); return true }
+        return seen
+    }
+
+    @Test func samplesArriveInOrderAndTheTailFollows() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        let payloads = (0..<5).map { payload(100 + $0, seed: UInt8($0)) }
+        for p in payloads { kernel.writeSample(p) }
+        kernel.publish()
+        let seen = drainAll(reader)
+        #expect(seen.count == 5)
+        for (got, sent) in zip(seen, payloads) { #expect(Array(got.prefix(sent.count)) == sent) }
+        #expect(kernel.tail == kernel.head)
+        #expect(reader.statistics.records == 5 && reader.statistics.corrupt == 0)
+        #expect(!reader.hasData)
+    }
+
+    @Test(arguments: [8, 16, 24, 200, 248])
+    func aRecordThatWrapsIsDeliveredWhole(offsetFromEnd: Int) {
+        let kernel = FakePerfBuffer(dataSize: 1024)
+        let reader = kernel.makeReader()
+        // Move the head to `offsetFromEnd` bytes before the end with a filler record.
+        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - offsetFromEnd - 12))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        let wrapped = payload(300, seed: 3)
+        kernel.writeSample(wrapped)
+        kernel.publish()
+        let seen = drainAll(reader)
+        #expect(seen.count == 1)
+        #expect(Array(seen[0].prefix(300)) == wrapped)
+        #expect(kernel.tail == kernel.head)
+    }
+
+    @Test func lostNoticesAreSummed() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.writeSample(payload(64, seed: 1))
+        kernel.writeLost(17)
+        kernel.writeLost(3)
+        kernel.writeSample(payload(64, seed: 2))
+        kernel.publish()
+        #expect(drainAll(reader).count == 2)
+        #expect(reader.statistics.lost == 20)
+    }
+
+    @Test(arguments: [0, 12, 8192, 1000])
+    func aCorruptHeaderSkipsToTheHeadAndReadingGoesOn(size: Int) {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.writeSample(payload(40, seed: 1))
+        // size 0 and 12 (not 8-aligned) and 8192 (larger than the buffer) and 1000 (past the head).
+        kernel.write(kernel.header(type: 9, size: size) + [UInt8](repeating: 0, count: 8))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        #expect(reader.statistics.corrupt == 1)
+        #expect(kernel.tail == kernel.head)
+        kernel.writeSample(payload(40, seed: 2))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+    }
+
+    @Test func aRawSizeLargerThanItsRecordIsCorrupt() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.write(kernel.header(type: 9, size: 24) + le(UInt32(500)) + [UInt8](repeating: 0, count: 12))
+        kernel.writeSample(payload(16, seed: 9))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        #expect(reader.statistics.corrupt == 1)
+    }
+
+    @Test func aHeadFurtherAheadThanTheBufferIsCorrupt() {
+        let kernel = FakePerfBuffer(dataSize: 1024)
+        let reader = kernel.makeReader()
+        kernel.metadata.storeBytes(of: UInt64(5000), toByteOffset: 1024, as: UInt64.self)  // data_head
+        #expect(drainAll(reader).isEmpty)
+        #expect(reader.statistics.corrupt == 1)
+        #expect(kernel.tail == 5000)
+    }
+
+    @Test func aRefusedRecordStaysForTheNextDrain() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        for i in 0..<4 { kernel.writeSample(payload(32, seed: UInt8(i))) }
+        kernel.publish()
+        var accepted = 0
+        let end = reader.drain(maxRecords: .max) { _ in
+            guard accepted < 2 else { return false }
+            accepted += 1
+            return true
+        }
+        #expect(end == .refused)
+        #expect(reader.statistics.records == 2)
+        #expect(reader.hasData)
+        let rest = drainAll(reader)
+        #expect(rest.count == 2)
+        #expect(rest[0].prefix(32) == payload(32, seed: 2)[...])
+    }
+
+    @Test func batchesAreBounded() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        for i in 0..<10 { kernel.writeSample(payload(8, seed: UInt8(i))) }
+        kernel.publish()
+        var count = 0
+        #expect(reader.drain(maxRecords: 4) { _ in count += 1; return true } == .batchLimit)
+        #expect(count == 4)
+        #expect(reader.drain(maxRecords: 100) { _ in count += 1; return true } == .empty)
+        #expect(count == 10)
+    }
+}
+
+@Suite struct BPFRingBufferReaderTests {
+    func drainAll(_ reader: BPFRingBufferReader) -> [[UInt8]] {
+        var seen: [[UInt8]] = []
+        reader.drainUntilEmpty(maxRecords: .max) { seen.append(Array($0)); return true }
+        return seen
+    }
+
+    @Test func recordsArriveAcrossTheEndOfTheMirroredArea() {
+        let kernel = FakeRingBuffer(size: 1024)
+        let reader = kernel.makeReader()
+        var sent: [[UInt8]] = []
+        for round in 0..<20 {
+            let payload = (0..<(90 + round)).map { UInt8(truncatingIfNeeded: $0 + round) }
+            kernel.write(payload)
+            sent.append(payload)
+            kernel.publish()
+            #expect(drainAll(reader) == [payload])
+        }
+        #expect(kernel.consumed == kernel.position)
+        #expect(reader.statistics.records == 20)
+    }
+
+    @Test func discardedRecordsAreSkippedAndBusyOnesWait() {
+        let kernel = FakeRingBuffer(size: 4096)
+        let reader = kernel.makeReader()
+        kernel.write([1, 2, 3])
+        kernel.write([4, 5], discard: true)
+        let pending = kernel.write([6, 7, 8, 9], busy: true)
+        kernel.write([10])
+        kernel.publish()
+        #expect(drainAll(reader) == [[1, 2, 3]])
+        #expect(reader.discarded == 1)
+        kernel.commit(at: pending)
+        #expect(drainAll(reader) == [[6, 7, 8, 9], [10]])
+    }
+
+    @Test func aLengthLargerThanTheBufferIsCorrupt() {
+        let kernel = FakeRingBuffer(size: 1024)
+        let reader = kernel.makeReader()
+        kernel.write([1, 2, 3, 4], length: 5000)
+        kernel.publish()
+        #expect(drainAll(reader).isEmpty)
+        #expect(reader.statistics.corrupt == 1)
+        #expect(kernel.consumed == kernel.position)
+    }
+
+    @Test func aRefusedRecordStays() {
+        let kernel = FakeRingBuffer(size: 1024)
+        let reader = kernel.makeReader()
+        kernel.write([1])
+        kernel.write([2])
+        kernel.publish()
+        var first = true
+        let end = reader.drainUntilEmpty(maxRecords: .max) { _ in defer { first = false }; return first }
+        #expect(end == .refused)
+        #expect(drainAll(reader) == [[2]])
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import KernelPath
+import Testing
+import TraceEngine
+import TraceHandler
+import TraceModel
+
+/// The sampler on this kernel: a CPU-bound child built with frame pointers is sampled, and its
+/// samples carry its pid and a user stack.
+@Suite(.serialized, .enabled(if: KernelSupport.missingCapability() == nil, "\(KernelSupport.missingCapability() ?? "")"))
+struct SamplerTests {
+    @Test(arguments: KernelOutputConfiguration.Kind.allCases)
+    func aBusyChildIsSampledWithItsUserStack(kind: KernelOutputConfiguration.Kind) async throws {
+        let child = try BusyChild.start(seconds: 60)  // terminated below; long enough for a loaded machine
+        defer { child.terminate() }
+        var output = KernelOutputConfiguration()
+        output.kind = kind
+        output.wakeupWatermarkBytes = 4096
+        output.pollInterval = .milliseconds(20)
+        let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
+        defer { sampler.close() }
+        let reporter = SampleRecorder()
+        let engine = try TraceEngine(configuration: EngineConfiguration(), processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        try engine.start()
+        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
+        try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
+        // Sample until 300 records were sent (0.3 s of the child's CPU time at 999 Hz), however
+        // long a loaded machine takes to give it that much, up to 20 s.
+        for _ in 0..<200 where sampler.counters().records < 300 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        sampler.close()
+        poll.wake()
+        await engine.stop()
+
+        let samples = reporter.samples
+        #expect(samples.count >= 300, "\(samples.count) samples; \(sampler.counters())")
+        #expect(samples.allSatisfy { $0.pid == UInt32(child.processIdentifier) })
+        #expect(samples.allSatisfy { $0.comm == "th-busy-child" })
+        let withUserStack = samples.filter { $0.userFrames >= 3 }  // leaf, spin, main at least
+        #expect(withUserStack.count * 10 >= samples.count * 9, "user stacks: \(withUserStack.count) of \(samples.count)")
+        #expect(engine.statistics().isConserved)
+    }
+}
+
+/// Remembers what the count reports carried, and the frame count of each converted trace.
+final class SampleRecorder: TraceReporter, @unchecked Sendable {
+    struct Sample { var pid: UInt32; var comm: String; var userFrames: Int }
+    private let lock = NSLock()
+    private var framesByHash: [TraceHash: Int] = [:]
+    private var recorded: [(TraceHash, UInt32, String)] = []
+
+    var supportsReportTraceEvent: Bool { false }
+
+    func reportFramesForTrace(_ trace: Trace) {
+        let user = trace.frameTypes.filter { $0 == .native }.count
+        lock.withLock { framesByHash[trace.hash] = user }
+    }
+
+    func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        lock.withLock { recorded.append((traceHash, meta.pid, meta.comm.description)) }
+    }
+
+    func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {}
+
+    var samples: [Sample] {
+        lock.withLock { recorded.map { Sample(pid: $0.1, comm: $0.2, userFrames: framesByHash[$0.0] ?? 0) } }
+    }
+}
+
+/// A child process that spins in a three-deep call chain, compiled here with the toolchain's
+/// clang and frame pointers kept even in leaf functions (gcc 12 ignores
+/// -mno-omit-leaf-frame-pointer, and a leaf without one hides its caller).
+struct BusyChild {
+    let process: Process
+    var processIdentifier: Int32 { process.processIdentifier }
+
+    static let source = """
+        #include <stdlib.h>
+        #include <sys/prctl.h>
+        #include <time.h>
+        __attribute__((noinline)) unsigned long leaf(unsigned long x) { for (int i = 0; i < 1000; i++) x = x * 6364136223846793005UL + 1; return x; }
+        __attribute__((noinline)) unsigned long spin(unsigned long x) { return leaf(x) ^ leaf(x + 1); }
+        int main(int argc, char **argv) {
+            prctl(PR_SET_NAME, "th-busy-child");
+            time_t end = time(0) + atoi(argv[1]);
+            unsigned long x = 1;
+            while (time(0) < end) x = spin(x);
+            return (int)(x & 1);
+        }
+        """
+
+    static func start(seconds: Int) throws -> BusyChild {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("th-busy-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let sourceFile = directory.appendingPathComponent("busy.c")
+        let binary = directory.appendingPathComponent("busy")
+        try source.write(to: sourceFile, atomically: true, encoding: .utf8)
+        let compiler = Process()
+        compiler.executableURL = URL(fileURLWithPath: clangPath())
+        compiler.arguments = ["-O1", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-o", binary.path, sourceFile.path]
+        try compiler.run()
+        compiler.waitUntilExit()
+        guard compiler.terminationStatus == 0 else { throw CompileError(status: compiler.terminationStatus) }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["\(seconds)"]
+        try process.run()
+        return BusyChild(process: process)
+    }
+
+    /// SIGKILL: the test runner's children may inherit an ignored SIGTERM.
+    func terminate() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// The clang next to the Swift toolchain's swift, else the one on PATH.
+    static func clangPath() -> String {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let swift = "\(directory)/swift"
+            let clang = "\(directory)/clang"
+            if FileManager.default.isExecutableFile(atPath: swift), FileManager.default.isExecutableFile(atPath: clang) { return clang }
+        }
+        return "/usr/bin/clang"
+    }
+
+    struct CompileError: Error { var status: Int32 }
+}
