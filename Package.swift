@@ -12,7 +12,8 @@
 //   KernelPath       The poll stage: the BPF sampler and load generator (libbpf), per-CPU perf
 //                    buffers and BPF ring buffers, read through io_uring.
 //   CBPFObjects      C: the BPF programs of bpf/, compiled and embedded by scripts/build-bpf.
-//   CLibbpf, CLiburing  System libraries (pkg-config).
+//   CKernelLibraries System libraries libbpf and liburing, in one module.
+//   CLibbpfBaseline  C: libbpf's perf_buffer__poll consumer, the kernel-path benchmark's anchor.
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
@@ -46,17 +47,18 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
         .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem"]),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
-        .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
-        .systemLibrary(name: "CLiburing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
+        .systemLibrary(name: "CKernelLibraries", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "liburing-dev"])]),
         .target(name: "CBPFObjects"),
+        .target(name: "CLibbpfBaseline", dependencies: ["CKernelLibraries"]),
         .target(
             name: "KernelPath",
-            dependencies: ["TraceModel", "TraceEngine", "LinuxSystem", "CLinuxShims", "CLibbpf", "CLiburing", "CBPFObjects"]
+            dependencies: ["TraceModel", "TraceEngine", "LinuxSystem", "CLinuxShims", "CKernelLibraries", "CBPFObjects"]
         ),
         .executableTarget(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
+                "LinuxSystem", "CLibbpfBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,4 +1,5 @@
 public import TraceEngine
+import LinuxSystem
 import TraceModel
 
 /// The poll stage: one thread that waits on every kernel buffer through io_uring and drains the
@@ -25,13 +26,25 @@ public final class KernelPollStage: @unchecked Sendable {
     /// every `pollInterval`.
     public func wake() { poller.wake() }
 
+    /// CPU time of the thread that ran the last `run`, in seconds (for the benchmark).
+    public private(set) var cpuSeconds = 0.0
     /// Drains into `source` until `isStopRequested()` turns true, then drains once more.
     public func run(into source: EngineSource, isStopRequested: () -> Bool) {
-        var ready = [Bool](repeating: true, count: buffers.count)  // look at everything once first
-        let deliver: (UnsafeRawBufferPointer) -> Bool = { bytes in
+        run(isStopRequested: isStopRequested, flush: { source.flush() }) { bytes in
             source.emit { (trace) throws(RawTraceError) in try trace.load(bytes) }
             return true
         }
+    }
+
+    /// Drains into `deliver` (false: no room, the record stays in the kernel buffer and its buffer
+    /// is tried again later) until `isStopRequested()` turns true, then drains once more. `flush`
+    /// runs after each round over the ready buffers.
+    public func run(
+        isStopRequested: () -> Bool, flush: () -> Void, deliver: (UnsafeRawBufferPointer) -> Bool
+    ) {
+        let cpuAtStart = ThreadCPUTime.seconds()
+        defer { cpuSeconds = ThreadCPUTime.seconds() - cpuAtStart }
+        var ready = [Bool](repeating: true, count: buffers.count)  // look at everything once first
         while !isStopRequested() {
             var anyReady = false
             for index in ready.indices where ready[index] {
@@ -39,15 +52,15 @@ public final class KernelPollStage: @unchecked Sendable {
                 ready[index] = end != .empty
                 anyReady = anyReady || ready[index]
             }
-            source.flush()
+            flush()
             if anyReady { continue }
             if poller.wait(timeout: configuration.pollInterval, ready: &ready) { continue }
             // A timeout marks nothing: look at every buffer anyway (a watermark not yet reached).
             if !ready.contains(true) { ready = [Bool](repeating: true, count: buffers.count) }
         }
         for index in 0..<buffers.count {
-            while buffers.drain(index, maxRecords: configuration.batchPerBuffer, onSample: deliver) != .empty {}
+            while buffers.drain(index, maxRecords: configuration.batchPerBuffer, onSample: deliver) == .batchLimit {}
         }
-        source.flush()
+        flush()
     }
 }

@@ -1,4 +1,4 @@
-internal import CLibbpf
+internal import CKernelLibraries
 import LinuxSystem
 
 #if canImport(Glibc)

@@ -1,4 +1,4 @@
-internal import CLibbpf
+internal import CKernelLibraries
 
 #if canImport(Glibc)
 import Glibc

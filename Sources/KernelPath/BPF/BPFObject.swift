@@ -1,4 +1,4 @@
-internal import CLibbpf
+internal import CKernelLibraries
 internal import CBPFObjects
 import LinuxSystem
 

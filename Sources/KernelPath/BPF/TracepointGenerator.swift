@@ -10,9 +10,25 @@ import Glibc
 /// getppid(2) the process `pid` makes. `generate(count:)` makes those calls.
 public final class TracepointGenerator {
     private let object: BPFObject
-    public let buffers: KernelBuffers
+    private let ownBuffers: KernelBuffers?
 
-    public init(pid: Int32, frameCount: Int, distinctStacks: Int, output: KernelOutputConfiguration) throws(KernelPathError) {
+    /// Loads the program, maps its buffers for `buffers`' readers, and attaches it.
+    public convenience init(pid: Int32, frameCount: Int, distinctStacks: Int, output: KernelOutputConfiguration) throws(KernelPathError) {
+        try self.init(pid: pid, frameCount: frameCount, distinctStacks: distinctStacks, output: output, mapBuffers: true)
+        try attach()
+    }
+
+    /// Loads the program for another consumer (the benchmark's libbpf anchor), which reads
+    /// `perfEventArrayFD` itself and calls `attach()` once its buffers are in the map.
+    public static func forExternalConsumer(
+        pid: Int32, frameCount: Int, distinctStacks: Int, output: KernelOutputConfiguration
+    ) throws(KernelPathError) -> TracepointGenerator {
+        try TracepointGenerator(pid: pid, frameCount: frameCount, distinctStacks: distinctStacks, output: output, mapBuffers: false)
+    }
+
+    private init(
+        pid: Int32, frameCount: Int, distinctStacks: Int, output: KernelOutputConfiguration, mapBuffers: Bool
+    ) throws(KernelPathError) {
         try Tracefs.mountIfNeeded()
         var config = th_program_config()
         config.target_pid = UInt32(pid)
@@ -20,7 +36,20 @@ public final class TracepointGenerator {
         config.frame_count = UInt32(frameCount)
         config.distinct_stacks = UInt32(distinctStacks)
         object = try BPFObject(.generator, config: config, ringBufferSize: output.ringBufferBytes)
-        buffers = try KernelBuffers(object: object, configuration: output)
+        ownBuffers = mapBuffers ? try KernelBuffers(object: object, configuration: output) : nil
+    }
+
+    /// The buffers this generator's records go to, mapped for reading.
+    public var buffers: KernelBuffers {
+        guard let ownBuffers else { preconditionFailure("a generator for an external consumer maps no buffers") }
+        return ownBuffers
+    }
+
+    /// The program's perf event array, for an external consumer.
+    public var perfEventArrayFD: Int32 { object.mapFD("trace_events") }
+
+    /// Attaches the program to `syscalls:sys_enter_getppid`.
+    public func attach() throws(KernelPathError) {
         try object.attach("th_generate", toTracepoint: "syscalls", "sys_enter_getppid")
     }
 

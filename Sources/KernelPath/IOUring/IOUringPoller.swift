@@ -1,4 +1,4 @@
-internal import CLiburing
+internal import CKernelLibraries
 internal import CLinuxShims
 import LinuxSystem
 

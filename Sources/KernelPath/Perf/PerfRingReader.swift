@@ -54,7 +54,13 @@ public final class PerfRingReader {
         var position = tail.pointee
         var end = DrainEnd.empty
         var handled = 0
-        defer { th_store_release_u64(tail, position) }
+        // Counted locally and added once: a class property written per record pays for a
+        // dynamic exclusivity check each time.
+        var counted = KernelBufferStatistics()
+        defer {
+            th_store_release_u64(tail, position)
+            statistics = statistics + counted
+        }
 
         while position != published {
             if handled == maxRecords {
@@ -65,7 +71,7 @@ public final class PerfRingReader {
             let offset = Int(position & mask)
             let size = UInt64(data.load(fromByteOffset: offset + 6, as: UInt16.self))
             guard available <= UInt64(data.count), size >= UInt64(Self.headerSize), size % 8 == 0, size <= available else {
-                statistics.corrupt += 1
+                counted.corrupt += 1
                 position = published
                 break
             }
@@ -76,19 +82,19 @@ public final class PerfRingReader {
                 // PERF_SAMPLE_RAW only: u32 size, then the bytes the program passed (padded).
                 let rawSize = record.count >= 12 ? Int(record.load(fromByteOffset: 8, as: UInt32.self)) : Int.max
                 guard rawSize <= record.count - 12 else {
-                    statistics.corrupt += 1
+                    counted.corrupt += 1
                     break
                 }
                 guard onSample(UnsafeRawBufferPointer(rebasing: record[12..<12 + rawSize])) else {
                     return .refused  // the deferred store keeps the tail before this record
                 }
-                statistics.records += 1
+                counted.records += 1
             case Self.lostType where record.count >= 24:
-                statistics.lost += record.load(fromByteOffset: 16, as: UInt64.self)
+                counted.lost += record.load(fromByteOffset: 16, as: UInt64.self)
             default:
-                statistics.other += 1
+                counted.other += 1
             }
-            statistics.bytes += size
+            counted.bytes += size
             position &+= size
             handled += 1
         }

@@ -1,0 +1,197 @@
+import ArgumentParser
+import CLibbpfBaseline
+import KernelPath
+import LinuxSystem
+import Synchronization
+import TraceEngine
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The kernel path under load: the tracepoint generator emits one record per getppid(2) from a
+/// generator thread; consumers read the same program's buffers in turn, in the same run:
+/// ours into the engine, ours reading only (counting), and libbpf's perf_buffer__poll (the anchor).
+struct KernelBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernel",
+        abstract: "Records/s, lost records and consumer CPU per record through real perf buffers, against libbpf."
+    )
+
+    @Option(help: "Records generated per round.") var records = 2_000_000
+    @Option(help: "Frames per record (8 frames = 256-byte records).") var frames = 8
+    @Option(help: "Distinct stacks the records choose from.") var distinct = 1024
+    @Option(help: "perf-buffer or ring-buffer (libbpf's anchor reads perf buffers only).")
+    var buffer: KernelOutputConfiguration.Kind = .perfBuffer
+    @Option(help: "Bytes of each CPU's perf buffer (power of two).") var perCPUBufferBytes = 1 << 20
+    @Option(help: "Wake the consumer after this many bytes (0: every record).") var watermarkBytes = 64 << 10
+    @Option(help: "Rounds; each runs every consumer once, and medians are printed.") var rounds = 3
+
+    func run() throws {
+        if let missing = KernelSupport.missingCapability() { throw ValidationError("cannot run the kernel benchmark: \(missing)") }
+        var output = KernelOutputConfiguration()
+        output.kind = buffer
+        output.perCPUBufferBytes = perCPUBufferBytes
+        output.ringBufferBytes = perCPUBufferBytes * max(1, WorkerThread.allowedCPUs().count)
+        output.wakeupWatermarkBytes = watermarkBytes
+        try output.validate()
+
+        let consumers: [KernelConsumer] = buffer == .perfBuffer ? [.engine, .readerOnly, .libbpf] : [.engine, .readerOnly]
+        var results: [KernelConsumer: [KernelRound]] = [:]
+        print("kernel bench: \(records) records of \(frames) frames (\(64 + 24 * frames) B) per round, \(buffer.rawValue), "
+            + "\(perCPUBufferBytes >> 10) KiB per CPU, wakeup every \(watermarkBytes == 0 ? "record" : "\(watermarkBytes >> 10) KiB")")
+        for round in 1...rounds {
+            for consumer in round % 2 == 1 ? consumers : consumers.reversed() {
+                let result = try measure(consumer, output: output)
+                results[consumer, default: []].append(result)
+                print("  round \(round) \(consumer.name): \(result)")
+            }
+        }
+        print("")
+        print("consumer                 records/s   lost      consumer CPU ns/record")
+        for consumer in consumers {
+            let median = KernelRound.median(results[consumer]!)
+            print(pad(consumer.name, 24) + " " + pad("\(Int(median.recordsPerSecond))", 11) + " " + pad("\(median.lost)", 9)
+                + " \(Int(median.cpuNanosecondsPerRecord))")
+        }
+        if let ours = results[.readerOnly].map(KernelRound.median), let anchor = results[.libbpf].map(KernelRound.median) {
+            print("ours (reader only) ÷ libbpf: records/s \(ratio(ours.recordsPerSecond, anchor.recordsPerSecond)), "
+                + "CPU per record \(ratio(ours.cpuNanosecondsPerRecord, anchor.cpuNanosecondsPerRecord))")
+        }
+        if let ours = results[.engine].map(KernelRound.median), let anchor = results[.libbpf].map(KernelRound.median) {
+            print("ours (into the engine) ÷ libbpf: records/s \(ratio(ours.recordsPerSecond, anchor.recordsPerSecond)), "
+                + "CPU per record \(ratio(ours.cpuNanosecondsPerRecord, anchor.cpuNanosecondsPerRecord))")
+        }
+    }
+
+    /// One round: load the generator, start the consumer, generate, stop, count.
+    private func measure(_ consumer: KernelConsumer, output: KernelOutputConfiguration) throws -> KernelRound {
+        let pid = getpid()
+        switch consumer {
+        case .libbpf:
+            let generator = try TracepointGenerator.forExternalConsumer(pid: pid, frameCount: frames, distinctStacks: distinct, output: output)
+            defer { generator.close() }
+            let stop = StopFlag()
+            let mapFD = generator.perfEventArrayFD
+            let pages = output.perCPUBufferBytes / 4096
+            let watermark = UInt32(output.wakeupWatermarkBytes)
+            let box = ResultBox()
+            let thread = try WorkerThread.spawn(name: "th-libbpf", cpus: nil) {
+                box.result = th_libbpf_consume(mapFD, pages, watermark, stop.pointer)
+            }
+            try generator.attach()
+            let seconds = timed { TracepointGenerator.generate(count: records) }
+            stop.set()
+            let wall = seconds + timed { thread.join() }
+            let r = box.result
+            guard r.error == 0 else { throw ValidationError("libbpf consumer failed: errno \(-r.error)") }
+            return KernelRound(received: r.records, lost: generator.counters().outputErrors, seconds: wall, consumerCPU: r.cpu_seconds)
+        case .engine, .readerOnly:
+            let generator = try TracepointGenerator(pid: pid, frameCount: frames, distinctStacks: distinct, output: output)
+            defer { generator.close() }
+            let poll = try KernelPollStage(buffers: generator.buffers, configuration: output)
+            var wall = 0.0
+            if consumer == .engine {
+                var configuration = EngineConfiguration()
+                configuration.cacheSize = 4 * distinct
+                let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: CountingReporter())
+                try engine.start()
+                try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
+                wall = timed { TracepointGenerator.generate(count: records) }
+                wall += timed {
+                    poll.wake()
+                    engine.stop()
+                }
+                guard engine.statistics().isConserved else { throw ValidationError("engine conservation failed: \(engine.statistics())") }
+            } else {
+                let stop = StopFlag()
+                let thread = try WorkerThread.spawn(name: "th-poll", cpus: nil) {
+                    poll.run(isStopRequested: { stop.isSet }, flush: {}) { _ in true }
+                }
+                wall = timed { TracepointGenerator.generate(count: records) }
+                wall += timed {
+                    stop.set()
+                    poll.wake()
+                    thread.join()
+                }
+            }
+            let totals = generator.buffers.totals
+            return KernelRound(received: totals.records, lost: generator.counters().outputErrors, seconds: wall, consumerCPU: poll.cpuSeconds)
+        }
+    }
+}
+
+enum KernelConsumer: Hashable {
+    case engine, readerOnly, libbpf
+
+    var name: String {
+        switch self {
+        case .engine: "ours → engine"
+        case .readerOnly: "ours, reader only"
+        case .libbpf: "libbpf perf_buffer__poll"
+        }
+    }
+}
+
+struct KernelRound: CustomStringConvertible {
+    var received: UInt64
+    var lost: UInt64
+    var seconds: Double
+    var consumerCPU: Double
+
+    var recordsPerSecond: Double { Double(received) / seconds }
+    var cpuNanosecondsPerRecord: Double { received == 0 ? 0 : consumerCPU * 1e9 / Double(received) }
+
+    var description: String {
+        "\(received) received, \(lost) lost, \(Int(recordsPerSecond)) records/s, \(Int(cpuNanosecondsPerRecord)) ns consumer CPU/record"
+    }
+
+    /// The round with the median throughput.
+    static func median(_ rounds: [KernelRound]) -> KernelRound {
+        rounds.sorted { $0.recordsPerSecond < $1.recordsPerSecond }[rounds.count / 2]
+    }
+}
+
+/// A stop flag a C loop can poll through a pointer (`volatile int`).
+private final class StopFlag: @unchecked Sendable {
+    // @unchecked: one plain int, written once by the controlling thread, polled by the consumer
+    // (the C side reads it as volatile; a late read only delays the stop by one poll timeout).
+    let pointer: UnsafeMutablePointer<Int32> = {
+        let p = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        p.initialize(to: 0)
+        return p
+    }()
+    private let flag = Atomic<Bool>(false)
+    deinit { pointer.deallocate() }
+    func set() {
+        flag.store(true, ordering: .releasing)
+        pointer.pointee = 1
+    }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+}
+
+private final class ResultBox: @unchecked Sendable {
+    // @unchecked: written by the consumer thread before it ends, read after join.
+    var result = th_libbpf_consumer_result()
+}
+
+/// Wall-clock seconds `body` takes.
+func timed(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+
+/// `a ÷ b` with two decimals and a × sign.
+func ratio(_ a: Double, _ b: Double) -> String {
+    guard b > 0 else { return "n/a" }
+    let hundredths = Int((a / b * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)×"
+}
