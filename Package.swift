@@ -12,8 +12,11 @@
 //   KernelPath       The poll stage: the BPF sampler and load generator (libbpf), per-CPU perf
 //                    buffers and BPF ring buffers, read through io_uring.
 //   CBPFObjects      C: the BPF programs of bpf/, compiled and embedded by scripts/build-bpf.
-//   CKernelLibraries System libraries libbpf and liburing, in one module.
+//   CSystemLibraries System libraries libbpf, liburing and libelf, in one module.
 //   CLibbpfBaseline  C: libbpf's perf_buffer__poll consumer, the kernel-path benchmark's anchor.
+//   Symbolization    The real TraceProcessor: /proc/<pid>/maps, ELF symbols (libelf), kallsyms,
+//                    demangling; caches bounded by configuration.
+//   CDemangle        C: swift_demangle and __cxa_demangle, declared for Swift.
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
@@ -29,6 +32,7 @@ let package = Package(
         .library(name: "TraceEngine", targets: ["TraceEngine"]),
         .library(name: "LinuxSystem", targets: ["LinuxSystem"]),
         .library(name: "KernelPath", targets: ["KernelPath"]),
+        .library(name: "Symbolization", targets: ["Symbolization"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
     ],
     dependencies: [
@@ -47,25 +51,31 @@ let package = Package(
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
         .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem"]),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
-        .systemLibrary(name: "CKernelLibraries", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "liburing-dev"])]),
+        .systemLibrary(name: "CSystemLibraries", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "liburing-dev", "libelf-dev"])]),
         .target(name: "CBPFObjects"),
-        .target(name: "CLibbpfBaseline", dependencies: ["CKernelLibraries"]),
+        .target(name: "CLibbpfBaseline", dependencies: ["CSystemLibraries"]),
+        .target(name: "CDemangle", linkerSettings: [.linkedLibrary("stdc++")]),
+        .target(
+            name: "Symbolization",
+            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle"]
+        ),
         .target(
             name: "KernelPath",
-            dependencies: ["TraceModel", "TraceEngine", "LinuxSystem", "CLinuxShims", "CKernelLibraries", "CBPFObjects"]
+            dependencies: ["TraceModel", "TraceEngine", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CBPFObjects"]
         ),
         .executableTarget(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
-                "LinuxSystem", "CLibbpfBaseline",
+                "LinuxSystem", "CLibbpfBaseline", "Symbolization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
+        .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel"]),
         .testTarget(
             name: "KernelPathTests",
-            dependencies: ["KernelPath", "TraceModel", "TraceHandler", "TraceEngine", "TraceReporters", "LinuxSystem"]
+            dependencies: ["KernelPath", "Symbolization", "TraceModel", "TraceHandler", "TraceEngine", "TraceReporters", "LinuxSystem"]
         ),
         .testTarget(
             name: "TraceEngineTests",

@@ -1,4 +1,4 @@
-internal import CKernelLibraries
+internal import CSystemLibraries
 import LinuxSystem
 
 #if canImport(Glibc)

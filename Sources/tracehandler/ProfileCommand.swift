@@ -1,5 +1,6 @@
 import ArgumentParser
 import KernelPath
+import Symbolization
 import Synchronization
 import TraceEngine
 import TraceHandler
@@ -38,7 +39,7 @@ struct ProfileCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let missing = KernelSupport.missingCapability() {
-            throw ValidationError("cannot profile: \(missing)")
+            throw CommandFailure("cannot profile: \(missing)")
         }
         if let pid, kill(pid, 0) != 0 && errno == ESRCH { throw ValidationError("--pid \(pid): no such process") }
         var output = KernelOutputConfiguration()
@@ -48,7 +49,8 @@ struct ProfileCommand: AsyncParsableCommand {
         engineConfiguration.symbolizeWorkers = workers
 
         let reporter = FoldedStacksReporter()
-        let engine = try TraceEngine(configuration: engineConfiguration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        let symbolizer = try NativeSymbolizer()
+        let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter)
         let sampler = try Sampler(frequency: frequency, pid: pid, output: output)
         let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
         try engine.start()
@@ -67,6 +69,7 @@ struct ProfileCommand: AsyncParsableCommand {
         let lines = reporter.foldedLines()
         try writeLines(lines, to: path)
         printSummary(interrupted: interrupted, sampler: sampler, statistics: engine.statistics(), lines: lines.count, path: path)
+        print("symbolizer: \(symbolizer.statistics())")
     }
 
     private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics, lines: Int, path: String) {

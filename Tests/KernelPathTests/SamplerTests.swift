@@ -1,5 +1,7 @@
 import Foundation
 import KernelPath
+import Symbolization
+import TraceReporters
 import Testing
 import TraceEngine
 import TraceHandler
@@ -126,4 +128,35 @@ struct BusyChild {
     }
 
     struct CompileError: Error { var status: Int32 }
+}
+
+/// End to end: sampler → poll stage → engine with the real symbolizer → folded stacks. The busy
+/// child's hottest stack must read `main;spin;leaf`, as `perf report` names it.
+@Suite(.serialized, .enabled(if: KernelSupport.missingCapability() == nil, "\(KernelSupport.missingCapability() ?? "")"))
+struct ProfileEndToEndTests {
+    @Test func theHottestStackOfABusyChildIsNamed() async throws {
+        let child = try BusyChild.start(seconds: 60)
+        defer { child.terminate() }
+        var output = KernelOutputConfiguration()
+        output.wakeupWatermarkBytes = 4096
+        output.pollInterval = .milliseconds(20)
+        let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
+        defer { sampler.close() }
+        let reporter = FoldedStacksReporter()
+        let engine = try TraceEngine(configuration: EngineConfiguration(), processor: try NativeSymbolizer(), reporter: reporter)
+        try engine.start()
+        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
+        try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
+        for _ in 0..<200 where sampler.counters().records < 300 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        sampler.close()
+        poll.wake()
+        await engine.stop()
+
+        let lines = reporter.foldedLines()  // most samples first
+        let hottest = try #require(lines.first)
+        #expect(hottest.hasPrefix("th-busy-child;"), "\(lines.prefix(3))")
+        #expect(hottest.contains(";main;spin;leaf"), "\(lines.prefix(3))")
+    }
 }

@@ -1,4 +1,4 @@
-internal import CKernelLibraries
+internal import CSystemLibraries
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-internal import CKernelLibraries
+internal import CSystemLibraries
 internal import CLinuxShims
 import LinuxSystem
 

@@ -31,7 +31,7 @@ struct KernelBenchCommand: ParsableCommand {
     @Option(help: "Rounds; each runs every consumer once, and medians are printed.") var rounds = 3
 
     func run() throws {
-        if let missing = KernelSupport.missingCapability() { throw ValidationError("cannot run the kernel benchmark: \(missing)") }
+        if let missing = KernelSupport.missingCapability() { throw CommandFailure("cannot run the kernel benchmark: \(missing)") }
         var output = KernelOutputConfiguration()
         output.kind = buffer
         output.perCPUBufferBytes = perCPUBufferBytes
@@ -87,7 +87,7 @@ struct KernelBenchCommand: ParsableCommand {
             stop.set()
             let wall = seconds + timed { thread.join() }
             let r = box.result
-            guard r.error == 0 else { throw ValidationError("libbpf consumer failed: errno \(-r.error)") }
+            guard r.error == 0 else { throw CommandFailure("libbpf consumer failed: errno \(-r.error)") }
             return KernelRound(received: r.records, lost: generator.counters().outputErrors, seconds: wall, consumerCPU: r.cpu_seconds)
         case .engine, .readerOnly:
             let generator = try TracepointGenerator(pid: pid, frameCount: frames, distinctStacks: distinct, output: output)
@@ -105,7 +105,7 @@ struct KernelBenchCommand: ParsableCommand {
                     poll.wake()
                     engine.stop()
                 }
-                guard engine.statistics().isConserved else { throw ValidationError("engine conservation failed: \(engine.statistics())") }
+                guard engine.statistics().isConserved else { throw CommandFailure("engine conservation failed: \(engine.statistics())") }
             } else {
                 let stop = StopFlag()
                 let thread = try WorkerThread.spawn(name: "th-poll", cpus: nil) {

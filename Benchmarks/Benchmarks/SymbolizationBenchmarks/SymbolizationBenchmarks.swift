@@ -1,0 +1,55 @@
+import Benchmark
+import Symbolization
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Warm symbolization: a 32-frame native trace of this very process (addresses of functions in
+// libc and the Swift runtime, found with dlsym), converted again and again once the caches hold
+// the process's mappings and the files' symbol tables. One scaled iteration is one trace.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        warmupIterations: 1,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(5),
+        maxIterations: 20
+    )
+
+    Benchmark("Symbolize a warm 32-frame native trace") { benchmark in
+        let symbolizer = sharedSymbolizer
+        let raw = nativeTraceOfThisProcess(frames: 32)
+        var trace = Trace(reservingCapacity: 32)
+        symbolizer.convertTrace(raw, into: &trace)  // warm the caches
+        let unnamed = trace.frameTypes.indices.filter { trace.frameTypes[$0].isError }.map { trace.symbols[$0] ?? "?" }
+        if !unnamed.isEmpty { benchmark.error("frames not named: \(unnamed)") }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            symbolizer.convertTrace(raw, into: &trace)
+            blackHole(trace.hash)
+        }
+    }
+}
+
+/// One symbolizer for every run: reading kallsyms is start-up work, not what is measured.
+let sharedSymbolizer = try! NativeSymbolizer()
+
+/// 32 frames at functions libc and libswiftCore export (not IFUNCs such as memcpy: dlsym gives
+/// their selected implementation, which libc does not export by name).
+func nativeTraceOfThisProcess(frames count: Int) -> RawTrace {
+    let names = ["malloc", "free", "calloc", "realloc", "qsort", "fopen", "fclose", "printf", "read", "write",
+                 "pthread_create", "pthread_join", "getpid", "open", "close", "mmap", "munmap", "fwrite",
+                 "swift_retain", "swift_release", "swift_allocObject", "swift_beginAccess", "swift_endAccess",
+                 "swift_bridgeObjectRetain", "swift_once", "swift_getTypeByMangledNameInContext", "swift_dynamicCast",
+                 "swift_conformsToProtocol", "swift_isUniquelyReferenced_nonNull_native", "swift_task_create",
+                 "swift_release_n", "swift_retain_n"]
+    var frames: [Frame] = []
+    for (i, name) in names.prefix(count).enumerated() {
+        guard let address = dlsym(nil /* RTLD_DEFAULT */, name) else { continue }
+        frames.append(Frame(addressOrLine: UInt64(UInt(bitPattern: address)) + 4, type: .native, isReturnAddress: i > 0))
+    }
+    precondition(frames.count == count, "only \(frames.count) of the functions were found")
+    return try! RawTrace(pid: UInt32(getpid()), tid: UInt32(getpid()), userFrames: frames)
+}

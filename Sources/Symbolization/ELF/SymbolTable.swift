@@ -1,0 +1,111 @@
+public import TraceModel
+
+/// The function symbols of one ELF file, sorted by address, with what is needed to turn a file
+/// offset into the file's virtual addresses. Built once per file (`ELFFile.symbolTable()`), shared
+/// by every process that maps the file, immutable but for the display names it demangles lazily.
+public final class SymbolTable: @unchecked Sendable {
+    // @unchecked: everything is immutable after init except `displayNames`, which only
+    // `cachedDisplayName` touches, and only the symbolizer calls that, under its lock.
+    public let fileID: FileID
+    /// The GNU build id in hex, when the file has one.
+    public let buildID: String?
+    /// True when the names came from `.dynsym` (the file is stripped of `.symtab`).
+    public let isDynamicOnly: Bool
+
+    struct Segment: Sendable {
+        var virtualAddress: UInt64
+        var fileOffset: UInt64
+        var fileSize: UInt64
+    }
+
+    private let segments: [Segment]
+    private let starts: [UInt64]
+    /// The end of each symbol (start + size), or 0 when the size is unknown (then it runs to the next).
+    private let ends: [UInt64]
+    private let nameOffsets: [UInt32]
+    private let names: [UInt8]
+    private var displayNames: [String?]
+
+    init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: [Segment], symbols: [(start: UInt64, size: UInt64, name: Substring.UTF8View)]) {
+        self.fileID = fileID
+        self.buildID = buildID
+        self.isDynamicOnly = isDynamicOnly
+        self.segments = segments
+        var starts: [UInt64] = []
+        var ends: [UInt64] = []
+        var nameOffsets: [UInt32] = []
+        var names: [UInt8] = []
+        starts.reserveCapacity(symbols.count)
+        ends.reserveCapacity(symbols.count)
+        nameOffsets.reserveCapacity(symbols.count)
+        for symbol in symbols {
+            starts.append(symbol.start)
+            ends.append(symbol.size == 0 ? 0 : symbol.start &+ symbol.size)
+            nameOffsets.append(UInt32(names.count))
+            names.append(contentsOf: symbol.name)
+            names.append(0)
+        }
+        self.starts = starts
+        self.ends = ends
+        self.nameOffsets = nameOffsets
+        self.names = names
+        displayNames = Array(repeating: nil, count: starts.count)
+    }
+
+    public var symbolCount: Int { starts.count }
+
+    /// Approximate memory held, for the cache's bound.
+    /// Approximate memory held, for the cache's bound (demangled names counted at their slot size).
+    public var byteCount: Int { starts.count * 36 + names.count + segments.count * 24 + 256 }
+
+    /// The virtual address of a file offset, through the PT_LOAD segment that maps it.
+    public func virtualAddress(forFileOffset offset: UInt64) -> UInt64? {
+        for segment in segments where offset >= segment.fileOffset && offset - segment.fileOffset < segment.fileSize {
+            return segment.virtualAddress + (offset - segment.fileOffset)
+        }
+        return nil
+    }
+
+    /// The symbol containing `address` (a virtual address of this file): its index, or nil.
+    public func symbolIndex(containing address: UInt64) -> Int? {
+        // The last symbol starting at or before `address`.
+        var low = 0
+        var high = starts.count
+        while low < high {
+            let mid = (low + high) / 2
+            if starts[mid] <= address { low = mid + 1 } else { high = mid }
+        }
+        guard low > 0 else { return nil }
+        let index = low - 1
+        if ends[index] != 0 && address >= ends[index] { return nil }
+        return index
+    }
+
+    /// The symbol's name as the file spells it.
+    public func rawName(_ index: Int) -> String {
+        let start = Int(nameOffsets[index])
+        var end = start
+        while names[end] != 0 { end += 1 }
+        return String(decoding: names[start..<end], as: UTF8.self)
+    }
+
+    /// The symbol's name for people (demangled).
+    public func displayName(_ index: Int) -> String { Demangler.demangle(rawName(index)) }
+
+    /// `displayName`, made once and kept. Only under the symbolizer's lock.
+    func cachedDisplayName(_ index: Int) -> String {
+        if let name = displayNames[index] { return name }
+        let name = displayName(index)
+        displayNames[index] = name
+        return name
+    }
+
+    public func start(of index: Int) -> UInt64 { starts[index] }
+}
+
+extension SymbolTable {
+    /// Reads the symbol table of the ELF file at `path`.
+    public static func load(path: String) throws(SymbolizationError) -> SymbolTable {
+        try ELFFile(path: path).symbolTable()
+    }
+}

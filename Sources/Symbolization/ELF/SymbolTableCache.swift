@@ -1,0 +1,66 @@
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Symbol tables by file, within a memory bound: one ELF file is parsed once however many
+/// processes map it. Files are found by (device, inode, size, mtime) — cheap to get from an
+/// open fd — and their tables are kept by `FileID`; the least recently used tables go first
+/// when their total `byteCount` passes `byteLimit`.
+final class SymbolTableCache {
+    struct FileKey: Hashable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: Int
+    }
+
+    let byteLimit: Int
+    private var byKey: [FileKey: FileID] = [:]
+    private var tables: [FileID: (table: SymbolTable, lastUsed: UInt64)] = [:]
+    private var clock: UInt64 = 0
+    private(set) var bytes = 0
+    private(set) var parses = 0
+    private(set) var failures: [String: SymbolizationError] = [:]
+
+    init(byteLimit: Int) { self.byteLimit = byteLimit }
+
+    /// The table of the file open at `fd` (owned by the caller), parsing it on first sight.
+    func table(fd: Int32, path: String) -> SymbolTable? {
+        clock += 1
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        let key = FileKey(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size), modified: status.st_mtim.tv_sec)
+        if let id = byKey[key], let entry = tables[id] {
+            tables[id] = (entry.table, clock)
+            return entry.table
+        }
+        do {
+            let file = try ELFFile(fd: dup(fd), path: path)
+            let table = try file.symbolTable()
+            parses += 1
+            byKey[key] = table.fileID
+            if tables[table.fileID] == nil {
+                bytes += table.byteCount
+                tables[table.fileID] = (table, clock)
+                evict()
+            }
+            return table
+        } catch {
+            if failures.count < 1024 { failures[path] = error }
+            return nil
+        }
+    }
+
+    var count: Int { tables.count }
+
+    private func evict() {
+        while bytes > byteLimit && tables.count > 1 {
+            guard let oldest = tables.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else { return }
+            tables[oldest.key] = nil
+            bytes -= oldest.value.table.byteCount
+            byKey = byKey.filter { $0.value != oldest.key }
+        }
+    }
+}

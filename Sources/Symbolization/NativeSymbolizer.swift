@@ -1,0 +1,160 @@
+public import TraceHandler
+public import TraceModel
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `TraceProcessor`: names native frames through the process's mappings and the mapped
+/// files' ELF symbols, and kernel frames through kallsyms.
+///
+/// Per frame (leaf first, kernel part then user part):
+/// - a return address is looked up one byte back, inside the call that made it;
+/// - native: mapping → file offset → the file's virtual address (PT_LOAD) → the symbol containing
+///   it. The frame's `lineno` becomes that virtual address and its file the file's `FileID`, so
+///   one function hashes alike in every process, whatever ASLR did;
+/// - a frame that cannot be named keeps its address (and mapping, when known), is marked with the
+///   error bit and shows as `module+0xoffset` — never dropped. A process that exited before
+///   symbolization leaves all its user frames so.
+///
+/// Shared by the engine's symbolize workers: its caches sit behind one lock, taken once a trace.
+public final class NativeSymbolizer: TraceProcessor {
+    private struct State: ~Copyable {
+        var processes: ProcessMappingCache
+        var tables: SymbolTableCache
+        var kernel: KernelSymbols
+        var kernelCheckedAt: UInt64 = 0
+    }
+
+    private let state: Mutex<State>
+    /// Kernel frames' file: a fixed id, so kernel frames hash by address alone.
+    static let kernelFileID = FileID(high: 0x6b65_726e_656c, low: 0)  // "kernel"
+
+    public init(configuration: SymbolizerConfiguration = SymbolizerConfiguration()) throws(ConfigurationError) {
+        try configuration.validate()
+        state = Mutex(State(
+            processes: ProcessMappingCache(capacity: configuration.processes, revalidateAfter: configuration.revalidateAfter),
+            tables: SymbolTableCache(byteLimit: configuration.symbolTableBytes),
+            kernel: KernelSymbols()))
+    }
+
+    public func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
+
+    public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
+        var trace = Trace(reservingCapacity: rawTrace.frameCount)
+        convertTrace(rawTrace, into: &trace)
+        return trace
+    }
+
+    public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
+        trace.removeAll(keepingCapacity: true)
+        let pid = rawTrace.pid
+        let hasUserFrames = rawTrace.userFrameCount > 0
+        rawTrace.withFrames { frames in
+            state.withLock { state in
+                refreshKernelSymbolsIfStale(&state)
+                let process = hasUserFrames ? state.processes.process(pid: pid) : nil
+                for frame in frames {
+                    let address = frame.addressOrLine
+                    let lookup = frame.isReturnAddress ? address &- 1 : address
+                    switch frame.type.interpreter {
+                    case .kernel:
+                        let name = state.kernel.name(containing: lookup)
+                        trace.append(file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
+                    case .native:
+                        appendNative(address: address, lookup: lookup, process: process, state: &state, to: &trace)
+                    default:
+                        trace.append(file: FileID(frame.fileID), lineno: address, type: frame.type)
+                    }
+                }
+            }
+        }
+        trace.isSymbolized = true
+        trace.hash = trace.computeHash()
+    }
+
+    private func appendNative(
+        address: UInt64, lookup: UInt64, process: ProcessMappingCache.Process?, state: inout State, to trace: inout Trace
+    ) {
+        guard let process else {
+            trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError)
+            return
+        }
+        var found = process.mappingIndex(containing: lookup)
+        if found == nil, state.processes.reread(process) { found = process.mappingIndex(containing: lookup) }
+        guard let mappingIndex = found else {
+            trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
+            return
+        }
+        let mapping = process.mappings[mappingIndex]
+        let fileOffset = address - mapping.start + mapping.fileOffset
+        let table = symbolTable(forMapping: mappingIndex, in: process, state: &state)
+        if let table, let virtualAddress = table.virtualAddress(forFileOffset: lookup - mapping.start + mapping.fileOffset),
+            let index = table.symbolIndex(containing: virtualAddress)
+        {
+            let frameAddress = virtualAddress &+ (address &- lookup)
+            trace.append(
+                file: table.fileID, lineno: frameAddress, type: .native, mappingStart: mapping.start, mappingEnd: mapping.end,
+                mappingFileOffset: mapping.fileOffset, symbol: table.cachedDisplayName(index))
+            return
+        }
+        trace.append(
+            file: table?.fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
+            mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
+            symbol: mapping.moduleName + "+0x" + String(fileOffset, radix: 16))
+    }
+
+    /// The mapping's file's symbols: through `/proc/<pid>/map_files` (the very file mapped, even
+    /// if its path was replaced), else `/proc/<pid>/root/<path>`; resolved once per mapping.
+    private func symbolTable(forMapping index: Int, in process: ProcessMappingCache.Process, state: inout State) -> SymbolTable? {
+        if let resolved = process.tables[index] { return resolved }
+        let mapping = process.mappings[index]
+        var table: SymbolTable?
+        if mapping.isFile {
+            let mapFile = "/proc/\(process.pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"
+            var fd = open(mapFile, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { fd = open("/proc/\(process.pid)/root\(mapping.path)", O_RDONLY | O_CLOEXEC) }
+            if fd >= 0 {
+                table = state.tables.table(fd: fd, path: mapping.path)
+                close(fd)
+            }
+        }
+        process.tables[index] = .some(table)
+        return table
+    }
+
+    private func refreshKernelSymbolsIfStale(_ state: inout State) {
+        let now = ProcessMappingCache.monotonicNanoseconds()
+        guard now - state.kernelCheckedAt > 10_000_000_000 else { return }  // look every 10 s
+        state.kernelCheckedAt = now
+        if state.kernel.isStale { state.kernel = KernelSymbols() }
+    }
+
+    public func symbolizationComplete(traceCaptureKTime: KTime) {}
+
+    /// What the caches hold, for the agent's summary and the tests.
+    public func statistics() -> SymbolizerStatistics {
+        state.withLock { state in
+            SymbolizerStatistics(
+                processes: state.processes.count, mapsReads: state.processes.reads, symbolTables: state.tables.count,
+                symbolTableBytes: state.tables.bytes, elfParses: state.tables.parses,
+                kernelSymbols: state.kernel.symbolCount, unreadableFiles: state.tables.failures.count)
+        }
+    }
+}
+
+public struct SymbolizerStatistics: Hashable, Sendable, CustomStringConvertible {
+    public var processes: Int
+    public var mapsReads: Int
+    public var symbolTables: Int
+    public var symbolTableBytes: Int
+    public var elfParses: Int
+    public var kernelSymbols: Int
+    public var unreadableFiles: Int
+
+    public var description: String {
+        "processes \(processes) (maps read \(mapsReads) times), symbol tables \(symbolTables) (\(symbolTableBytes >> 10) KiB, "
+            + "\(elfParses) parses, \(unreadableFiles) unreadable files), kernel symbols \(kernelSymbols)"
+    }
+}

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The mappings of the processes seen, read from `/proc/<pid>/maps` once per process and kept
+/// until the process is gone, was replaced, or exec'd:
+///
+/// - pid reuse: an entry remembers the process's start time (`/proc/<pid>/stat` field 22); when
+///   the entry is older than `revalidateAfter`, the start time is read again and a different one
+///   drops the entry, so a new process never gets another's mappings.
+/// - exec, dlopen, dlclose: at the same revalidation the maps are read again, and symbol tables
+///   resolved for the old ones are forgotten when they changed (the comm of a trace cannot tell:
+///   it is the thread's name, and threads rename themselves). An address outside every mapping
+///   rereads them at once, once per revalidation period.
+/// - bounded: at most `capacity` processes; the least recently used goes first.
+final class ProcessMappingCache {
+    final class Process {
+        let pid: UInt32
+        let startTime: UInt64
+        var mappings: [Mapping]
+        var validatedAt: UInt64
+        var lastUsed: UInt64
+        /// The symbol table of each mapping, by index: nil until resolved; `.some(nil)` when
+        /// resolution failed (not retried).
+        var tables: [SymbolTable??]
+        var rereadForMissingAddress = false
+
+        init(pid: UInt32, startTime: UInt64, mappings: [Mapping], now: UInt64) {
+            self.pid = pid
+            self.startTime = startTime
+            self.mappings = mappings
+            tables = Array(repeating: nil, count: mappings.count)
+            validatedAt = now
+            lastUsed = now
+        }
+
+        /// The index of the mapping containing `address` (mappings are sorted by start, as the
+        /// kernel lists them).
+        func mappingIndex(containing address: UInt64) -> Int? {
+            var low = 0
+            var high = mappings.count
+            while low < high {
+                let mid = (low + high) / 2
+                if mappings[mid].start <= address { low = mid + 1 } else { high = mid }
+            }
+            guard low > 0, mappings[low - 1].contains(address) else { return nil }
+            return low - 1
+        }
+    }
+
+    let capacity: Int
+    let revalidateAfterNanoseconds: UInt64
+    private var processes: [UInt32: Process] = [:]
+    private(set) var reads = 0
+
+    init(capacity: Int, revalidateAfter: Duration) {
+        self.capacity = capacity
+        let (seconds, attoseconds) = revalidateAfter.components
+        revalidateAfterNanoseconds = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
+    /// The process `pid` as it is now, or nil when it is gone (exited before symbolization).
+    func process(pid: UInt32) -> Process? {
+        let now = Self.monotonicNanoseconds()
+        if let entry = processes[pid] {
+            if now - entry.validatedAt > revalidateAfterNanoseconds {
+                guard Self.startTime(pid: pid) == entry.startTime, let mappings = Self.readMappings(pid: pid) else {
+                    processes[pid] = nil
+                    return process(pid: pid)
+                }
+                reads += 1
+                replaceMappings(of: entry, with: mappings)
+                entry.validatedAt = now
+                entry.rereadForMissingAddress = false
+            }
+            entry.lastUsed = now
+            return entry
+        }
+        guard let startTime = Self.startTime(pid: pid), let mappings = Self.readMappings(pid: pid) else { return nil }
+        reads += 1
+        if processes.count >= capacity, let oldest = processes.values.min(by: { $0.lastUsed < $1.lastUsed }) {
+            processes[oldest.pid] = nil
+        }
+        let entry = Process(pid: pid, startTime: startTime, mappings: mappings, now: now)
+        processes[pid] = entry
+        return entry
+    }
+
+    private func replaceMappings(of entry: Process, with mappings: [Mapping]) {
+        guard mappings != entry.mappings else { return }
+        entry.mappings = mappings
+        entry.tables = Array(repeating: nil, count: mappings.count)
+    }
+
+    /// Rereads a process's mappings once after an address fell outside all of them.
+    func reread(_ entry: Process) -> Bool {
+        guard !entry.rereadForMissingAddress, let mappings = Self.readMappings(pid: entry.pid) else { return false }
+        reads += 1
+        entry.rereadForMissingAddress = true
+        replaceMappings(of: entry, with: mappings)
+        return true
+    }
+
+    var count: Int { processes.count }
+
+    static func readMappings(pid: UInt32) -> [Mapping]? {
+        guard let text = KernelSymbols.read("/proc/\(pid)/maps"), !text.isEmpty else { return nil }
+        return ProcessMaps.parse(text).filter(\.isExecutable)
+    }
+
+    /// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
+    static func startTime(pid: UInt32) -> UInt64? {
+        guard let text = KernelSymbols.read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        // After "pid (comm)" come fields 3…; the comm may hold spaces and parentheses.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,22 @@
+public import TraceModel
+
+/// The symbolizer's bounds. Defaults suit a host with a few hundred processes.
+public struct SymbolizerConfiguration: Hashable, Sendable {
+    /// Memory for ELF symbol tables, in bytes; least recently used tables go first. Default 256 MiB.
+    public var symbolTableBytes: Int = 256 << 20
+    /// Processes whose mappings are kept. Default 4096.
+    public var processes: Int = 4096
+    /// How old a process entry may get before its start time is checked again (pid reuse).
+    /// Default 1 s.
+    public var revalidateAfter: Duration = .seconds(1)
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.check(symbolTableBytes >= 1 << 20, "symbolize.symbolTableBytes", symbolTableBytes, allowed: "at least 1048576 (1 MiB)")
+        try ConfigurationError.check((1...1_000_000).contains(processes), "symbolize.processes", processes, allowed: "1 ... 1000000")
+        try ConfigurationError.check(
+            revalidateAfter > .zero && revalidateAfter <= .seconds(3600), "symbolize.revalidateAfter", revalidateAfter,
+            allowed: "more than 0 s, at most 3600 s")
+    }
+}
