@@ -17,6 +17,8 @@
 //   Symbolization    The real TraceProcessor: /proc/<pid>/maps, ELF symbols (libelf), kallsyms,
 //                    demangling; caches bounded by configuration.
 //   CDemangle        C: swift_demangle and __cxa_demangle, declared for Swift.
+//   AgentConfiguration  The agent's configuration: keys, defaults file, loading from a file, the
+//                    environment and flags (swift-configuration), validation.
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
@@ -33,11 +35,15 @@ let package = Package(
         .library(name: "LinuxSystem", targets: ["LinuxSystem"]),
         .library(name: "KernelPath", targets: ["KernelPath"]),
         .library(name: "Symbolization", targets: ["Symbolization"]),
+        .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML", "CommandLineArguments"]),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "CTraceRecord"),
@@ -56,6 +62,15 @@ let package = Package(
         .target(name: "CLibbpfBaseline", dependencies: ["CSystemLibraries"]),
         .target(name: "CDemangle", linkerSettings: [.linkedLibrary("stdc++")]),
         .target(
+            name: "AgentConfiguration",
+            dependencies: [
+                "TraceModel", "TraceEngine", "KernelPath", "Symbolization",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
             name: "Symbolization",
             dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle"]
         ),
@@ -67,12 +82,16 @@ let package = Package(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
-                "LinuxSystem", "CLibbpfBaseline", "Symbolization",
+                "LinuxSystem", "CLibbpfBaseline", "Symbolization", "AgentConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
         .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel"]),
+        .testTarget(
+            name: "AgentConfigurationTests",
+            dependencies: ["AgentConfiguration", "TraceModel", "TraceEngine", "KernelPath", "LinuxSystem"]
+        ),
         .testTarget(
             name: "KernelPathTests",
             dependencies: ["KernelPath", "Symbolization", "TraceModel", "TraceHandler", "TraceEngine", "TraceReporters", "LinuxSystem"]

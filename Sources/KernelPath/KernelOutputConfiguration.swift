@@ -30,19 +30,19 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
     public func validate() throws(ConfigurationError) {
         let page = 4096
         try ConfigurationError.check(
-            perCPUBufferBytes >= page && perCPUBufferBytes.nonzeroBitCount == 1, "kernel.perCPUBufferBytes",
+            perCPUBufferBytes >= page && perCPUBufferBytes.nonzeroBitCount == 1, "kernel.per-cpu-buffer-bytes",
             perCPUBufferBytes, allowed: "a power of two, at least \(page)")
         try ConfigurationError.check(
-            ringBufferBytes >= page && ringBufferBytes.nonzeroBitCount == 1, "kernel.ringBufferBytes",
+            ringBufferBytes >= page && ringBufferBytes.nonzeroBitCount == 1, "kernel.ring-buffer-bytes",
             ringBufferBytes, allowed: "a power of two, at least \(page)")
         try ConfigurationError.check(
-            wakeupWatermarkBytes >= 0 && wakeupWatermarkBytes < perCPUBufferBytes, "kernel.wakeupWatermarkBytes",
-            wakeupWatermarkBytes, allowed: "0 ..< perCPUBufferBytes (\(perCPUBufferBytes))")
+            wakeupWatermarkBytes >= 0 && wakeupWatermarkBytes < perCPUBufferBytes, "kernel.wakeup-watermark-bytes",
+            wakeupWatermarkBytes, allowed: "0 ..< kernel.per-cpu-buffer-bytes (\(perCPUBufferBytes))")
         try ConfigurationError.check(
-            batchPerBuffer >= 1 && batchPerBuffer <= 65_536, "kernel.batchPerBuffer", batchPerBuffer,
+            batchPerBuffer >= 1 && batchPerBuffer <= 65_536, "kernel.batch-per-buffer", batchPerBuffer,
             allowed: "1 ... 65536")
         try ConfigurationError.check(
-            pollInterval > .zero && pollInterval <= .seconds(10), "kernel.pollInterval", pollInterval,
+            pollInterval > .zero && pollInterval <= .seconds(10), "kernel.poll-interval-ms", pollInterval,
             allowed: "more than 0 s, at most 10 s")
     }
 }

@@ -13,10 +13,10 @@ public struct SymbolizerConfiguration: Hashable, Sendable {
     public init() {}
 
     public func validate() throws(ConfigurationError) {
-        try ConfigurationError.check(symbolTableBytes >= 1 << 20, "symbolize.symbolTableBytes", symbolTableBytes, allowed: "at least 1048576 (1 MiB)")
+        try ConfigurationError.check(symbolTableBytes >= 1 << 20, "symbolize.symbol-table-bytes", symbolTableBytes, allowed: "at least 1048576 (1 MiB)")
         try ConfigurationError.check((1...1_000_000).contains(processes), "symbolize.processes", processes, allowed: "1 ... 1000000")
         try ConfigurationError.check(
-            revalidateAfter > .zero && revalidateAfter <= .seconds(3600), "symbolize.revalidateAfter", revalidateAfter,
+            revalidateAfter > .zero && revalidateAfter <= .seconds(3600), "symbolize.revalidate-after-ms", revalidateAfter,
             allowed: "more than 0 s, at most 3600 s")
     }
 }

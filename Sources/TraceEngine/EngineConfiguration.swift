@@ -88,7 +88,7 @@ public struct EngineConfiguration: Hashable, Sendable {
         try check(cacheSize >= 1 && cacheSize <= 1 << 24, "cache.size", cacheSize, "1...\(1 << 24)")
         try check(batchSize >= 1 && batchSize <= 4096, "batch", batchSize, "1...4096")
         try check(wait.spins >= 0 && wait.yields >= 0, "wait.spins", wait.spins, "0 or more")
-        try check(wait.parkTimeout > .zero, "wait.park-timeout", wait.parkTimeout, "more than 0")
+        try check(wait.parkTimeout > .zero, "wait.park-timeout-ms", wait.parkTimeout, "more than 0")
         let allowed = Set(allowedCPUs)
         let allowedText = allowedCPUs.map(String.init).joined(separator: ",")
         func cpusExist(_ cpus: [Int]?, _ key: String) throws(ConfigurationError) {

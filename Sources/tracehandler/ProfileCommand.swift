@@ -1,3 +1,4 @@
+import AgentConfiguration
 import ArgumentParser
 import KernelPath
 import Symbolization
@@ -21,20 +22,29 @@ struct ProfileCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds to profile (SIGINT or SIGTERM ends it early, keeping what was sampled).")
     var duration = 10.0
-    @Option(help: "Samples a second on each CPU.") var frequency = 99
     @Option(help: "Only this process (all its threads).") var pid: Int32?
-    @Option(help: "Directory for the output files (created if missing).") var outputDir = "tracehandler-profile"
-    @Option(help: "Output format. folded: `comm;root;…;leaf count` lines.") var format: Format = .folded
-    @Option(help: "How the sampler hands records over: perf-buffer (one per CPU) or ring-buffer.")
-    var buffer: KernelOutputConfiguration.Kind = .perfBuffer
-    @Option(help: "Symbolize workers.") var workers = 1
-
-    enum Format: String, ExpressibleByArgument, CaseIterable { case folded }
+    // These set configuration keys, over --set, the environment and --config.
+    @Option(help: "Samples a second on each CPU (sampling.frequency; default 99).") var frequency: Int?
+    @Option(help: "Directory for the output files, created if missing (output.dir).") var outputDir: String?
+    @Option(help: "Output format: folded, `comm;root;…;leaf count` lines (output.format).") var format: String?
+    @Option(help: "perf-buffer (one per CPU) or ring-buffer (kernel.buffer).") var buffer: String?
+    @Option(help: "Symbolize workers (symbolize.workers).") var workers: Int?
+    @OptionGroup var options: ConfigurationOptions
 
     func validate() throws {
         guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be in (0, 86400] seconds") }
-        guard (1...100_000).contains(frequency) else { throw ValidationError("--frequency must be in 1...100000 Hz") }
         if let pid, pid <= 0 { throw ValidationError("--pid must be positive") }
+    }
+
+    /// The command's own flags as configuration settings.
+    private var flagSettings: [String] {
+        var settings: [String] = []
+        if let frequency { settings.append("sampling.frequency=\(frequency)") }
+        if let outputDir { settings.append("output.dir=\(outputDir)") }
+        if let format { settings.append("output.format=\(format)") }
+        if let buffer { settings.append("kernel.buffer=\(buffer)") }
+        if let workers { settings.append("symbolize.workers=\(workers)") }
+        return settings
     }
 
     func run() async throws {
@@ -42,14 +52,14 @@ struct ProfileCommand: AsyncParsableCommand {
             throw CommandFailure("cannot profile: \(missing)")
         }
         if let pid, kill(pid, 0) != 0 && errno == ESRCH { throw ValidationError("--pid \(pid): no such process") }
-        var output = KernelOutputConfiguration()
-        output.kind = buffer
-        try output.validate()
-        var engineConfiguration = EngineConfiguration()
-        engineConfiguration.symbolizeWorkers = workers
+        let configuration = try await options.load(extra: flagSettings)
+        let output = configuration.kernel
+        let engineConfiguration = configuration.engine
+        let frequency = configuration.frequency
+        let outputDir = configuration.outputDirectory
 
         let reporter = FoldedStacksReporter()
-        let symbolizer = try NativeSymbolizer()
+        let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer)
         let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter)
         let sampler = try Sampler(frequency: frequency, pid: pid, output: output)
         let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
@@ -57,7 +67,7 @@ struct ProfileCommand: AsyncParsableCommand {
         try engine.runSource(name: "th-poll") { source, isStopRequested in
             poll.run(into: source, isStopRequested: isStopRequested)
         }
-        print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(buffer.rawValue))")
+        print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(output.kind.rawValue))")
 
         let interrupted = await waitForDurationOrSignal(seconds: duration)
         sampler.close()  // no new samples; what is in the buffers is still delivered
@@ -89,7 +99,6 @@ struct ProfileCommand: AsyncParsableCommand {
     }
 }
 
-extension KernelOutputConfiguration.Kind: ExpressibleByArgument {}
 
 /// Set by SIGINT/SIGTERM; the profile loop polls it.
 private let stopSignal = Atomic<Bool>(false)

@@ -1,3 +1,4 @@
+import AgentConfiguration
 import ArgumentParser
 import CLibbpfBaseline
 import KernelPath
@@ -15,7 +16,7 @@ import Glibc
 /// The kernel path under load: the tracepoint generator emits one record per getppid(2) from a
 /// generator thread; consumers read the same program's buffers in turn, in the same run:
 /// ours into the engine, ours reading only (counting), and libbpf's perf_buffer__poll (the anchor).
-struct KernelBenchCommand: ParsableCommand {
+struct KernelBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernel",
         abstract: "Records/s, lost records and consumer CPU per record through real perf buffers, against libbpf."
@@ -24,20 +25,28 @@ struct KernelBenchCommand: ParsableCommand {
     @Option(help: "Records generated per round.") var records = 2_000_000
     @Option(help: "Frames per record (8 frames = 256-byte records).") var frames = 8
     @Option(help: "Distinct stacks the records choose from.") var distinct = 1024
-    @Option(help: "perf-buffer or ring-buffer (libbpf's anchor reads perf buffers only).")
-    var buffer: KernelOutputConfiguration.Kind = .perfBuffer
-    @Option(help: "Bytes of each CPU's perf buffer (power of two).") var perCPUBufferBytes = 1 << 20
-    @Option(help: "Wake the consumer after this many bytes (0: every record).") var watermarkBytes = 64 << 10
     @Option(help: "Rounds; each runs every consumer once, and medians are printed.") var rounds = 3
+    // These set configuration keys (kernel.buffer, kernel.per-cpu-buffer-bytes, kernel.wakeup-watermark-bytes).
+    @Option(help: "perf-buffer or ring-buffer (libbpf's anchor reads perf buffers only).") var buffer: String?
+    @Option(help: "Bytes of each CPU's perf buffer (power of two).") var perCPUBufferBytes: Int?
+    @Option(help: "Wake the consumer after this many bytes (0: every record).") var watermarkBytes: Int?
+    @OptionGroup var options: ConfigurationOptions
 
-    func run() throws {
+    func run() async throws {
         if let missing = KernelSupport.missingCapability() { throw CommandFailure("cannot run the kernel benchmark: \(missing)") }
-        var output = KernelOutputConfiguration()
-        output.kind = buffer
-        output.perCPUBufferBytes = perCPUBufferBytes
-        output.ringBufferBytes = perCPUBufferBytes * max(1, WorkerThread.allowedCPUs().count)
-        output.wakeupWatermarkBytes = watermarkBytes
-        try output.validate()
+        var settings: [String] = []
+        if let buffer { settings.append("kernel.buffer=\(buffer)") }
+        if let perCPUBufferBytes { settings.append("kernel.per-cpu-buffer-bytes=\(perCPUBufferBytes)") }
+        if let watermarkBytes { settings.append("kernel.wakeup-watermark-bytes=\(watermarkBytes)") }
+        let configuration = try await options.load(extra: settings)
+        var output = configuration.kernel
+        if configuration.kernel.kind == .ringBuffer && perCPUBufferBytes != nil {
+            output.ringBufferBytes = output.perCPUBufferBytes * max(1, WorkerThread.allowedCPUs().count)
+        }
+        let buffer = output.kind
+        let perCPUBufferBytes = output.perCPUBufferBytes
+        let watermarkBytes = output.wakeupWatermarkBytes
+        let engineConfiguration = configuration.engine
 
         let consumers: [KernelConsumer] = buffer == .perfBuffer ? [.engine, .readerOnly, .libbpf] : [.engine, .readerOnly]
         var results: [KernelConsumer: [KernelRound]] = [:]
@@ -45,7 +54,7 @@ struct KernelBenchCommand: ParsableCommand {
             + "\(perCPUBufferBytes >> 10) KiB per CPU, wakeup every \(watermarkBytes == 0 ? "record" : "\(watermarkBytes >> 10) KiB")")
         for round in 1...rounds {
             for consumer in round % 2 == 1 ? consumers : consumers.reversed() {
-                let result = try measure(consumer, output: output)
+                let result = try measure(consumer, output: output, engine: engineConfiguration)
                 results[consumer, default: []].append(result)
                 print("  round \(round) \(consumer.name): \(result)")
             }
@@ -68,7 +77,7 @@ struct KernelBenchCommand: ParsableCommand {
     }
 
     /// One round: load the generator, start the consumer, generate, stop, count.
-    private func measure(_ consumer: KernelConsumer, output: KernelOutputConfiguration) throws -> KernelRound {
+    private func measure(_ consumer: KernelConsumer, output: KernelOutputConfiguration, engine engineConfiguration: EngineConfiguration) throws -> KernelRound {
         let pid = getpid()
         switch consumer {
         case .libbpf:
@@ -95,8 +104,7 @@ struct KernelBenchCommand: ParsableCommand {
             let poll = try KernelPollStage(buffers: generator.buffers, configuration: output)
             var wall = 0.0
             if consumer == .engine {
-                var configuration = EngineConfiguration()
-                configuration.cacheSize = 4 * distinct
+                let configuration = engineConfiguration
                 let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: CountingReporter())
                 try engine.start()
                 try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }

@@ -1,0 +1,39 @@
+public import KernelPath
+public import Symbolization
+public import TraceEngine
+public import TraceModel
+
+/// Everything the agent (`tracehandler profile`, `tracehandler bench`) is configured with: the
+/// engine's rings, pools, workers and pinning, the kernel buffers, the symbolizer's bounds, the
+/// sampling frequency and the output. A plain value with documented defaults (`ConfigurationKeys`
+/// lists every key, its default and its range); `load` fills it from a file, the environment and
+/// flags, and `validate` checks it once, before anything starts.
+public struct AgentConfiguration: Hashable, Sendable {
+    public var engine = EngineConfiguration()
+    public var kernel = KernelOutputConfiguration()
+    public var symbolizer = SymbolizerConfiguration()
+    /// Samples a second on each CPU. Default 99.
+    public var frequency = 99
+    /// How often a running profile or bench prints its progress line. Default 5 s.
+    public var monitorInterval: Duration = .seconds(5)
+    /// Where `profile` writes. Default "tracehandler-profile".
+    public var outputDirectory = "tracehandler-profile"
+    /// `folded`. Default "folded".
+    public var outputFormat = "folded"
+
+    public init() {}
+
+    /// Checks every part; the first problem is thrown, naming its key, value and allowed range.
+    /// `allowedCPUs` are the CPUs pinning may name (this process's affinity mask).
+    public func validate(allowedCPUs: [Int]) throws(ConfigurationError) {
+        try engine.validate(allowedCPUs: allowedCPUs)
+        try kernel.validate()
+        try symbolizer.validate()
+        try ConfigurationError.check((1...100_000).contains(frequency), "sampling.frequency", frequency, allowed: "1 ... 100000 Hz")
+        try ConfigurationError.check(
+            monitorInterval >= .milliseconds(100) && monitorInterval <= .seconds(3600), "monitor.interval-ms", monitorInterval,
+            allowed: "100 ... 3600000")
+        try ConfigurationError.check(!outputDirectory.isEmpty, "output.dir", outputDirectory, allowed: "a directory path")
+        try ConfigurationError.check(outputFormat == "folded", "output.format", outputFormat, allowed: "folded")
+    }
+}

@@ -1,0 +1,199 @@
+import KernelPath
+import TraceEngine
+import TraceModel
+
+/// One configuration key: its name (dots separate levels: `rings.symbolize.capacity`), what it
+/// means, how a text value becomes a setting, and how the current setting reads as text.
+public struct ConfigurationKey: Sendable {
+    public let name: String
+    public let help: String
+    public let allowed: String
+    let read: @Sendable (AgentConfiguration) -> String
+    let write: @Sendable (inout AgentConfiguration, String) -> Bool
+
+    /// The environment variable that sets it: `TRACEHANDLER_` and the name in capitals, with
+    /// dots and dashes as underscores (`TRACEHANDLER_RINGS_SYMBOLIZE_CAPACITY`).
+    public var environmentName: String {
+        "TRACEHANDLER_" + String(name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    }
+
+    /// Applies `text`, or throws naming the key, the text and what is allowed.
+    func apply(_ text: String, to configuration: inout AgentConfiguration) throws(ConfigurationError) {
+        guard write(&configuration, text.trimmingWhitespace) else {
+            throw ConfigurationError(key: name, value: text, allowed: allowed)
+        }
+    }
+}
+
+/// Every key the agent reads, in the order the defaults file lists them.
+public enum ConfigurationKeys {
+    public static let all: [ConfigurationKey] = engine + kernel + symbolizer + agent
+
+    public static func named(_ name: String) -> ConfigurationKey? { all.first { $0.name == name } }
+
+    static let engine: [ConfigurationKey] = [
+        int("rings.source.capacity", "Slots in the ring from the poll stage to hash/cache.", "a power of two, 1 ... 1048576",
+            \.engine.source.capacity),
+        policy("rings.source.policy", "When that ring is full: block (the poll stage waits; the kernel counts lost records) or drop.",
+               [.block, .drop], \.engine.source.policy),
+        int("rings.symbolize.capacity", "Slots in each ring from hash/cache to a symbolize worker.", "a power of two, 1 ... 1048576",
+            \.engine.symbolize.capacity),
+        policy("rings.symbolize.policy", "When full: block, drop, or degrade (report the trace unsymbolized).",
+               [.block, .drop, .degrade], \.engine.symbolize.policy),
+        int("rings.report.capacity", "Slots in the rings into the report stage.", "a power of two, 1 ... 1048576",
+            \.engine.report.capacity),
+        policy("rings.report.policy", "When full: block or drop.", [.block, .drop], \.engine.report.policy),
+        int("pool.traces", "Raw-trace slots (3 KiB each) shared by the stages.", "a power of two, 1 ... 1048576", \.engine.rawTraceSlots),
+        int("pool.converted", "Converted-trace slots per symbolize worker.", "a power of two, 1 ... 65536", \.engine.convertedTraceSlots),
+        int("symbolize.workers", "Symbolize worker threads (fan-out by trace hash).", "1 ... 64", \.engine.symbolizeWorkers),
+        int("cache.size", "Entries in each of the two trace caches (BPF hash, user-mode hash).", "1 ... 16777216", \.engine.cacheSize),
+        int("batch", "Items a stage moves per batch.", "1 ... 4096", \.engine.batchSize),
+        cpus("cpus.source", "CPUs of the poll (source) thread, e.g. 0 or 0,1; empty: not pinned.", \.engine.cpus.source),
+        cpus("cpus.hash-cache", "CPUs of the hash/cache thread.", \.engine.cpus.hashCache),
+        ConfigurationKey(
+            name: "cpus.symbolize", help: "CPUs of the symbolize workers: one list for all, or one per worker separated by ';' (0;1).",
+            allowed: "CPU lists such as 0,1 or 0;1 (CPUs this process may run on)",
+            read: { c in c.engine.cpus.symbolize.map { $0.map(cpuText).joined(separator: ";") } ?? "" },
+            write: { c, text in
+                if text.isEmpty { c.engine.cpus.symbolize = nil; return true }
+                var lists: [[Int]] = []
+                for part in text.split(separator: ";", omittingEmptySubsequences: false) {
+                    guard let list = parseCPUs(String(part)), !list.isEmpty else { return false }
+                    lists.append(list)
+                }
+                c.engine.cpus.symbolize = lists
+                return true
+            }),
+        cpus("cpus.report", "CPUs of the report thread.", \.engine.cpus.report),
+        int("wait.spins", "Polls of an idle stage before it yields.", "0 or more", \.engine.wait.spins),
+        int("wait.yields", "sched_yield calls of an idle stage before it parks.", "0 or more", \.engine.wait.yields),
+        milliseconds("wait.park-timeout-ms", "Longest a parked stage sleeps unwoken, in milliseconds.", \.engine.wait.parkTimeout),
+    ]
+
+    static let kernel: [ConfigurationKey] = [
+        ConfigurationKey(
+            name: "kernel.buffer", help: "How the sampler hands records over: perf-buffer (one per CPU) or ring-buffer.",
+            allowed: "perf-buffer, ring-buffer", read: { $0.kernel.kind.rawValue },
+            write: { c, text in
+                guard let kind = KernelOutputConfiguration.Kind(rawValue: text) else { return false }
+                c.kernel.kind = kind
+                return true
+            }),
+        int("kernel.per-cpu-buffer-bytes", "Bytes of each CPU's perf buffer.", "a power of two, at least 4096", \.kernel.perCPUBufferBytes),
+        int("kernel.ring-buffer-bytes", "Bytes of the BPF ring buffer.", "a power of two, at least 4096", \.kernel.ringBufferBytes),
+        int("kernel.wakeup-watermark-bytes", "Wake the poll stage after this many bytes (0: every record, ~2 µs each).",
+            "0 ... per-cpu-buffer-bytes - 1", \.kernel.wakeupWatermarkBytes),
+        int("kernel.batch-per-buffer", "Records read from one buffer before the next gets its turn.", "1 ... 65536", \.kernel.batchPerBuffer),
+        milliseconds("kernel.poll-interval-ms", "Longest wait for a wakeup before every buffer is looked at, in milliseconds.",
+                     \.kernel.pollInterval),
+    ]
+
+    static let symbolizer: [ConfigurationKey] = [
+        int("symbolize.symbol-table-bytes", "Memory for ELF symbol tables (least recently used go first).", "at least 1048576",
+            \.symbolizer.symbolTableBytes),
+        int("symbolize.processes", "Processes whose mappings are kept.", "1 ... 1000000", \.symbolizer.processes),
+        milliseconds("symbolize.revalidate-after-ms", "How old a process entry may get before pid reuse is checked, in milliseconds.",
+                     \.symbolizer.revalidateAfter),
+    ]
+
+    static let agent: [ConfigurationKey] = [
+        int("sampling.frequency", "Samples a second on each CPU.", "1 ... 100000", \.frequency),
+        milliseconds("monitor.interval-ms", "How often a running profile or bench prints progress, in milliseconds.", \.monitorInterval),
+        ConfigurationKey(
+            name: "output.dir", help: "Directory `profile` writes to.", allowed: "a directory path", read: { $0.outputDirectory },
+            write: { c, text in c.outputDirectory = text; return !text.isEmpty }),
+        ConfigurationKey(
+            name: "output.format", help: "Output format of `profile`.", allowed: "folded", read: { $0.outputFormat },
+            write: { c, text in c.outputFormat = text; return text == "folded" }),
+    ]
+
+    // MARK: Key kinds
+
+    static func int(_ name: String, _ help: String, _ allowed: String, _ path: WritableKeyPath<AgentConfiguration, Int> & Sendable) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, allowed: allowed, read: { String($0[keyPath: path]) },
+            write: { c, text in
+                guard let value = parseInt(text) else { return false }
+                c[keyPath: path] = value
+                return true
+            })
+    }
+
+    static func milliseconds(_ name: String, _ help: String, _ path: WritableKeyPath<AgentConfiguration, Duration> & Sendable) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, allowed: "a whole number of milliseconds, more than 0",
+            read: { c in
+                let (seconds, attoseconds) = c[keyPath: path].components
+                return String(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            },
+            write: { c, text in
+                guard let value = parseInt(text), value > 0 else { return false }
+                c[keyPath: path] = .milliseconds(value)
+                return true
+            })
+    }
+
+    static func policy(_ name: String, _ help: String, _ allowed: [BackpressurePolicy],
+                       _ path: WritableKeyPath<AgentConfiguration, BackpressurePolicy> & Sendable) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, allowed: allowed.map(\.rawValue).joined(separator: ", "), read: { $0[keyPath: path].rawValue },
+            write: { c, text in
+                guard let policy = BackpressurePolicy(rawValue: text), allowed.contains(policy) else { return false }
+                c[keyPath: path] = policy
+                return true
+            })
+    }
+
+    static func cpus(_ name: String, _ help: String, _ path: WritableKeyPath<AgentConfiguration, [Int]?> & Sendable) -> ConfigurationKey {
+        ConfigurationKey(
+            name: name, help: help, allowed: "a CPU list such as 0 or 0,1 or 0-3 (CPUs this process may run on), or empty",
+            read: { c in c[keyPath: path].map(cpuText) ?? "" },
+            write: { c, text in
+                if text.isEmpty { c[keyPath: path] = nil; return true }
+                guard let list = parseCPUs(text), !list.isEmpty else { return false }
+                c[keyPath: path] = list
+                return true
+            })
+    }
+
+    /// An integer, with optional `_` separators and a KiB/MiB/GiB suffix (`1MiB` = 1048576).
+    static func parseInt(_ text: String) -> Int? {
+        var digits = text.replacingAll("_", with: "")
+        var multiplier = 1
+        for (suffix, factor) in [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)] where digits.hasSuffix(suffix) {
+            digits = String(digits.dropLast(suffix.count))
+            multiplier = factor
+        }
+        guard let value = Int(digits) else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+
+    /// "0,2-3" → [0, 2, 3]; nil when malformed.
+    static func parseCPUs(_ text: String) -> [Int]? {
+        var cpus: [Int] = []
+        for part in text.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingWhitespace) }
+            if bounds.count == 1, let cpu = bounds[0], cpu >= 0 {
+                cpus.append(cpu)
+            } else if bounds.count == 2, let first = bounds[0], let last = bounds[1], first >= 0, first <= last {
+                cpus.append(contentsOf: first...last)
+            } else {
+                return nil
+            }
+        }
+        return cpus
+    }
+
+    static func cpuText(_ cpus: [Int]) -> String { cpus.map(String.init).joined(separator: ",") }
+}
+
+extension StringProtocol {
+    var trimmingWhitespace: String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        String(flatMap { $0 == target ? Array(replacement) : [$0] })
+    }
+}

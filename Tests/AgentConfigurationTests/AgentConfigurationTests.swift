@@ -1,0 +1,116 @@
+import AgentConfiguration
+import Foundation
+import KernelPath
+import LinuxSystem
+import Testing
+import TraceEngine
+import TraceModel
+
+@Suite struct AgentConfigurationTests {
+    func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("th-config-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func flagsBeatTheEnvironmentWhichBeatsTheFileWhichBeatsTheDefaults() async throws {
+        let path = try file("""
+            rings:
+              symbolize:
+                capacity: 256
+                policy: drop
+            cache.size: 1000
+            batch: 32
+            """)
+        let configuration = try await AgentConfiguration.load(
+            file: path,
+            environment: ["TRACEHANDLER_RINGS_SYMBOLIZE_CAPACITY": "512", "TRACEHANDLER_CACHE_SIZE": "2000", "PATH": "/bin"],
+            settings: ["rings.symbolize.capacity=2048"])
+        #expect(configuration.engine.symbolize.capacity == 2048)  // flag over environment over file
+        #expect(configuration.engine.cacheSize == 2000)  // environment over file
+        #expect(configuration.engine.symbolize.policy == .drop)  // file over default
+        #expect(configuration.engine.batchSize == 32)  // file (a dotted key at the top works too)
+        #expect(configuration.engine.report.capacity == EngineConfiguration().report.capacity)  // default
+    }
+
+    @Test func theDefaultsFileLoadsBackToTheDefaults() async throws {
+        let defaults = AgentConfiguration()
+        let path = try file(defaults.yamlFile())
+        let loaded = try await AgentConfiguration.load(file: path, environment: [:], settings: [])
+        #expect(loaded == defaults)
+        try loaded.validate(allowedCPUs: WorkerThread.allowedCPUs())
+        for key in ConfigurationKeys.all { #expect(defaults.yamlFile().contains("\n\(key.name): "), "\(key.name) is documented") }
+    }
+
+    @Test func sizesTakeSuffixesAndCPUListsRanges() async throws {
+        let configuration = try await AgentConfiguration.load(
+            file: nil, environment: [:],
+            settings: ["kernel.per-cpu-buffer-bytes=2MiB", "cpus.source=0-1", "cpus.symbolize=0;1", "wait.park-timeout-ms=5"])
+        #expect(configuration.kernel.perCPUBufferBytes == 2 << 20)
+        #expect(configuration.engine.cpus.source == [0, 1])
+        #expect(configuration.engine.cpus.symbolize == [[0], [1]])
+        #expect(configuration.engine.wait.parkTimeout == .milliseconds(5))
+    }
+
+    /// Unknown keys in each source, and values a key cannot take, name the key and the value.
+    @Test(arguments: [
+        (["rings.symbolise.capacity=8"], [String: String](), "rings.symbolise.capacity"),
+        ([], ["TRACEHANDLER_RINGS_SIZE": "8"], "TRACEHANDLER_RINGS_SIZE"),
+        (["batch=many"], [:], "batch"),
+        (["rings.report.policy=degrade"], [:], "rings.report.policy"),
+        (["cpus.source=a-b"], [:], "cpus.source"),
+        (["kernel.buffer=pipe"], [:], "kernel.buffer"),
+        (["wait.park-timeout-ms=0"], [:], "wait.park-timeout-ms"),
+        (["no-equals-sign"], [:], "--set"),
+    ])
+    func badInputNamesItsKey(settings: [String], environment: [String: String], key: String) async throws {
+        await #expect { _ = try await AgentConfiguration.load(file: nil, environment: environment, settings: settings) } throws: { error in
+            (error as? ConfigurationError)?.key == key
+        }
+    }
+
+    @Test func anUnknownKeyInTheFileIsNamed() async throws {
+        let path = try file("rings:\n  source:\n    capacty: 8\n")
+        await #expect { _ = try await AgentConfiguration.load(file: path, environment: [:], settings: []) } throws: { error in
+            (error as? ConfigurationError)?.key == "rings.source.capacty"
+        }
+        let missing = "/nonexistent/th.yaml"
+        await #expect { _ = try await AgentConfiguration.load(file: missing, environment: [:], settings: []) } throws: { error in
+            (error as? ConfigurationError)?.key == "--config"
+        }
+    }
+
+    /// Every range check of every part, through the loader: the error names key, value and range.
+    @Test(arguments: [
+        ("rings.source.capacity=1000", "rings.source.capacity"),
+        ("rings.symbolize.capacity=0", "rings.symbolize.capacity"),
+        ("rings.report.capacity=3", "rings.report.capacity"),
+        ("pool.traces=100", "pool.traces"),
+        ("pool.converted=131072", "pool.converted"),
+        ("symbolize.workers=0", "symbolize.workers"),
+        ("cache.size=0", "cache.size"),
+        ("batch=5000", "batch"),
+        ("wait.spins=-1", "wait.spins"),
+        ("cpus.source=4095", "cpus.source"),
+        ("cpus.hash-cache=4095", "cpus.hash-cache"),
+        ("cpus.report=4095", "cpus.report"),
+        ("cpus.symbolize=4095", "cpus.symbolize"),
+        ("kernel.per-cpu-buffer-bytes=5000", "kernel.per-cpu-buffer-bytes"),
+        ("kernel.ring-buffer-bytes=1024", "kernel.ring-buffer-bytes"),
+        ("kernel.wakeup-watermark-bytes=2MiB", "kernel.wakeup-watermark-bytes"),
+        ("kernel.batch-per-buffer=0", "kernel.batch-per-buffer"),
+        ("kernel.poll-interval-ms=20000", "kernel.poll-interval-ms"),
+        ("symbolize.symbol-table-bytes=1000", "symbolize.symbol-table-bytes"),
+        ("symbolize.processes=0", "symbolize.processes"),
+        ("symbolize.revalidate-after-ms=4000000", "symbolize.revalidate-after-ms"),
+        ("sampling.frequency=0", "sampling.frequency"),
+        ("monitor.interval-ms=10", "monitor.interval-ms"),
+    ])
+    func validationNamesTheKeyTheValueAndTheRange(setting: String, key: String) async throws {
+        let configuration = try await AgentConfiguration.load(file: nil, environment: [:], settings: [setting])
+        #expect { try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs()) } throws: { error in
+            guard let error = error as? ConfigurationError else { return false }
+            return error.key == key && !error.allowed.isEmpty && error.description.contains(key)
+        }
+    }
+}
