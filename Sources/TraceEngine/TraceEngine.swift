@@ -28,6 +28,16 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         var stopped = false
         var stageThreads: [WorkerThread] = []
         var sourceThread: WorkerThread?
+        /// One per engine thread, written by that thread as it ends.
+        var meters: [ThreadCPUMeter] = []
+    }
+
+    /// A thread's CPU time, stored by the thread itself when it ends (an atomic, not a lock:
+    /// ThreadSanitizer sees atomics and the join that orders them, not futex-based locks).
+    final class ThreadCPUMeter: Sendable {
+        let name: String
+        let nanoseconds = Atomic<UInt64>(0)
+        init(_ name: String) { self.name = name }
     }
 
     public init(
@@ -50,13 +60,13 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             let c = configuration
             let hash = HashCacheStage(wiring: wiring, processor: processor, reporter: reporter)
             let report = ReportStage(wiring: wiring, reporter: reporter)
-            state.stageThreads.append(try WorkerThread.spawn(name: "th-hash-cache", cpus: c.cpus.hashCache) { hash.run() })
+            state.stageThreads.append(try spawnMeasured("th-hash-cache", cpus: c.cpus.hashCache, into: &state) { hash.run() })
             for worker in 0..<c.symbolizeWorkers {
                 let stage = SymbolizeStage(wiring: wiring, processor: processor, worker: worker)
                 state.stageThreads.append(
-                    try WorkerThread.spawn(name: "th-symbolize-\(worker)", cpus: c.symbolizeCPUs(worker: worker)) { stage.run() })
+                    try spawnMeasured("th-symbolize-\(worker)", cpus: c.symbolizeCPUs(worker: worker), into: &state) { stage.run() })
             }
-            state.stageThreads.append(try WorkerThread.spawn(name: "th-report", cpus: c.cpus.report) { report.run() })
+            state.stageThreads.append(try spawnMeasured("th-report", cpus: c.cpus.report, into: &state) { report.run() })
         }
     }
 
@@ -64,11 +74,33 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
     /// should emit until `isStopRequested` turns true. The source is finished when `body` returns.
     public func runSource(name: String = "th-source", _ body: @escaping @Sendable (EngineSource, _ isStopRequested: () -> Bool) -> Void) throws(SystemError) {
         let source = self.source
-        let thread = try WorkerThread.spawn(name: name, cpus: configuration.cpus.source) { [self] in
-            body(source) { self.stopRequested.load(ordering: .relaxed) }
-            source.finish()
+        try lifecycle.withLock { (state) throws(SystemError) in
+            state.sourceThread = try spawnMeasured(name, cpus: configuration.cpus.source, into: &state) { [self] in
+                body(source) { self.stopRequested.load(ordering: .relaxed) }
+                source.finish()
+            }
         }
-        lifecycle.withLock { $0.sourceThread = thread }
+    }
+
+    /// A thread that records its CPU time under its name when `body` returns.
+    private func spawnMeasured(
+        _ name: String, cpus: [Int]?, into state: inout Lifecycle, _ body: @escaping @Sendable () -> Void
+    ) throws(SystemError) -> WorkerThread {
+        let meter = ThreadCPUMeter(name)
+        state.meters.append(meter)
+        return try WorkerThread.spawn(name: name, cpus: cpus) {
+            let start = ThreadCPUTime.seconds()
+            body()
+            meter.nanoseconds.store(UInt64((ThreadCPUTime.seconds() - start) * 1e9), ordering: .releasing)
+        }
+    }
+
+    /// CPU seconds each engine thread (stages and the source thread) used, by thread name. Read
+    /// it after `stop`: a thread stores its time as it ends.
+    public func threadCPUSeconds() -> [String: Double] {
+        lifecycle.withLock { state in
+            Dictionary(state.meters.map { ($0.name, Double($0.nanoseconds.load(ordering: .acquiring)) / 1e9) }, uniquingKeysWith: +)
+        }
     }
 
     /// Stops a source thread, finishes the source, drains every stage and joins all threads. Blocks

@@ -169,6 +169,9 @@ import TraceModel
         #expect(statistics.produced > 0)
         #expect(statistics.isConserved, "\(statistics)")
         #expect(UInt64(reporter.result.samples) == statistics.reported)
+        let cpu = engine.threadCPUSeconds()
+        #expect(Set(cpu.keys) == ["th-source", "th-hash-cache", "th-symbolize-0", "th-report"])
+        #expect((cpu["th-source"] ?? 0) > 0, "the source spun for 50 ms: \(cpu)")
     }
 }
 

@@ -5,6 +5,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the engine and the kernel path on this machine.",
-        subcommands: [KernelBenchCommand.self]
+        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self]
     )
 }

@@ -1,0 +1,79 @@
+import Histogram
+import Synchronization
+import TraceHandler
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A reporter for benchmarks: counts what arrives and records each sample's latency, from its
+/// capture time (the trace's ktime) to its report, in an HdrHistogram (nanoseconds).
+final class LatencyRecordingReporter: TraceReporter, @unchecked Sendable {
+    // @unchecked: the histogram sits behind `lock`; one stage (or the serial loop) reports.
+    private let lock = Mutex(())
+    private nonisolated(unsafe) var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+    private let samples = Atomic<UInt64>(0)
+    private let frames = Atomic<UInt64>(0)
+
+    var supportsReportTraceEvent: Bool { false }
+
+    func reportFramesForTrace(_ trace: Trace) { frames.add(1, ordering: .relaxed) }
+
+    func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        record(meta)
+        samples.add(UInt64(count), ordering: .relaxed)
+    }
+
+    func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
+        record(meta)
+        samples.add(1, ordering: .relaxed)
+    }
+
+    private func record(_ meta: TraceEventMeta) {
+        let latency = UnixClock.nanoseconds() &- meta.timestamp.rawValue
+        lock.withLock { _ in _ = histogram.record(min(latency, 60_000_000_000)) }
+    }
+
+    var sampleCount: UInt64 { samples.load(ordering: .relaxed) }
+    var frameReportCount: UInt64 { frames.load(ordering: .relaxed) }
+
+    /// p50, p99, p99.9 and max, in microseconds.
+    func percentiles() -> LatencyPercentiles {
+        lock.withLock { _ in
+            LatencyPercentiles(
+                p50: Double(histogram.valueAtPercentile(50)) / 1000, p99: Double(histogram.valueAtPercentile(99)) / 1000,
+                p999: Double(histogram.valueAtPercentile(99.9)) / 1000, max: Double(histogram.max) / 1000)
+        }
+    }
+}
+
+struct LatencyPercentiles: Codable, Hashable {
+    var p50: Double
+    var p99: Double
+    var p999: Double
+    var max: Double
+}
+
+enum UnixClock {
+    static func nanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+enum MonotonicClock {
+    static func nanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// Peak resident set size of this process, in MiB.
+func peakRSSMebibytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
