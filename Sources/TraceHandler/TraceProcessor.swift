@@ -16,6 +16,13 @@ public protocol TraceProcessor: Sendable {
     /// trace. The default assigns `convertTrace`'s result.
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace)
 
+    /// `maybeNotifyAPMAgent` for a trace held in memory the caller owns (the staged engine's
+    /// slots). Implement only `maybeNotifyAPMAgent(_:umTraceHash:count:)`: the default of this one
+    /// calls it, and because that default is inlinable it is compiled for each conforming type,
+    /// where the call is direct and the 3 KiB trace is passed by address. (A call through the
+    /// protocol to a `borrowing` parameter read from a pointer copies the whole trace first.)
+    func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String
+
     /// Called after each trace has been handled, with the kernel time the trace was captured at: all
     /// traces up to that time are processed, so events up to it may be processed too.
     func symbolizationComplete(traceCaptureKTime: KTime)
@@ -24,6 +31,11 @@ public protocol TraceProcessor: Sendable {
 extension TraceProcessor {
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         trace = convertTrace(rawTrace)
+    }
+
+    @inlinable
+    public func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String {
+        maybeNotifyAPMAgent(rawTrace.pointee, umTraceHash: umTraceHash, count: count)
     }
 }
 

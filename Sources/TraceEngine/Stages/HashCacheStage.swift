@@ -13,14 +13,50 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private let wiring: EngineWiring
     private let processor: Processor
     private let usesCache: Bool
-    private var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
-    /// In-flight hashes → the coalesced slots waiting on them (a list linked through `nextPending`).
-    private var inFlight: [HostTraceHash: PendingList] = [:]
-    private var nextPending: [UInt32]
-    private var inFlightCount = 0
-    private var idler: Idler
-    /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
-    private var bells: PendingBells
+    // Per-trace parts of the wiring, held directly (no retain/release through `wiring`).
+    private let rawSlots: SlotStorage<RawTrace>
+    private let freeRawSlots: SPSCRing<UInt32>
+    private let reportRing: SPSCRing<ReportMessage>
+    private let counters: StageCounters
+    /// The mutable state, in memory of its own: a class's stored `var`s pay a dynamic
+    /// exclusivity check on every access, and this stage touches them several times a trace.
+    private let state: UnsafeMutablePointer<State>
+
+    private struct State {
+        var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
+        /// In-flight hashes → the coalesced slots waiting on them (a list linked through `nextPending`).
+        var inFlight: [HostTraceHash: PendingList] = [:]
+        var nextPending: [UInt32]
+        var inFlightCount = 0
+        var idler: Idler
+        /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
+        var bells: PendingBells
+    }
+
+    private var bpfTraceCache: LRUCache<HostTraceHash, TraceHash> {
+        _read { yield state.pointee.bpfTraceCache }
+        _modify { yield &state.pointee.bpfTraceCache }
+    }
+    private var inFlight: [HostTraceHash: PendingList] {
+        _read { yield state.pointee.inFlight }
+        _modify { yield &state.pointee.inFlight }
+    }
+    private var nextPending: [UInt32] {
+        _read { yield state.pointee.nextPending }
+        _modify { yield &state.pointee.nextPending }
+    }
+    private var inFlightCount: Int {
+        _read { yield state.pointee.inFlightCount }
+        _modify { yield &state.pointee.inFlightCount }
+    }
+    private var idler: Idler {
+        _read { yield state.pointee.idler }
+        _modify { yield &state.pointee.idler }
+    }
+    private var bells: PendingBells {
+        _read { yield state.pointee.bells }
+        _modify { yield &state.pointee.bells }
+    }
 
     private struct PendingList {
         static var empty: PendingList { PendingList(head: .max, tail: .max) }
@@ -32,14 +68,24 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         self.wiring = wiring
         self.processor = processor
         usesCache = !reporter.supportsReportTraceEvent
-        bpfTraceCache = LRUCache(capacity: wiring.configuration.cacheSize)
+        rawSlots = wiring.rawSlots
+        freeRawSlots = wiring.freeRawSlots
+        reportRing = wiring.hashReportRing
+        counters = wiring.hashCounters
+        var inFlight: [HostTraceHash: PendingList] = [:]
         inFlight.reserveCapacity(wiring.configuration.rawTraceSlots)
-        nextPending = Array(repeating: .max, count: wiring.configuration.rawTraceSlots)
-        idler = Idler(wiring.configuration.wait, doorbell: wiring.hashBell)
-        bells = PendingBells([wiring.sourceBell, wiring.reportBell] + wiring.workerBells)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(
+            bpfTraceCache: LRUCache(capacity: wiring.configuration.cacheSize), inFlight: inFlight,
+            nextPending: Array(repeating: .max, count: wiring.configuration.rawTraceSlots),
+            idler: Idler(wiring.configuration.wait, doorbell: wiring.hashBell),
+            bells: PendingBells([wiring.sourceBell, wiring.reportBell] + wiring.workerBells)))
     }
 
-    private var counters: StageCounters { wiring.hashCounters }
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
 
     func run() {
         let batch = wiring.configuration.batchSize
@@ -85,7 +131,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     private func handle(_ slot: UInt32) {
         counters.add(.received)
-        let trace = wiring.rawSlots.pointer(slot)
+        let trace = rawSlots.pointer(slot)
         let hash = trace.pointee.hash
         if usesCache {
             if let umHash = bpfTraceCache.get(hash) {
@@ -117,7 +163,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             case .degrade:
                 counters.add(.degraded)
                 send(ReportMessage(kind: .degraded, slot: slot, umHash: TraceHash(high: 0, low: 0),
-                                   meta: SampleMeta(wiring.rawSlots.pointer(slot).pointee, apmServiceName: 0)))
+                                   meta: SampleMeta(rawSlots.pointer(slot).pointee, apmServiceName: 0)))
                 return
             case .block:
                 waitForRoom(bell: 2 + worker) { ring.approximateCount < ring.capacity }
@@ -132,7 +178,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// A worker's answer: cache the hash (if report got the frames) and count the coalesced traces.
     private func finishSymbolized(_ result: SymbolizeResult) {
         inFlightCount -= 1
-        let hash = wiring.rawSlots.pointer(result.rawSlot).pointee.hash
+        let hash = rawSlots.pointer(result.rawSlot).pointee.hash
         if usesCache {
             if result.delivered { bpfTraceCache.add(hash, result.umHash) }
             var next = inFlight.removeValue(forKey: hash)?.head ?? .max
@@ -152,8 +198,8 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     /// Go's hit path: notify the APM agent, count, and mark the trace's symbolization complete.
     private func reportCount(slot: UInt32, umHash: TraceHash) {
-        let trace = wiring.rawSlots.pointer(slot)
-        let apm = processor.maybeNotifyAPMAgent(trace.pointee, umTraceHash: umHash, count: 1)
+        let trace = rawSlots.pointer(slot)
+        let apm = processor.maybeNotifyAPMAgent(rawTraceAt: trace, umTraceHash: umHash, count: 1)
         let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceNames.id(apm))
         send(ReportMessage(kind: .count, slot: .max, umHash: umHash, meta: meta))
         processor.symbolizationComplete(traceCaptureKTime: trace.pointee.ktime)
@@ -161,7 +207,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     /// Pushes to report under the report edge's policy.
     private func send(_ message: ReportMessage) {
-        let ring = wiring.hashReportRing
+        let ring = reportRing
         while !ring.push(message) {
             if wiring.configuration.report.policy == .drop {
                 counters.add(.dropReportRingFull)
@@ -187,7 +233,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     /// Gives a raw slot back to the source. The ring is sized to the pool: it is never full.
     private func free(_ slot: UInt32) {
-        let pushed = wiring.freeRawSlots.push(slot)
+        let pushed = freeRawSlots.push(slot)
         precondition(pushed, "free raw slot ring overflow: a slot was freed twice")
         bells.mark(0)
     }

@@ -15,85 +15,127 @@ public enum EmitOutcome: Hashable, Sendable {
 /// Under policy `block`, `emit` waits for room: the caller stops reading the kernel, whose buffer
 /// then fills and counts lost records. Under `drop`, it returns `.dropped` at once.
 public final class EngineSource: @unchecked Sendable {
-    // @unchecked: the free list and flags are touched only by the one thread that emits.
+    // @unchecked: the mutable state is touched only by the one thread that emits.
     private let parts: EngineWiring
-    private var freeSlots: [UInt32]
-    private var unflushed = 0
-    private var idler: Idler
-    private var finished = false
+    // The wiring's parts this stage uses on every trace, held directly: reading them through
+    // `parts` would retain and release each object per trace.
+    private let ring: SPSCRing<UInt32>
+    private let returns: SPSCRing<UInt32>
+    private let slots: SlotStorage<RawTrace>
+    private let counters: StageCounters
+    private let hashBell: Doorbell
+    private let policy: BackpressurePolicy
+    private let batchSize: Int
+    /// The per-trace mutable state, in memory of its own: a class's `var`s pay a dynamic
+    /// exclusivity check on every access.
+    private let state: UnsafeMutablePointer<State>
+
+    private struct State {
+        /// A stack of free slot indices (capacity: the pool), `freeCount` of them valid.
+        var free: UnsafeMutablePointer<UInt32>
+        var freeCount = 0
+        var unflushed = 0
+        var finished = false
+        var idler: Idler
+    }
 
     init(parts: EngineWiring) {
         self.parts = parts
-        freeSlots = []
-        freeSlots.reserveCapacity(parts.configuration.rawTraceSlots)
-        idler = Idler(parts.configuration.wait, doorbell: parts.sourceBell)
+        ring = parts.sourceRing
+        returns = parts.freeRawSlots
+        slots = parts.rawSlots
+        counters = parts.sourceCounters
+        hashBell = parts.hashBell
+        policy = parts.configuration.source.policy
+        batchSize = parts.configuration.batchSize
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(
+            free: .allocate(capacity: parts.configuration.rawTraceSlots),
+            idler: Idler(parts.configuration.wait, doorbell: parts.sourceBell)))
+    }
+
+    deinit {
+        state.pointee.free.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// Offers one trace: `fill` writes it into the slot (for example `RawTrace.load(bytes)`); a
     /// thrown `RawTraceError` counts the record as malformed and reuses the slot.
     @discardableResult
     public func emit(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
-        precondition(!finished, "emit after finish")
-        parts.sourceCounters.add(.received)
+        precondition(!state.pointee.finished, "emit after finish")
+        counters.add(.received)
         guard let slot = takeFreeSlot() else {
-            parts.sourceCounters.add(.dropPoolExhausted)
+            counters.add(.dropPoolExhausted)
             return .dropped
         }
         do {
-            try fill(&parts.rawSlots.pointer(slot).pointee)
+            try fill(&slots.pointer(slot).pointee)
         } catch {
-            parts.sourceCounters.add(.malformed)
-            freeSlots.append(slot)
+            counters.add(.malformed)
+            putBack(slot)
             return .malformed
         }
-        while !parts.sourceRing.push(slot) {
-            if parts.configuration.source.policy == .drop {
-                parts.sourceCounters.add(.dropSourceRingFull)
-                freeSlots.append(slot)
+        while !ring.push(slot) {
+            if policy == .drop {
+                counters.add(.dropSourceRingFull)
+                putBack(slot)
                 return .dropped
             }
-            waitForRoom { parts.sourceRing.approximateCount < parts.sourceRing.capacity }
+            let ring = self.ring
+            waitForRoom { ring.approximateCount < ring.capacity }
         }
-        parts.sourceCounters.add(.emitted)
-        unflushed += 1
-        if unflushed >= parts.configuration.batchSize { flush() }
+        counters.add(.emitted)
+        state.pointee.unflushed += 1
+        if state.pointee.unflushed >= batchSize { flush() }
         return .queued
     }
 
     /// Wakes the hash/cache stage for what was emitted since the last flush. Call it at the end of
     /// each batch read from the kernel; `emit` also flushes every `batchSize` traces.
     public func flush() {
-        unflushed = 0
-        parts.hashBell.ring()
+        state.pointee.unflushed = 0
+        hashBell.ring()
     }
 
     /// Declares that no more traces come; the engine drains what it has. Idempotent.
     public func finish() {
-        guard !finished else { return }
-        finished = true
+        guard !state.pointee.finished else { return }
+        state.pointee.finished = true
         parts.sourceFinished.store(true, ordering: .releasing)  // pairs with hash/cache's acquiring load
         flush()
     }
 
+    private func putBack(_ slot: UInt32) {
+        state.pointee.free[state.pointee.freeCount] = slot
+        state.pointee.freeCount += 1
+    }
+
     private func takeFreeSlot() -> UInt32? {
         while true {
-            if let slot = freeSlots.popLast() { return slot }
-            let returned = parts.freeRawSlots.readable(maxCount: parts.configuration.rawTraceSlots)
+            if state.pointee.freeCount > 0 {
+                state.pointee.freeCount -= 1
+                return state.pointee.free[state.pointee.freeCount]
+            }
+            // Refill the stack from the slots the stages gave back (at most the pool: it fits).
+            let returned = returns.readable(maxCount: slots.count)
             if returned.count > 0 {
-                freeSlots.append(contentsOf: returned)
-                parts.freeRawSlots.release(returned.count)
+                (state.pointee.free + state.pointee.freeCount).update(from: returned.baseAddress!, count: returned.count)
+                state.pointee.freeCount += returned.count
+                returns.release(returned.count)
                 continue
             }
-            if parts.configuration.source.policy == .drop { return nil }
-            waitForRoom { parts.freeRawSlots.approximateCount > 0 }
+            if policy == .drop { return nil }
+            let returns = self.returns
+            waitForRoom { returns.approximateCount > 0 }
         }
     }
 
     /// Blocks (spin, yield, park) until `ready`; flushes first so the stage it waits on is awake.
     private func waitForRoom(_ ready: () -> Bool) {
         flush()
-        idler.workDone()
-        while !ready() { idler.idle(ready: ready) }
+        state.pointee.idler.workDone()
+        while !ready() { state.pointee.idler.idle(ready: ready) }
     }
 }
-

@@ -53,7 +53,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         let trace = slots.pointer(slot)
         processor.convertTrace(raw.pointee, into: &trace.pointee)
         let umHash = trace.pointee.hash
-        let apm = processor.maybeNotifyAPMAgent(raw.pointee, umTraceHash: umHash, count: 1)
+        let apm = processor.maybeNotifyAPMAgent(rawTraceAt: raw, umTraceHash: umHash, count: 1)
         let message = ReportMessage(
             kind: .converted, slot: slot, umHash: umHash,
             meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceNames.id(apm)))
