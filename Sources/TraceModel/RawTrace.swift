@@ -114,6 +114,14 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     /// This is the engine's in-place path: a preallocated slot is reused without being cleared.
     /// On error the trace is left unchanged.
     public mutating func load(_ bytes: UnsafeRawBufferPointer) throws(RawTraceError) {
+        try loadDeferringHash(bytes)
+        rehash()
+    }
+
+    /// `load` without computing the BPF hash, for a pipeline that hashes on another thread (the
+    /// engine's hash/cache stage hashes every trace it receives): `hash` is stale until
+    /// `updateHash()`.
+    public mutating func loadDeferringHash(_ bytes: UnsafeRawBufferPointer) throws(RawTraceError) {
         guard bytes.count >= RawTrace.headerSize else { throw .truncatedHeader(byteCount: bytes.count) }
         let kernel = Int(bytes.loadUnaligned(fromByteOffset: Offsets.kernelFrameCount, as: UInt16.self))
         let user = Int(bytes.loadUnaligned(fromByteOffset: Offsets.userFrameCount, as: UInt16.self))
@@ -138,8 +146,10 @@ public struct RawTrace: Sendable, BitwiseCopyable {
             UnsafeMutableRawBufferPointer(rebasing: dst[Offsets.ktime..<RawTrace.headerSize]).initializeMemory(
                 as: UInt8.self, repeating: 0)
         }
-        rehash()
     }
+
+    /// Computes `hash` from the record (after `loadDeferringHash`).
+    public mutating func updateHash() { rehash() }
 
     @inlinable public var pid: UInt32 { record.pid }
     @inlinable public var tid: UInt32 { record.tid }
@@ -190,7 +200,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     /// The low 64 bits of XXH3-128 over the hashed prefix of `record`.
     private mutating func rehash() {
         let size = encodedByteCount
-        let h = withUnsafeBytes(of: record) { th_xxh3_128($0.baseAddress, size) }
+        let h = withUnsafeBytes(of: &record) { th_xxh3_128($0.baseAddress, size) }
         hash = HostTraceHash(rawValue: h.low)
     }
 

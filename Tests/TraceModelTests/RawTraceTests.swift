@@ -63,6 +63,17 @@ import TraceModel
         #expect(parsed.frames == Self.kernelFrames + Self.userFrames)
     }
 
+    @Test func aDeferredHashEqualsTheLoadedOne() throws {
+        let original = try Self.trace()
+        var bytes = [UInt8](repeating: 0, count: original.encodedByteCount)
+        bytes.withUnsafeMutableBytes { _ = original.encode(into: $0) }
+        var deferred = RawTrace()
+        try bytes.withUnsafeBytes { try deferred.loadDeferringHash($0) }
+        deferred.updateHash()
+        #expect(deferred.hash == original.hash)
+        #expect(deferred.frames == original.frames)
+    }
+
     @Test func loadInPlaceReplacesALongerTrace() throws {
         var slot = try Self.trace(user: (0..<100).map { Frame(addressOrLine: UInt64($0), type: .native) })
         let short = try Self.trace()

@@ -132,6 +132,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private func handle(_ slot: UInt32) {
         counters.add(.received)
         let trace = rawSlots.pointer(slot)
+        trace.pointee.updateHash()  // sources may defer it (`loadDeferringHash`): this stage hashes
         let hash = trace.pointee.hash
         if usesCache {
             if let umHash = bpfTraceCache.get(hash) {

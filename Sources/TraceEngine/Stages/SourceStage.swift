@@ -60,8 +60,9 @@ public final class EngineSource: @unchecked Sendable {
         state.deallocate()
     }
 
-    /// Offers one trace: `fill` writes it into the slot (for example `RawTrace.load(bytes)`); a
-    /// thrown `RawTraceError` counts the record as malformed and reuses the slot.
+    /// Offers one trace: `fill` writes it into the slot (for example
+    /// `RawTrace.loadDeferringHash(bytes)`: the hash/cache stage computes every trace's hash, so the
+    /// source need not); a thrown `RawTraceError` counts the record as malformed and reuses the slot.
     @discardableResult
     public func emit(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
         precondition(!state.pointee.finished, "emit after finish")

@@ -148,7 +148,7 @@ enum SyntheticBench {
                     for _ in 0..<count {
                         let now = MonotonicClock.nanoseconds()
                         source.emit { (trace) throws(RawTraceError) in
-                            try trace.load(records[next])
+                            try trace.loadDeferringHash(records[next])
                             trace.ktime = KTime(rawValue: now)
                         }
                         next = next + 1 == records.count ? 0 : next + 1
