@@ -9,22 +9,47 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private let wiring: EngineWiring
     private let reporter: Reporter
     private let supportsTraceEvents: Bool
-    private var umTraceCache: LRUCache<TraceHash, Void>
-    private var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
-    private var idler: Idler
-    /// Hash/cache (0: room, returned raw slots) and the workers (1 + worker: room, returned slots).
-    private var bells: PendingBells
+    private let counters: StageCounters
+    /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
+    private let state: UnsafeMutablePointer<State>
+
+    private struct State {
+        var umTraceCache: LRUCache<TraceHash, Void>
+        var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
+        var idler: Idler
+        /// Hash/cache (0: room, returned raw slots) and the workers (1 + worker: room, returned slots).
+        var bells: PendingBells
+    }
+
+    private var umTraceCache: LRUCache<TraceHash, Void> {
+        _read { yield state.pointee.umTraceCache }
+        _modify { yield &state.pointee.umTraceCache }
+    }
+    private var idler: Idler {
+        _read { yield state.pointee.idler }
+        _modify { yield &state.pointee.idler }
+    }
+    private var bells: PendingBells {
+        _read { yield state.pointee.bells }
+        _modify { yield &state.pointee.bells }
+    }
 
     init(wiring: EngineWiring, reporter: Reporter) {
         self.wiring = wiring
         self.reporter = reporter
         supportsTraceEvents = reporter.supportsReportTraceEvent
-        umTraceCache = LRUCache(capacity: wiring.configuration.cacheSize)
-        idler = Idler(wiring.configuration.wait, doorbell: wiring.reportBell)
-        bells = PendingBells([wiring.hashBell] + wiring.workerBells)
+        counters = wiring.reportCounters
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(
+            umTraceCache: LRUCache(capacity: wiring.configuration.cacheSize),
+            idler: Idler(wiring.configuration.wait, doorbell: wiring.reportBell),
+            bells: PendingBells([wiring.hashBell] + wiring.workerBells)))
     }
 
-    private var counters: StageCounters { wiring.reportCounters }
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
 
     func run() {
         let batch = wiring.configuration.batchSize
@@ -79,8 +104,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             reporter.reportCountForTrace(message.umHash, count: 1, meta: wiring.meta(message.meta))
             counters.add(.reported)
         case .degraded:
-            scratch.assignUnsymbolized(wiring.rawSlots.pointer(message.slot).pointee)
-            withUnsafeMutablePointer(to: &scratch) { deliver($0, message) }
+            state.pointee.scratch.assignUnsymbolized(wiring.rawSlots.pointer(message.slot).pointee)
+            withUnsafeMutablePointer(to: &state.pointee.scratch) { deliver($0, message) }
             let returned = wiring.reportRawReturns.push(message.slot)
             precondition(returned, "raw slot return ring overflow")
         case .converted:

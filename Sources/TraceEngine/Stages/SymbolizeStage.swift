@@ -10,21 +10,51 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     private let processor: Processor
     private let worker: Int
     private let slots: SlotStorage<Trace>
-    private var freeSlots: [UInt32]
-    private var idler: Idler
     private let neighbours: [Doorbell]
+    // Per-trace parts of the wiring, held directly (no retain/release through `wiring`).
+    private let rawSlots: SlotStorage<RawTrace>
+    private let reportRing: SPSCRing<ReportMessage>
+    private let feedbackRing: SPSCRing<SymbolizeResult>
+    private let returns: SPSCRing<UInt32>
+    private let counters: StageCounters
+    /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
+    private let state: UnsafeMutablePointer<State>
+
+    private struct State {
+        var freeSlots: [UInt32]
+        var idler: Idler
+    }
+
+    private var freeSlots: [UInt32] {
+        _read { yield state.pointee.freeSlots }
+        _modify { yield &state.pointee.freeSlots }
+    }
+    private var idler: Idler {
+        _read { yield state.pointee.idler }
+        _modify { yield &state.pointee.idler }
+    }
 
     init(wiring: EngineWiring, processor: Processor, worker: Int) {
         self.wiring = wiring
         self.processor = processor
         self.worker = worker
         slots = wiring.convertedSlots[worker]
-        freeSlots = Array((0..<UInt32(slots.count)).reversed())
-        idler = Idler(wiring.configuration.wait, doorbell: wiring.workerBells[worker])
         neighbours = [wiring.hashBell, wiring.reportBell]
+        rawSlots = wiring.rawSlots
+        reportRing = wiring.workerReportRings[worker]
+        feedbackRing = wiring.feedbackRings[worker]
+        returns = wiring.convertedReturns[worker]
+        counters = wiring.workerCounters[worker]
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(
+            freeSlots: Array((0..<UInt32(slots.count)).reversed()),
+            idler: Idler(wiring.configuration.wait, doorbell: wiring.workerBells[worker])))
     }
 
-    private var counters: StageCounters { wiring.workerCounters[worker] }
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
 
     func run() {
         let input = wiring.symbolizeRings[worker]
@@ -49,7 +79,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     private func convert(_ rawSlot: UInt32) {
         counters.add(.received)
         let slot = takeFreeSlot()
-        let raw = wiring.rawSlots.pointer(rawSlot)
+        let raw = rawSlots.pointer(rawSlot)
         let trace = slots.pointer(slot)
         processor.convertTrace(raw.pointee, into: &trace.pointee)
         let umHash = trace.pointee.hash
@@ -61,12 +91,12 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         if delivered { counters.add(.emitted) } else { freeSlots.append(slot) }
         processor.symbolizationComplete(traceCaptureKTime: raw.pointee.ktime)
         // Sized to the raw pool: never full.
-        let answered = wiring.feedbackRings[worker].push(SymbolizeResult(rawSlot: rawSlot, umHash: umHash, delivered: delivered))
+        let answered = feedbackRing.push(SymbolizeResult(rawSlot: rawSlot, umHash: umHash, delivered: delivered))
         precondition(answered, "feedback ring overflow")
     }
 
     private func send(_ message: ReportMessage) -> Bool {
-        let ring = wiring.workerReportRings[worker]
+        let ring = reportRing
         while !ring.push(message) {
             if wiring.configuration.report.policy == .drop {
                 counters.add(.dropReportRingFull)
@@ -81,13 +111,15 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     private func takeFreeSlot() -> UInt32 {
         while freeSlots.isEmpty {
             reclaim()
-            if freeSlots.isEmpty { wait { self.wiring.convertedReturns[self.worker].approximateCount > 0 } }
+            if freeSlots.isEmpty {
+                let returns = self.returns
+                wait { returns.approximateCount > 0 }
+            }
         }
         return freeSlots.removeLast()
     }
 
     private func reclaim() {
-        let returns = wiring.convertedReturns[worker]
         let returned = returns.readable(maxCount: slots.count)
         freeSlots.append(contentsOf: returned)
         returns.release(returned.count)
