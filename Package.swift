@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "AgentConfiguration",
             dependencies: [
-                "TraceModel", "TraceEngine", "KernelPath", "Symbolization",
+                "TraceModel", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),

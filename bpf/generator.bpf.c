@@ -4,45 +4,7 @@
 // perf buffers (or ring buffer), with exact counts: every attempt is either handed to the map
 // (TH_COUNTER_RECORDS) or refused (TH_COUNTER_OUTPUT_ERRORS; the perf buffer then also sends a
 // PERF_RECORD_LOST).
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-
-#include "trace_record.h"
-#include "sampler_abi.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-const volatile struct th_program_config config = {};
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, th_trace_record);
-} record_scratch SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
-    __uint(key_size, sizeof(__u32));
-    __uint(value_size, sizeof(__u32));
-} trace_events SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 20);  // resized by the loader
-} trace_ring SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, TH_COUNTER_COUNT);
-    __type(key, __u32);
-    __type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void count(__u32 counter) {
-    __u64 *value = bpf_map_lookup_elem(&counters, &counter);
-    if (value) *value += 1;
-}
+#include "output_maps.h"
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int th_generate(void *ctx) {
@@ -58,13 +20,7 @@ int th_generate(void *ctx) {
     __u32 distinct = config.distinct_stacks ? config.distinct_stacks : 1;
     __u64 stack = bpf_get_prandom_u32() % distinct;
 
-    r->pid = pid;
-    r->tid = (__u32)pid_tgid;
-    r->cpu = bpf_get_smp_processor_id();
-    r->ktime = bpf_ktime_get_ns();
-    bpf_get_current_comm(r->comm, sizeof(r->comm));
-    __builtin_memset(r->apm_trace_id, 0, sizeof(r->apm_trace_id));
-    __builtin_memset(r->apm_transaction_id, 0, sizeof(r->apm_transaction_id));
+    fill_header(r, pid_tgid);
     r->kernel_frame_count = 0;
     r->user_frame_count = frames;
     for (__u32 i = 0; i < TH_MAX_FRAMES; i++) {
@@ -77,13 +33,6 @@ int th_generate(void *ctx) {
         __builtin_memset(f->pad, 0, sizeof(f->pad));
     }
 
-    __u64 size = TH_TRACE_RECORD_SIZE(frames);
-    if (size > sizeof(*r)) size = sizeof(*r);
-    long err;
-    if (config.use_ring_buffer)
-        err = bpf_ringbuf_output(&trace_ring, r, size, 0);
-    else
-        err = bpf_perf_event_output(ctx, &trace_events, BPF_F_CURRENT_CPU, r, size);
-    count(err ? TH_COUNTER_OUTPUT_ERRORS : TH_COUNTER_RECORDS);
+    output(ctx, r, frames);
     return 0;
 }

@@ -1,4 +1,5 @@
 import Configuration
+import LinuxSystem
 import SystemPackage
 public import TraceModel
 import Yams
@@ -62,7 +63,7 @@ extension AgentConfiguration {
 
     /// Every key in the file must be one we read, with a single value (not a list or a mapping).
     static func checkKeys(ofFile path: String) throws(ConfigurationError) {
-        guard let bytes = KernelText.read(path) else {
+        guard let bytes = FileContents.bytes(path) else {
             throw ConfigurationError(key: "--config", value: path, allowed: "a readable file (\(String(cString: strerror(errno))))")
         }
         let root: Node?
@@ -89,21 +90,5 @@ extension AgentConfiguration {
                 }
             }
         }
-    }
-}
-
-/// Reads small text files (the configuration file) whole.
-enum KernelText {
-    static func read(_ path: String) -> [UInt8]? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return bytes
     }
 }

@@ -1,15 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import LinuxSystem
 
 /// The CPUs the kernel lists as online (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
 enum OnlineCPUs {
     static func read() -> [Int] {
-        guard let file = fopen("/sys/devices/system/cpu/online", "r") else { return [] }
-        defer { fclose(file) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = fread(&buffer, 1, buffer.count, file)
-        return parse(String(decoding: buffer.prefix(count), as: UTF8.self))
+        FileContents.text("/sys/devices/system/cpu/online").map(parse) ?? []
     }
 
     /// Parses the kernel's CPU list format; malformed parts are ignored.

@@ -96,3 +96,21 @@ private final class ThreadStart: Sendable {
         return pinError.load(ordering: .relaxed)
     }
 }
+
+extension WorkerThread {
+    /// Runs blocking `body` on a thread of its own and hands its result to the awaiting task.
+    ///
+    /// Swift's cooperative pool has one thread per core (two here): blocking one of them for long
+    /// (joining threads, spinning on a ring) starves every task that shares the pool.
+    public static func run<T: Sendable>(name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                try WorkerThread.spawn(name: name, cpus: nil) {
+                    continuation.resume(with: Result { try body() })
+                }.detach()
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}

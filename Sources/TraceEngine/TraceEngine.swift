@@ -105,7 +105,9 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
 
     /// Stops a source thread, finishes the source, drains every stage and joins all threads. Blocks
     /// until done; safe to call more than once. After it, `statistics().isConserved` holds.
-    public func stop() {
+    public func stop() { stopAndJoin() }
+
+    private func stopAndJoin() {
         let (threads, sourceThread) = lifecycle.withLock { state -> ([WorkerThread], WorkerThread?) in
             guard !state.stopped else { return ([], nil) }
             state.stopped = true
@@ -124,18 +126,13 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         for thread in threads { thread.join() }
     }
 
-    /// `stop()` without blocking the caller's executor: the joins run on a helper thread.
+    /// `stop()` without blocking the caller's executor: the joins run on a helper thread (or
+    /// here, if no thread can be made).
     public func stop() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            do {
-                try WorkerThread.spawn(name: "th-stop", cpus: nil) {
-                    self.stop()
-                    continuation.resume()
-                }.detach()
-            } catch {
-                stop()
-                continuation.resume()
-            }
+        do {
+            try await WorkerThread.run(name: "th-stop") { self.stopAndJoin() }
+        } catch {
+            stopAndJoin()
         }
     }
 

@@ -34,7 +34,7 @@ struct KernelPathTests {
             poll.run(into: source, isStopRequested: isStopRequested)
         }
 
-        try await onOwnThread { TracepointGenerator.generate(count: 200_000) }
+        try await WorkerThread.run(name: "test-body") { TracepointGenerator.generate(count: 200_000) }
         // The kernel writes a LOST record only before its next successful record: once the buffers
         // are drained, one more call flushes the count of the last losses.
         var totals = generator.buffers.totals
@@ -63,18 +63,5 @@ struct KernelPathTests {
     /// The ring buffer has no LOST records: its program counts the records it could not reserve.
     func lostByProgram(_ generator: TracepointGenerator, _ kind: KernelOutputConfiguration.Kind) -> UInt64 {
         kind == .ringBuffer ? generator.counters().outputErrors : 0
-    }
-}
-
-/// Runs blocking work on a thread of its own, off Swift's cooperative pool.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        do {
-            try WorkerThread.spawn(name: "test-body", cpus: nil) {
-                continuation.resume(with: Result { try body() })
-            }.detach()
-        } catch {
-            continuation.resume(throwing: error)
-        }
     }
 }

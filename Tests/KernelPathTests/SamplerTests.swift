@@ -15,34 +15,41 @@ struct SamplerTests {
     func aBusyChildIsSampledWithItsUserStack(kind: KernelOutputConfiguration.Kind) async throws {
         let child = try BusyChild.start(seconds: 60)  // terminated below; long enough for a loaded machine
         defer { child.terminate() }
-        var output = KernelOutputConfiguration()
-        output.kind = kind
-        output.wakeupWatermarkBytes = 4096
-        output.pollInterval = .milliseconds(20)
-        let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
-        defer { sampler.close() }
         let reporter = SampleRecorder()
-        let engine = try TraceEngine(configuration: EngineConfiguration(), processor: UnsymbolizedTraceProcessor(), reporter: reporter)
-        try engine.start()
-        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
-        try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
-        // Sample until 300 records were sent (0.3 s of the child's CPU time at 999 Hz), however
-        // long a loaded machine takes to give it that much, up to 20 s.
-        for _ in 0..<200 where sampler.counters().records < 300 {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        sampler.close()
-        poll.wake()
-        await engine.stop()
+        let (counters, statistics) = try await sample(child, kind: kind, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
 
         let samples = reporter.samples
-        #expect(samples.count >= 300, "\(samples.count) samples; \(sampler.counters())")
+        #expect(samples.count >= 300, "\(samples.count) samples; \(counters)")
         #expect(samples.allSatisfy { $0.pid == UInt32(child.processIdentifier) })
         #expect(samples.allSatisfy { $0.comm == "th-busy-child" })
         let withUserStack = samples.filter { $0.userFrames >= 3 }  // leaf, spin, main at least
         #expect(withUserStack.count * 10 >= samples.count * 9, "user stacks: \(withUserStack.count) of \(samples.count)")
-        #expect(engine.statistics().isConserved)
+        #expect(statistics.isConserved)
     }
+}
+
+/// Samples `child` at 999 Hz through the kernel path into an engine until the sampler has sent 300
+/// records (0.3 s of the child's CPU time), however long a loaded machine takes, up to 20 s.
+func sample<P: TraceProcessor, R: TraceReporter>(
+    _ child: BusyChild, kind: KernelOutputConfiguration.Kind, processor: P, reporter: R
+) async throws -> (ProgramCounters, EngineStatistics) {
+    var output = KernelOutputConfiguration()
+    output.kind = kind
+    output.wakeupWatermarkBytes = 4096
+    output.pollInterval = .milliseconds(20)
+    let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
+    defer { sampler.close() }
+    let engine = try TraceEngine(configuration: EngineConfiguration(), processor: processor, reporter: reporter)
+    try engine.start()
+    let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
+    try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
+    for _ in 0..<200 where sampler.counters().records < 300 {
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    sampler.close()
+    poll.wake()
+    await engine.stop()
+    return (sampler.counters(), engine.statistics())
 }
 
 /// Remembers what the count reports carried, and the frame count of each converted trace.
@@ -137,22 +144,8 @@ struct ProfileEndToEndTests {
     @Test func theHottestStackOfABusyChildIsNamed() async throws {
         let child = try BusyChild.start(seconds: 60)
         defer { child.terminate() }
-        var output = KernelOutputConfiguration()
-        output.wakeupWatermarkBytes = 4096
-        output.pollInterval = .milliseconds(20)
-        let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
-        defer { sampler.close() }
         let reporter = FoldedStacksReporter()
-        let engine = try TraceEngine(configuration: EngineConfiguration(), processor: try NativeSymbolizer(), reporter: reporter)
-        try engine.start()
-        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
-        try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
-        for _ in 0..<200 where sampler.counters().records < 300 {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        sampler.close()
-        poll.wake()
-        await engine.stop()
+        _ = try await sample(child, kind: .perfBuffer, processor: try NativeSymbolizer(), reporter: reporter)
 
         let lines = reporter.foldedLines()  // most samples first
         let hottest = try #require(lines.first)

@@ -101,7 +101,7 @@ func distinctTraces(count: Int) -> [RawTrace] {
 func runEngine<P: TraceProcessor, R: TraceReporter>(
     _ traces: [RawTrace], configuration: EngineConfiguration, processor: P, reporter: R
 ) async throws -> (EngineStatistics, [EmitOutcome]) {
-    try await onOwnThread {
+    try await WorkerThread.run(name: "test-body") {
         let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
         try engine.start()
         var outcomes: [EmitOutcome] = []
@@ -111,22 +111,5 @@ func runEngine<P: TraceProcessor, R: TraceReporter>(
         engine.stop()
         engine.stop()  // harmless
         return (engine.statistics(), outcomes)
-    }
-}
-
-/// Runs blocking work on a thread of its own and awaits its result.
-///
-/// Swift Testing runs tests side by side on the cooperative pool, which has one thread per core
-/// (two here). A test that blocks a pool thread for seconds starves every other test, and tests
-/// that wait for a worker with a deadline then fail for no fault of their own.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        do {
-            try WorkerThread.spawn(name: "test-body", cpus: nil) {
-                continuation.resume(with: Result { try body() })
-            }.detach()
-        } catch {
-            continuation.resume(throwing: error)
-        }
     }
 }

@@ -48,7 +48,7 @@ import Testing
         struct Item: BitwiseCopyable, Equatable { var sequence: UInt64; var check: UInt64 }
         let count: UInt64 = 1 << 21
         let ring = SPSCRing<Item>(capacity: 256)
-        let (mismatches, sum, emptyAtEnd) = try await onOwnThread {
+        let (mismatches, sum, emptyAtEnd) = try await WorkerThread.run(name: "test-body") {
             let producer = try WorkerThread.spawn(name: "ring-producer", cpus: nil) {
                 var next: UInt64 = 0
                 var random: UInt64 = 42

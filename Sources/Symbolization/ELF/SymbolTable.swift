@@ -68,15 +68,7 @@ public final class SymbolTable: @unchecked Sendable {
 
     /// The symbol containing `address` (a virtual address of this file): its index, or nil.
     public func symbolIndex(containing address: UInt64) -> Int? {
-        // The last symbol starting at or before `address`.
-        var low = 0
-        var high = starts.count
-        while low < high {
-            let mid = (low + high) / 2
-            if starts[mid] <= address { low = mid + 1 } else { high = mid }
-        }
-        guard low > 0 else { return nil }
-        let index = low - 1
+        guard let index = starts.lastIndex(atOrBelow: address) else { return nil }
         if ends[index] != 0 && address >= ends[index] { return nil }
         return index
     }
@@ -107,5 +99,18 @@ extension SymbolTable {
     /// Reads the symbol table of the ELF file at `path`.
     public static func load(path: String) throws(SymbolizationError) -> SymbolTable {
         try ELFFile(path: path).symbolTable()
+    }
+}
+
+extension Array where Element == UInt64 {
+    /// In an ascending array, the index of the last element ≤ `value` (binary search), or nil.
+    func lastIndex(atOrBelow value: UInt64) -> Int? {
+        var low = 0
+        var high = count
+        while low < high {
+            let mid = (low + high) / 2
+            if self[mid] <= value { low = mid + 1 } else { high = mid }
+        }
+        return low > 0 ? low - 1 : nil
     }
 }

@@ -1,3 +1,5 @@
+import LinuxSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +18,7 @@ public final class KernelSymbols: Sendable {
     public init(kallsyms: String = "/proc/kallsyms", modules: String = "/proc/modules") {
         // Parsed as bytes: 120k lines through String.split take half a second; this takes ~20 ms.
         var entries: [(address: UInt64, nameStart: Int, nameEnd: Int)] = []
-        let bytes = Self.readBytes(kallsyms) ?? []
+        let bytes = FileContents.bytes(kallsyms) ?? []
         entries.reserveCapacity(bytes.count / 40)
         var lineStart = 0
         while lineStart < bytes.count {
@@ -54,7 +56,7 @@ public final class KernelSymbols: Sendable {
         self.starts = starts
         self.nameOffsets = nameOffsets
         self.names = names
-        modulesDigest = Self.read(modules)?.hashValue ?? 0
+        modulesDigest = FileContents.text(modules)?.hashValue ?? 0
     }
 
     private static func hexDigit(_ byte: UInt8) -> UInt64? {
@@ -70,38 +72,14 @@ public final class KernelSymbols: Sendable {
     public var byteCount: Int { starts.count * 12 + names.count }
 
     /// Whether modules changed since the table was read (then read a new one).
-    public var isStale: Bool { (Self.read("/proc/modules")?.hashValue ?? 0) != modulesDigest }
+    public var isStale: Bool { (FileContents.text("/proc/modules")?.hashValue ?? 0) != modulesDigest }
 
     /// The name of the function containing `address`, or nil outside the kernel's text.
     public func name(containing address: UInt64) -> String? {
-        var low = 0
-        var high = starts.count
-        while low < high {
-            let mid = (low + high) / 2
-            if starts[mid] <= address { low = mid + 1 } else { high = mid }
-        }
-        guard low > 0 else { return nil }
-        let start = Int(nameOffsets[low - 1])
+        guard let index = starts.lastIndex(atOrBelow: address) else { return nil }
+        let start = Int(nameOffsets[index])
         var end = start
         while names[end] != 0 { end += 1 }
         return String(decoding: names[start..<end], as: UTF8.self)
-    }
-
-    static func read(_ path: String) -> String? {
-        readBytes(path).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// The whole file, read to its end (/proc files report size 0).
-    static func readBytes(_ path: String) -> [UInt8]? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return bytes
     }
 }

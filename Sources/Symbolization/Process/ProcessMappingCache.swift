@@ -1,3 +1,5 @@
+import LinuxSystem
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -104,13 +106,13 @@ final class ProcessMappingCache {
     var count: Int { processes.count }
 
     static func readMappings(pid: UInt32) -> [Mapping]? {
-        guard let text = KernelSymbols.read("/proc/\(pid)/maps"), !text.isEmpty else { return nil }
+        guard let text = FileContents.text("/proc/\(pid)/maps"), !text.isEmpty else { return nil }
         return ProcessMaps.parse(text).filter(\.isExecutable)
     }
 
     /// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
     static func startTime(pid: UInt32) -> UInt64? {
-        guard let text = KernelSymbols.read("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        guard let text = FileContents.text("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
         // After "pid (comm)" come fields 3…; the comm may hold spaces and parentheses.
         let fields = text[text.index(after: close)...].split(separator: " ")
         return fields.count > 19 ? UInt64(fields[19]) : nil

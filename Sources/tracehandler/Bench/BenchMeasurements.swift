@@ -31,7 +31,10 @@ final class LatencyRecordingReporter: TraceReporter, @unchecked Sendable {
     }
 
     private func record(_ meta: TraceEventMeta) {
-        let latency = UnixClock.nanoseconds() &- meta.timestamp.rawValue
+        // The capture time went through the ktime → Unix-time offset read at start; a clock step
+        // or slew since can put it a little in the future: count that as 0, not as a wrap-around.
+        let now = UnixClock.nanoseconds()
+        let latency = now > meta.timestamp.rawValue ? now - meta.timestamp.rawValue : 0
         lock.withLock { _ in _ = histogram.record(min(latency, 60_000_000_000)) }
     }
 
