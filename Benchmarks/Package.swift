@@ -51,5 +51,19 @@ let package = Package(
             path: "Benchmarks/SymbolizationBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "MicroBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "KernelPath", package: "swift-tracehandler"),
+                .product(name: "Symbolization", package: "swift-tracehandler"),
+                .product(name: "SyntheticTraces", package: "swift-tracehandler"),
+                .product(name: "TraceHandler", package: "swift-tracehandler"),
+                .product(name: "TraceModel", package: "swift-tracehandler"),
+                .product(name: "TraceReporters", package: "swift-tracehandler"),
+            ],
+            path: "Benchmarks/MicroBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
