@@ -30,9 +30,12 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     case dropReportRingFull
     /// A trace coalesced onto one whose conversion was then dropped on the way to report.
     case dropCoalescedWithDropped
+    /// Still in the engine when `stop(drain: false)` ended it, or offered after that.
+    case dropShutdown
 
     public static let drops: [EngineCounter] = [
         .dropPoolExhausted, .dropSourceRingFull, .dropSymbolizeRingFull, .dropReportRingFull, .dropCoalescedWithDropped,
+        .dropShutdown,
     ]
 
     public var description: String {
@@ -52,6 +55,7 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
         case .dropSymbolizeRingFull: "drop_symbolize_ring_full"
         case .dropReportRingFull: "drop_report_ring_full"
         case .dropCoalescedWithDropped: "drop_coalesced_with_dropped"
+        case .dropShutdown: "drop_shutdown"
         }
     }
 }

@@ -40,6 +40,9 @@ final class EngineWiring: Sendable {
 
     /// Set (releasing) by each stage when it has finished for good; read (acquiring) downstream.
     let sourceFinished = Atomic<Bool>(false)
+    /// Set by `stop(drain: false)`: every stage leaves its loop, and every wait gives up.
+    let abandoned = Atomic<Bool>(false)
+    var isAbandoned: Bool { abandoned.load(ordering: .relaxed) }
     let hashFinished = Atomic<Bool>(false)
     let workersFinished = Atomic<Int>(0)
 

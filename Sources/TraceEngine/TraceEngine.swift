@@ -103,11 +103,18 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         }
     }
 
-    /// Stops a source thread, finishes the source, drains every stage and joins all threads. Blocks
-    /// until done; safe to call more than once. After it, `statistics().isConserved` holds.
-    public func stop() { stopAndJoin() }
+    /// Stops the engine and joins its threads; blocks until done; safe to call more than once.
+    ///
+    /// - `drain: true` (the default): stops a source thread, finishes the source, lets every stage
+    ///   drain its rings in order, flushes the reporter. Nothing offered before is lost.
+    /// - `drain: false`: every stage leaves its loop and every wait gives up at once; the
+    ///   reporter is still flushed. What was still in the engine is counted as `dropShutdown`, so
+    ///   the conservation law holds either way: after `stop`, `statistics().isConserved`.
+    ///
+    /// A caller that emits from its own thread must have stopped emitting.
+    public func stop(drain: Bool = true) { stopAndJoin(drain: drain) }
 
-    private func stopAndJoin() {
+    private func stopAndJoin(drain: Bool) {
         let (threads, sourceThread) = lifecycle.withLock { state -> ([WorkerThread], WorkerThread?) in
             guard !state.stopped else { return ([], nil) }
             state.stopped = true
@@ -117,6 +124,10 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             }
             return (state.stageThreads, state.sourceThread)
         }
+        if !drain {
+            wiring.abandoned.store(true, ordering: .relaxed)
+            Doorbell.ring([wiring.sourceBell, wiring.hashBell, wiring.reportBell] + wiring.workerBells)  // parked stages look
+        }
         stopRequested.store(true, ordering: .relaxed)
         if let sourceThread {
             sourceThread.join()  // its body returned and finished the source
@@ -124,15 +135,20 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             source.finish()  // the caller emitted; it must have stopped doing so
         }
         for thread in threads { thread.join() }
+        if !drain {
+            // Every thread is joined: the source's counters are this thread's now.
+            let left = wiring.statistics().inFlight
+            if left > 0 { wiring.sourceCounters.add(.dropShutdown, UInt64(left)) }
+        }
     }
 
-    /// `stop()` without blocking the caller's executor: the joins run on a helper thread (or
+    /// `stop(drain:)` without blocking the caller's executor: the joins run on a helper thread (or
     /// here, if no thread can be made).
-    public func stop() async {
+    public func stop(drain: Bool = true) async {
         do {
-            try await WorkerThread.run(name: "th-stop") { self.stopAndJoin() }
+            try await WorkerThread.run(name: "th-stop") { self.stopAndJoin(drain: drain) }
         } catch {
-            stopAndJoin()
+            stopAndJoin(drain: drain)
         }
     }
 

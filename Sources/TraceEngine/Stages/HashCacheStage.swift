@@ -89,7 +89,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     func run() {
         let batch = wiring.configuration.batchSize
-        while true {
+        while !wiring.isAbandoned {
             var work = 0
             for worker in 0..<wiring.feedbackRings.count {
                 let results = wiring.feedbackRings[worker].readable(maxCount: batch)
@@ -118,7 +118,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             {
                 break
             }
-            idler.idle { self.hasInput() }
+            idler.idle { self.hasInput() || self.wiring.isAbandoned }
         }
         wiring.hashFinished.store(true, ordering: .releasing)  // pairs with the workers' and report's loads
         bells.ringAll()
@@ -168,6 +168,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
                 return
             case .block:
                 waitForRoom(bell: 2 + worker) { ring.approximateCount < ring.capacity }
+                if wiring.isAbandoned { return }  // left in flight: stop counts it
             }
         }
         bells.mark(2 + worker)
@@ -216,6 +217,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
                 return
             }
             waitForRoom(bell: 1) { ring.approximateCount < ring.capacity }
+            if wiring.isAbandoned { return }  // left in flight: stop counts it
         }
         bells.mark(1)
     }
@@ -246,6 +248,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         bells.mark(bell)
         bells.ringPending()
         idler.workDone()
-        while !ready() { idler.idle(ready: ready) }
+        let wiring = self.wiring
+        while !ready() && !wiring.isAbandoned { idler.idle { ready() || wiring.isAbandoned } }
     }
 }

@@ -54,7 +54,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     func run() {
         let batch = wiring.configuration.batchSize
         let workers = wiring.configuration.symbolizeWorkers
-        while true {
+        while !wiring.isAbandoned {
             var work = 0
             let fromHash = wiring.hashReportRing.readable(maxCount: batch)
             for message in fromHash { handleFromHash(message) }
@@ -80,7 +80,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
                 continue
             }
             if drained() { break }
-            idler.idle { self.hasInput() || self.upstreamFinished() }
+            idler.idle { self.hasInput() || self.upstreamFinished() || self.wiring.isAbandoned }
         }
         if let flushing = reporter as? any FlushingTraceReporter { flushing.flush() }
     }

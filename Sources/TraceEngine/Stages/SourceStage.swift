@@ -68,7 +68,7 @@ public final class EngineSource: @unchecked Sendable {
         precondition(!state.pointee.finished, "emit after finish")
         counters.add(.received)
         guard let slot = takeFreeSlot() else {
-            counters.add(.dropPoolExhausted)
+            counters.add(parts.isAbandoned ? .dropShutdown : .dropPoolExhausted)
             return .dropped
         }
         do {
@@ -86,6 +86,11 @@ public final class EngineSource: @unchecked Sendable {
             }
             let ring = self.ring
             waitForRoom { ring.approximateCount < ring.capacity }
+            if parts.isAbandoned {
+                counters.add(.dropShutdown)
+                putBack(slot)
+                return .dropped
+            }
         }
         counters.add(.emitted)
         state.pointee.unflushed += 1
@@ -127,7 +132,7 @@ public final class EngineSource: @unchecked Sendable {
                 returns.release(returned.count)
                 continue
             }
-            if policy == .drop { return nil }
+            if policy == .drop || parts.isAbandoned { return nil }
             let returns = self.returns
             waitForRoom { returns.approximateCount > 0 }
         }
@@ -137,6 +142,7 @@ public final class EngineSource: @unchecked Sendable {
     private func waitForRoom(_ ready: () -> Bool) {
         flush()
         state.pointee.idler.workDone()
-        while !ready() { state.pointee.idler.idle(ready: ready) }
+        let parts = self.parts
+        while !ready() && !parts.isAbandoned { state.pointee.idler.idle { ready() || parts.isAbandoned } }
     }
 }

@@ -59,7 +59,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     func run() {
         let input = wiring.symbolizeRings[worker]
         let batch = wiring.configuration.batchSize
-        while true {
+        while !wiring.isAbandoned {
             reclaim()
             let traces = input.readable(maxCount: min(batch, max(freeSlots.count, 1)))
             for rawSlot in traces { convert(rawSlot) }
@@ -70,7 +70,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
                 continue
             }
             if wiring.hashFinished.load(ordering: .acquiring) && input.approximateCount == 0 { break }
-            idler.idle { input.approximateCount > 0 || self.wiring.hashFinished.load(ordering: .acquiring) }
+            idler.idle { input.approximateCount > 0 || self.wiring.hashFinished.load(ordering: .acquiring) || self.wiring.isAbandoned }
         }
         wiring.workersFinished.add(1, ordering: .releasing)  // pairs with report's acquiring load
         Doorbell.ring(neighbours)
@@ -78,7 +78,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
 
     private func convert(_ rawSlot: UInt32) {
         counters.add(.received)
-        let slot = takeFreeSlot()
+        guard let slot = takeFreeSlot() else { return }  // abandoned: left in flight, stop counts it
         let raw = rawSlots.pointer(rawSlot)
         let trace = slots.pointer(slot)
         processor.convertTrace(raw.pointee, into: &trace.pointee)
@@ -103,17 +103,19 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
                 return false
             }
             wait { ring.approximateCount < ring.capacity }
+            if wiring.isAbandoned { return false }
         }
         return true
     }
 
-    /// A converted-trace slot; waits for report to return one when all are out.
-    private func takeFreeSlot() -> UInt32 {
+    /// A converted-trace slot; waits for report to return one when all are out (nil: abandoned).
+    private func takeFreeSlot() -> UInt32? {
         while freeSlots.isEmpty {
             reclaim()
             if freeSlots.isEmpty {
                 let returns = self.returns
                 wait { returns.approximateCount > 0 }
+                if wiring.isAbandoned { return nil }
             }
         }
         return freeSlots.removeLast()
@@ -128,6 +130,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     private func wait(_ ready: () -> Bool) {
         Doorbell.ring(neighbours)
         idler.workDone()
-        while !ready() { idler.idle(ready: ready) }
+        let wiring = self.wiring
+        while !ready() && !wiring.isAbandoned { idler.idle { ready() || wiring.isAbandoned } }
     }
 }
