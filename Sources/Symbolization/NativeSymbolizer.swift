@@ -55,6 +55,7 @@ public final class NativeSymbolizer: TraceProcessor {
             state.withLock { state in
                 refreshKernelSymbolsIfStale(&state)
                 let process = hasUserFrames ? state.processes.process(pid: pid) : nil
+                var recent = RecentMapping()
                 for frame in frames {
                     let address = frame.addressOrLine
                     let lookup = frame.isReturnAddress ? address &- 1 : address
@@ -63,7 +64,7 @@ public final class NativeSymbolizer: TraceProcessor {
                         let name = state.kernel.name(containing: lookup)
                         trace.append(file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
                     case .native:
-                        appendNative(address: address, lookup: lookup, process: process, state: &state, to: &trace)
+                        appendNative(address: address, lookup: lookup, process: process, recent: &recent, state: &state, to: &trace)
                     default:
                         trace.append(file: FileID(frame.fileID), lineno: address, type: frame.type)
                     }
@@ -74,22 +75,39 @@ public final class NativeSymbolizer: TraceProcessor {
         trace.hash = trace.computeHash()
     }
 
+    /// The mapping the previous frame of a trace fell in, and its table: callers are often in the
+    /// same file as their callees, and this skips the search and the lookups for them.
+    private struct RecentMapping {
+        var start: UInt64 = 0
+        var end: UInt64 = 0
+        var fileOffset: UInt64 = 0
+        var index = 0
+        var table: SymbolTable?
+    }
+
     private func appendNative(
-        address: UInt64, lookup: UInt64, process: ProcessMappingCache.Process?, state: inout State, to trace: inout Trace
+        address: UInt64, lookup: UInt64, process: ProcessMappingCache.Process?, recent: inout RecentMapping,
+        state: inout State, to trace: inout Trace
     ) {
         guard let process else {
             trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError)
             return
         }
-        var found = process.mappingIndex(containing: lookup)
-        if found == nil, state.processes.reread(process) { found = process.mappingIndex(containing: lookup) }
-        guard let mappingIndex = found else {
-            trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
-            return
+        if !(lookup >= recent.start && lookup < recent.end) {
+            var found = process.mappingIndex(containing: lookup)
+            if found == nil, state.processes.reread(process) { found = process.mappingIndex(containing: lookup) }
+            guard let mappingIndex = found else {
+                trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
+                return
+            }
+            let hit = process.mappings[mappingIndex]
+            recent = RecentMapping(
+                start: hit.start, end: hit.end, fileOffset: hit.fileOffset, index: mappingIndex,
+                table: symbolTable(forMapping: mappingIndex, in: process, state: &state))
         }
-        let mapping = process.mappings[mappingIndex]
+        let mapping = recent
         let fileOffset = address - mapping.start + mapping.fileOffset
-        let table = symbolTable(forMapping: mappingIndex, in: process, state: &state)
+        let table = recent.table
         if let table, let virtualAddress = table.virtualAddress(forFileOffset: lookup - mapping.start + mapping.fileOffset),
             let index = table.symbolIndex(containing: virtualAddress)
         {
@@ -102,7 +120,7 @@ public final class NativeSymbolizer: TraceProcessor {
         trace.append(
             file: table?.fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
             mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
-            symbol: mapping.moduleName + "+0x" + String(fileOffset, radix: 16))
+            symbol: process.mappings[mapping.index].moduleName + "+0x" + String(fileOffset, radix: 16))
     }
 
     /// The mapping's file's symbols: through `/proc/<pid>/map_files` (the very file mapped, even

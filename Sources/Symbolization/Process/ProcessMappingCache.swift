@@ -19,7 +19,11 @@ final class ProcessMappingCache {
     final class Process {
         let pid: UInt32
         let startTime: UInt64
-        var mappings: [Mapping]
+        var mappings: [Mapping] {
+            didSet { starts = mappings.map(\.start) }
+        }
+        /// The mappings' starts, for the per-frame binary search.
+        private(set) var starts: [UInt64]
         var validatedAt: UInt64
         var lastUsed: UInt64
         /// The symbol table of each mapping, by index: nil until resolved; `.some(nil)` when
@@ -31,6 +35,7 @@ final class ProcessMappingCache {
             self.pid = pid
             self.startTime = startTime
             self.mappings = mappings
+            starts = mappings.map(\.start)
             tables = Array(repeating: nil, count: mappings.count)
             validatedAt = now
             lastUsed = now
@@ -39,14 +44,8 @@ final class ProcessMappingCache {
         /// The index of the mapping containing `address` (mappings are sorted by start, as the
         /// kernel lists them).
         func mappingIndex(containing address: UInt64) -> Int? {
-            var low = 0
-            var high = mappings.count
-            while low < high {
-                let mid = (low + high) / 2
-                if mappings[mid].start <= address { low = mid + 1 } else { high = mid }
-            }
-            guard low > 0, mappings[low - 1].contains(address) else { return nil }
-            return low - 1
+            guard let index = starts.lastIndex(atOrBelow: address), mappings[index].contains(address) else { return nil }
+            return index
         }
     }
 
