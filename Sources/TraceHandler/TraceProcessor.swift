@@ -23,6 +23,10 @@ public protocol TraceProcessor: Sendable {
     /// protocol to a `borrowing` parameter read from a pointer copies the whole trace first.)
     func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String
 
+    /// `convertTrace(_:into:)` for a trace held in memory the caller owns, for the same reason.
+    /// Implement `convertTrace(_:into:)`; the inlinable default of this one calls it.
+    func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace)
+
     /// Called after each trace has been handled, with the kernel time the trace was captured at: all
     /// traces up to that time are processed, so events up to it may be processed too.
     func symbolizationComplete(traceCaptureKTime: KTime)
@@ -36,6 +40,11 @@ extension TraceProcessor {
     @inlinable
     public func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String {
         maybeNotifyAPMAgent(rawTrace.pointee, umTraceHash: umTraceHash, count: count)
+    }
+
+    @inlinable
+    public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
+        convertTrace(rawTrace.pointee, into: &trace)
     }
 }
 

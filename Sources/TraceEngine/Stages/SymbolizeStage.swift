@@ -81,7 +81,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         guard let slot = takeFreeSlot() else { return }  // abandoned: left in flight, stop counts it
         let raw = rawSlots.pointer(rawSlot)
         let trace = slots.pointer(slot)
-        processor.convertTrace(raw.pointee, into: &trace.pointee)
+        processor.convertTrace(rawTraceAt: raw, into: &trace.pointee)
         let umHash = trace.pointee.hash
         let apm = processor.maybeNotifyAPMAgent(rawTraceAt: raw, umTraceHash: umHash, count: 1)
         let message = ReportMessage(
