@@ -28,9 +28,10 @@ final class BPFObject {
 
     /// Opens `embedded`, writes `config` into its .rodata, sizes its ring buffer, and loads it.
     ///
-    /// The verifier gives up with EAGAIN when a signal arrives while it works (a child exiting
-    /// sends SIGCHLD); a loaded machine makes that likely for a program with long loops, so the
-    /// load is retried from a fresh open a few times.
+    /// The verifier gives up with EAGAIN when a signal is pending for the loading thread (a child
+    /// exiting sends SIGCHLD), and verifying the sampler's loops takes a second on a loaded
+    /// machine: the load runs with this thread's signals blocked, so the process's signals go to
+    /// other threads, and is retried from a fresh open should it still be interrupted.
     init(_ embedded: Embedded, config: th_program_config, ringBufferSize: Int) throws(KernelPathError) {
         var attempt = 1
         while true {
@@ -53,7 +54,7 @@ final class BPFObject {
         }
         do throws(KernelPathError) {
             try configure(object, config: config, ringBufferSize: ringBufferSize)
-            let loaded = bpf_object__load(object)
+            let loaded = withSignalsBlocked { bpf_object__load(object) }
             if loaded != 0 { throw .failed("bpf_object__load", errno: -loaded, needs: KernelPathError.bpfPrivileges) }
             return object
         } catch {
@@ -158,4 +159,14 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "sent \(records), refused by a full buffer \(outputErrors), stack errors kernel \(kernelStackErrors) user \(userStackErrors)"
     }
+}
+
+/// Runs `body` with every blockable signal blocked for the calling thread, then restores the mask.
+private func withSignalsBlocked<T>(_ body: () -> T) -> T {
+    var all = sigset_t()
+    var previous = sigset_t()
+    sigfillset(&all)
+    pthread_sigmask(SIG_BLOCK, &all, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    return body()
 }
