@@ -44,6 +44,7 @@ public final class KernelPollStage: @unchecked Sendable {
     ) {
         let cpuAtStart = ThreadCPUTime.seconds()
         defer { cpuSeconds = ThreadCPUTime.seconds() - cpuAtStart }
+        poller.armAll()  // on this thread, which waits (see IOUringPoller)
         var ready = [Bool](repeating: true, count: buffers.count)  // look at everything once first
         while !isStopRequested() {
             var anyReady = false

@@ -128,7 +128,7 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             wiring.abandoned.store(true, ordering: .relaxed)
             Doorbell.ring([wiring.sourceBell, wiring.hashBell, wiring.reportBell] + wiring.workerBells)  // parked stages look
         }
-        stopRequested.store(true, ordering: .relaxed)
+        stopRequested.store(true, ordering: .releasing)  // after `abandoned`: pairs with `isStopRequested`
         if let sourceThread {
             sourceThread.join()  // its body returned and finished the source
         } else if !threads.isEmpty {
@@ -151,6 +151,9 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             stopAndJoin(drain: drain)
         }
     }
+
+    /// Whether `stop` has begun (and, for `stop(drain: false)`, the stages been told to leave).
+    public var isStopRequested: Bool { stopRequested.load(ordering: .acquiring) }
 
     /// Every stage's counters now (exact after `stop`).
     public func statistics() -> EngineStatistics { wiring.statistics() }

@@ -48,6 +48,10 @@ struct ProfileCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // From the start: a SIGINT while the sampler loads ends the profile as soon as it began,
+        // with its (empty) output written, rather than killing the process.
+        catchStopSignals()
+        defer { restoreStopSignals() }
         if let missing = KernelSupport.missingCapability() {
             throw CommandFailure("cannot profile: \(missing)")
         }
@@ -68,6 +72,7 @@ struct ProfileCommand: AsyncParsableCommand {
             poll.run(into: source, isStopRequested: isStopRequested)
         }
         print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(output.kind.rawValue))")
+        fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
 
         let interrupted = await waitForDurationOrSignal(seconds: duration)
         sampler.close()  // no new samples; what is in the buffers is still delivered
@@ -103,20 +108,25 @@ struct ProfileCommand: AsyncParsableCommand {
 /// Set by SIGINT/SIGTERM; the profile loop polls it.
 private let stopSignal = Atomic<Bool>(false)
 
-/// Sleeps until `seconds` pass or SIGINT/SIGTERM arrives; returns whether a signal ended it.
-private func waitForDurationOrSignal(seconds: Double) async -> Bool {
+/// Routes SIGINT and SIGTERM to `stopSignal`.
+private func catchStopSignals() {
     signal(SIGINT) { _ in stopSignal.store(true, ordering: .relaxed) }
     signal(SIGTERM) { _ in stopSignal.store(true, ordering: .relaxed) }
-    defer {
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
+}
+
+private func restoreStopSignals() {
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
+}
+
+/// Sleeps until `seconds` pass or SIGINT/SIGTERM has arrived; returns whether a signal ended it.
+private func waitForDurationOrSignal(seconds: Double) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if stopSignal.load(ordering: .relaxed) { return true }
         try? await Task.sleep(for: .milliseconds(20))
     }
-    return false
+    return stopSignal.load(ordering: .relaxed)
 }
 
 /// Creates `path` (and its parents) unless it exists.

@@ -1,5 +1,8 @@
 import LinuxSystem
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import SyntheticTraces
 import TraceEngine
 import TraceHandler
@@ -64,6 +67,28 @@ struct SlowProcessor: TraceProcessor {
         if let delay { spin(delay) }
         trace.assignUnsymbolized(rawTrace)
         trace.isSymbolized = true
+    }
+
+    func symbolizationComplete(traceCaptureKTime: KTime) {}
+}
+
+/// A processor whose conversions wait until `open()`: holds the symbolize stage without a delay.
+final class GatedProcessor: TraceProcessor {
+    private let isOpen = Atomic<Bool>(false)
+
+    func open() { isOpen.store(true, ordering: .releasing) }
+
+    func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
+
+    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
+        var trace = Trace()
+        convertTrace(rawTrace, into: &trace)
+        return trace
+    }
+
+    func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
+        while !isOpen.load(ordering: .acquiring) { sched_yield() }
+        trace.assignUnsymbolized(rawTrace)
     }
 
     func symbolizationComplete(traceCaptureKTime: KTime) {}

@@ -13,11 +13,17 @@ import Glibc
 /// BPF ring buffer fd wakeups are edge-triggered (see `BPFRingBufferReader`), so the caller must
 /// drain, fence and re-check after each completion — `KernelBuffers.drain` does. A poll the kernel
 /// ends (no `IORING_CQE_F_MORE`) is armed again.
+///
+/// The polls are armed by `armAll()` on the thread that then waits, not where the ring is made:
+/// io_uring runs a request's completion work on the task that submitted it and flags that task
+/// as if a signal were pending (TIF_NOTIFY_SIGNAL). Armed from another thread, every wakeup of a
+/// buffer would mark that thread, and a BPF program load on it would be abandoned (EAGAIN) by a
+/// verifier that sees a "pending signal".
 final class IOUringPoller {
     private let ring: UnsafeMutablePointer<io_uring>
     private let fds: [Int32]
     private let eventFD: Int32
-    private var wakeCount: UInt64 = 0
+    private var armed = false
 
     /// `user_data` of the eventfd's poll; buffer polls carry their index.
     private static let wakeTag = UInt64.max
@@ -30,21 +36,24 @@ final class IOUringPoller {
         ring = .allocate(capacity: 1)
         var entries: UInt32 = 8
         while entries < UInt32(pollFDs.count + 1) { entries *= 2 }
-        let result = io_uring_queue_init(entries, ring, 0)
+        // COOP_TASKRUN (5.19): completion work waits for the waiting thread's next entry instead of
+        // interrupting it; older kernels refuse the flag, and then the ring is made without it.
+        var result = io_uring_queue_init(entries, ring, UInt32(IORING_SETUP_COOP_TASKRUN))
+        if result == -EINVAL { result = io_uring_queue_init(entries, ring, 0) }
         guard result == 0 else {
             ring.deallocate()
             close(eventFD)
             throw .failed("io_uring_queue_init", errno: -result, needs: "io_uring (kernel.io_uring_disabled = 0)")
         }
-        for (index, fd) in pollFDs.enumerated() { arm(fd, tag: UInt64(index)) }
+    }
+
+    /// Arms every poll; call it on the thread that will `wait`, before the first wait.
+    func armAll() {
+        guard !armed else { return }
+        armed = true
+        for (index, fd) in fds.enumerated() { arm(fd, tag: UInt64(index)) }
         arm(eventFD, tag: Self.wakeTag)
-        let submitted = io_uring_submit(ring)
-        guard submitted >= 0 else {
-            io_uring_queue_exit(ring)
-            ring.deallocate()
-            close(eventFD)
-            throw .system(SystemError("io_uring_submit", errno: -submitted))
-        }
+        _ = io_uring_submit(ring)  // a failed submit shows as no completions: the wait's timeout still drains
     }
 
     deinit {
