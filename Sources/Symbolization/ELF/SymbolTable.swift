@@ -91,8 +91,6 @@ public final class SymbolTable: @unchecked Sendable {
         displayNames[index] = name
         return name
     }
-
-    public func start(of index: Int) -> UInt64 { starts[index] }
 }
 
 extension SymbolTable {

@@ -40,6 +40,8 @@ struct KernelBenchCommand: AsyncParsableCommand {
         if let watermarkBytes { settings.append("kernel.wakeup-watermark-bytes=\(watermarkBytes)") }
         let configuration = try await options.load(extra: settings)
         var output = configuration.kernel
+        // For the ring buffer, --per-cpu-buffer-bytes sizes the one shared buffer as that many
+        // bytes per CPU, so that both kinds hold the same number of records.
         if configuration.kernel.kind == .ringBuffer && perCPUBufferBytes != nil {
             output.ringBufferBytes = output.perCPUBufferBytes * max(1, WorkerThread.allowedCPUs().count)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LinuxSystem
 import TraceEngine
 
 /// `tracehandler bench sweep`: the synthetic scenario (staged) over a grid of symbolize-ring
@@ -26,7 +27,7 @@ struct SweepBenchCommand: AsyncParsableCommand {
                 for rate in try list(rates, "--rates") {
                     var configuration = base
                     configuration.engine.symbolize = EdgeConfiguration(capacity: capacity, policy: policy)
-                    try configuration.engine.validate(allowedCPUs: [Int](0..<4096))
+                    try configuration.engine.validate(allowedCPUs: WorkerThread.allowedCPUs())
                     var load = workload.make(configuration)
                     load.rate = rate
                     let traces = try SyntheticBench.traces(load)
