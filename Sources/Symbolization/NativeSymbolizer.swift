@@ -48,25 +48,31 @@ public final class NativeSymbolizer: TraceProcessor {
     }
 
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
-        trace.removeAll(keepingCapacity: true)
-        let pid = rawTrace.pid
-        let hasUserFrames = rawTrace.userFrameCount > 0
-        rawTrace.withFrames { frames in
-            state.withLock { state in
-                refreshKernelSymbolsIfStale(&state)
-                let process = hasUserFrames ? state.processes.process(pid: pid) : nil
-                var recent = RecentMapping()
-                for frame in frames {
-                    let address = frame.addressOrLine
-                    let lookup = frame.isReturnAddress ? address &- 1 : address
-                    switch frame.type.interpreter {
-                    case .kernel:
-                        let name = state.kernel.name(containing: lookup)
-                        trace.append(file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
-                    case .native:
-                        appendNative(address: address, lookup: lookup, process: process, recent: &recent, state: &state, to: &trace)
-                    default:
-                        trace.append(file: FileID(frame.fileID), lineno: address, type: frame.type)
+        withUnsafePointer(to: rawTrace) { convertTrace(rawTraceAt: $0, into: &trace) }
+    }
+
+    public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
+        let pid = rawTrace.pointee.pid
+        let hasUserFrames = rawTrace.pointee.userFrameCount > 0
+        RawTrace.withFrames(at: rawTrace) { frames in
+            // Every frame becomes exactly one row, so the rows are written in place.
+            trace.withFrameRows(count: frames.count) { rows in
+                state.withLock { state in
+                    refreshKernelSymbolsIfStale(&state)
+                    let process = hasUserFrames ? state.processes.process(pid: pid) : nil
+                    var recent = RecentMapping()
+                    for (row, frame) in frames.enumerated() {
+                        let address = frame.addressOrLine
+                        let lookup = frame.isReturnAddress ? address &- 1 : address
+                        switch frame.type.interpreter {
+                        case .kernel:
+                            let name = state.kernel.name(containing: lookup)
+                            rows.set(row, file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
+                        case .native:
+                            setNative(row, address: address, lookup: lookup, process: process, recent: &recent, state: &state, rows: rows)
+                        default:
+                            rows.set(row, file: FileID(frame.fileID), lineno: address, type: frame.type)
+                        }
                     }
                 }
             }
@@ -85,19 +91,19 @@ public final class NativeSymbolizer: TraceProcessor {
         var table: SymbolTable?
     }
 
-    private func appendNative(
-        address: UInt64, lookup: UInt64, process: ProcessMappingCache.Process?, recent: inout RecentMapping,
-        state: inout State, to trace: inout Trace
+    private func setNative(
+        _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache.Process?, recent: inout RecentMapping,
+        state: inout State, rows: borrowing FrameRows
     ) {
         guard let process else {
-            trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError)
+            rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError)
             return
         }
         if !(lookup >= recent.start && lookup < recent.end) {
             var found = process.mappingIndex(containing: lookup)
             if found == nil, state.processes.reread(process) { found = process.mappingIndex(containing: lookup) }
             guard let mappingIndex = found else {
-                trace.append(file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
+                rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
                 return
             }
             let hit = process.mappings[mappingIndex]
@@ -112,13 +118,13 @@ public final class NativeSymbolizer: TraceProcessor {
             let index = table.symbolIndex(containing: virtualAddress)
         {
             let frameAddress = virtualAddress &+ (address &- lookup)
-            trace.append(
-                file: table.fileID, lineno: frameAddress, type: .native, mappingStart: mapping.start, mappingEnd: mapping.end,
+            rows.set(
+                row, file: table.fileID, lineno: frameAddress, type: .native, mappingStart: mapping.start, mappingEnd: mapping.end,
                 mappingFileOffset: mapping.fileOffset, symbol: table.cachedDisplayName(index))
             return
         }
-        trace.append(
-            file: table?.fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
+        rows.set(
+            row, file: table?.fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
             mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
             symbol: process.mappings[mapping.index].moduleName + "+0x" + String(fileOffset, radix: 16))
     }

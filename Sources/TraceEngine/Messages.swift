@@ -41,6 +41,9 @@ struct ReportMessage: BitwiseCopyable {
 /// A symbolize worker's answer to hash/cache for one raw slot it was given.
 struct SymbolizeResult: BitwiseCopyable {
     var rawSlot: UInt32
+    /// The raw trace's BPF hash, carried back so that hash/cache need not reread the slot (by now
+    /// in the worker's cache, not its own).
+    var bpfHash: HostTraceHash
     var umHash: TraceHash
     /// False when the converted trace was dropped on the way to report: the hash must not be cached,
     /// since the reporter never received its frames.

@@ -17,14 +17,15 @@ public protocol TraceProcessor: Sendable {
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace)
 
     /// `maybeNotifyAPMAgent` for a trace held in memory the caller owns (the staged engine's
-    /// slots). Implement only `maybeNotifyAPMAgent(_:umTraceHash:count:)`: the default of this one
-    /// calls it, and because that default is inlinable it is compiled for each conforming type,
-    /// where the call is direct and the 3 KiB trace is passed by address. (A call through the
-    /// protocol to a `borrowing` parameter read from a pointer copies the whole trace first.)
+    /// slots). The default calls `maybeNotifyAPMAgent(_:umTraceHash:count:)`.
     func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String
 
-    /// `convertTrace(_:into:)` for a trace held in memory the caller owns, for the same reason.
-    /// Implement `convertTrace(_:into:)`; the inlinable default of this one calls it.
+    /// `convertTrace(_:into:)` for a trace held in memory the caller owns: the staged engine calls
+    /// this one. The default calls `convertTrace(_:into:)`, which costs a copy of the whole 3 KiB
+    /// trace: a `borrowing` argument read from a pointer is copied before a call that is not
+    /// inlined, since the memory behind a pointer is not known to stay unchanged meanwhile. A
+    /// processor that cares implements this one and reads the trace in place
+    /// (`RawTrace.withFrames(at:_:)`, `pointee.pid`, …).
     func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace)
 
     /// Called after each trace has been handled, with the kernel time the trace was captured at: all
@@ -62,6 +63,10 @@ public struct UnsymbolizedTraceProcessor: TraceProcessor {
 
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         trace.assignUnsymbolized(rawTrace)
+    }
+
+    public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
+        trace.assignUnsymbolized(rawTraceAt: rawTrace)
     }
 
     public func symbolizationComplete(traceCaptureKTime: KTime) {}

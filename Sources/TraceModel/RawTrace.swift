@@ -158,15 +158,24 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     @inlinable public var frameCount: Int { kernelFrameCount + userFrameCount }
 
     /// The frames, kernel frames first, each part leaf first.
+    @inlinable
     public func withFrames<R, E: Error>(_ body: (UnsafeBufferPointer<Frame>) throws(E) -> R) throws(E) -> R {
-        let count = frameCount
-        return try withUnsafeBytes(of: record) { (bytes) throws(E) -> R in
-            // `Frame` is a single-field wrapper of `th_frame`: the same layout, so rebinding is sound.
-            try bytes.baseAddress!.advanced(by: RawTrace.headerSize)
-                .withMemoryRebound(to: Frame.self, capacity: count) { (frames) throws(E) -> R in
-                    try body(UnsafeBufferPointer(start: frames, count: count))
-                }
-        }
+        try withUnsafePointer(to: self) { (trace) throws(E) -> R in try RawTrace.withFrames(at: trace, body) }
+    }
+
+    /// The frames of the trace at `trace`, read in place. Hot paths that hold a trace in memory of
+    /// their own (the engine's slots) use this: a `borrowing` read of `pointee` passed to a call that
+    /// is not inlined copies the whole 3 KiB value first, since the memory behind a pointer is not
+    /// known to stay unchanged during the call.
+    @inlinable
+    public static func withFrames<R, E: Error>(
+        at trace: UnsafePointer<RawTrace>, _ body: (UnsafeBufferPointer<Frame>) throws(E) -> R
+    ) throws(E) -> R {
+        let count = trace.pointee.frameCount
+        // `Frame` is a single-field wrapper of `th_frame`: the same layout, so binding is sound.
+        let frames = (UnsafeRawPointer(trace) + MemoryLayout<RawTrace>.offset(of: \.record)! + RawTrace.headerSize)
+            .assumingMemoryBound(to: Frame.self)
+        return try body(UnsafeBufferPointer(start: frames, count: count))
     }
 
     /// The frames as an array (allocates; for tests and tools, not for the hot path).

@@ -40,10 +40,16 @@ public struct Trace: Hashable, Sendable {
     /// `Trace(unsymbolized:)` in place: keeps the columns' capacity, so a reused trace allocates
     /// nothing.
     public mutating func assignUnsymbolized(_ raw: borrowing RawTrace) {
-        removeAll(keepingCapacity: true)
-        raw.withFrames { frames in
-            for frame in frames {
-                append(file: FileID(frame.fileID), lineno: frame.addressOrLine, type: frame.type)
+        withUnsafePointer(to: raw) { assignUnsymbolized(rawTraceAt: $0) }
+    }
+
+    /// `assignUnsymbolized(_:)` for a trace read in place (see `RawTrace.withFrames(at:_:)`).
+    public mutating func assignUnsymbolized(rawTraceAt raw: UnsafePointer<RawTrace>) {
+        RawTrace.withFrames(at: raw) { frames in
+            withFrameRows(count: frames.count) { rows in
+                for (row, frame) in frames.enumerated() {
+                    rows.set(row, file: FileID(frame.fileID), lineno: frame.addressOrLine, type: frame.type)
+                }
             }
         }
         isSymbolized = false
@@ -79,6 +85,47 @@ public struct Trace: Hashable, Sendable {
         symbols.append(symbol)
     }
 
+    /// Sets every column to `count` frames and lets `body` write them in place, row by row
+    /// (`FrameRows.set`). Converters that know the frame count use this instead of `append`: seven
+    /// array appends a frame, each checking uniqueness and capacity, cost more than the conversion.
+    /// Rows `body` does not set keep what they held (zero and nil for new rows).
+    public mutating func withFrameRows<R>(count: Int, _ body: (borrowing FrameRows) throws -> R) rethrows -> R {
+        Self.resize(&files, to: count, with: FileID(high: 0, low: 0))
+        Self.resize(&linenos, to: count, with: 0)
+        Self.resize(&frameTypes, to: count, with: .native)
+        Self.resize(&mappingStarts, to: count, with: 0)
+        Self.resize(&mappingEnds, to: count, with: 0)
+        Self.resize(&mappingFileOffsets, to: count, with: 0)
+        Self.resize(&symbols, to: count, with: nil)
+        return try files.withUnsafeMutableBufferPointer { files in
+            try linenos.withUnsafeMutableBufferPointer { linenos in
+                try frameTypes.withUnsafeMutableBufferPointer { frameTypes in
+                    try mappingStarts.withUnsafeMutableBufferPointer { mappingStarts in
+                        try mappingEnds.withUnsafeMutableBufferPointer { mappingEnds in
+                            try mappingFileOffsets.withUnsafeMutableBufferPointer { mappingFileOffsets in
+                                try symbols.withUnsafeMutableBufferPointer { symbols in
+                                    try body(FrameRows(
+                                        files: files.baseAddress!, linenos: linenos.baseAddress!,
+                                        frameTypes: frameTypes.baseAddress!, mappingStarts: mappingStarts.baseAddress!,
+                                        mappingEnds: mappingEnds.baseAddress!, mappingFileOffsets: mappingFileOffsets.baseAddress!,
+                                        symbols: symbols.baseAddress!, count: count))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func resize<Element>(_ column: inout [Element], to count: Int, with filler: Element) {
+        if column.count > count {
+            column.removeLast(column.count - count)
+        } else if column.count < count {
+            column.append(contentsOf: repeatElement(filler, count: count - column.count))
+        }
+    }
+
     /// XXH3-128 over each frame's file id, address-or-line and type (`th_xxh3_128_columns`). Two
     /// traces with the same frames have the same hash whatever process or CPU they came from.
     public func computeHash() -> TraceHash {
@@ -93,5 +140,53 @@ public struct Trace: Hashable, Sendable {
             }
         }
         return TraceHash(high: h.high, low: h.low)
+    }
+}
+
+/// Write access to the rows of a `Trace`'s columns, for `Trace.withFrameRows(count:_:)`. Valid only
+/// inside that call; every row index must be below `count`.
+///
+/// `@unchecked Sendable` so that a converter may write rows from inside a lock's closure with the
+/// state the lock guards (region checking would otherwise merge the two). It cannot outlive the
+/// call: it is non-copyable and only ever lent.
+public struct FrameRows: ~Copyable, @unchecked Sendable {
+    @usableFromInline let files: UnsafeMutablePointer<FileID>
+    @usableFromInline let linenos: UnsafeMutablePointer<UInt64>
+    @usableFromInline let frameTypes: UnsafeMutablePointer<FrameType>
+    @usableFromInline let mappingStarts: UnsafeMutablePointer<UInt64>
+    @usableFromInline let mappingEnds: UnsafeMutablePointer<UInt64>
+    @usableFromInline let mappingFileOffsets: UnsafeMutablePointer<UInt64>
+    @usableFromInline let symbols: UnsafeMutablePointer<String?>
+    public let count: Int
+
+    init(
+        files: UnsafeMutablePointer<FileID>, linenos: UnsafeMutablePointer<UInt64>, frameTypes: UnsafeMutablePointer<FrameType>,
+        mappingStarts: UnsafeMutablePointer<UInt64>, mappingEnds: UnsafeMutablePointer<UInt64>,
+        mappingFileOffsets: UnsafeMutablePointer<UInt64>, symbols: UnsafeMutablePointer<String?>, count: Int
+    ) {
+        self.files = files
+        self.linenos = linenos
+        self.frameTypes = frameTypes
+        self.mappingStarts = mappingStarts
+        self.mappingEnds = mappingEnds
+        self.mappingFileOffsets = mappingFileOffsets
+        self.symbols = symbols
+        self.count = count
+    }
+
+    /// Sets row `row` of every column: what `Trace.append` would add as the row-th frame.
+    @inlinable
+    public func set(
+        _ row: Int, file: FileID, lineno: UInt64, type: FrameType,
+        mappingStart: UInt64 = 0, mappingEnd: UInt64 = 0, mappingFileOffset: UInt64 = 0, symbol: String? = nil
+    ) {
+        precondition(row >= 0 && row < count, "frame row out of range")
+        files[row] = file
+        linenos[row] = lineno
+        frameTypes[row] = type
+        mappingStarts[row] = mappingStart
+        mappingEnds[row] = mappingEnd
+        mappingFileOffsets[row] = mappingFileOffset
+        symbols[row] = symbol
     }
 }

@@ -157,6 +157,42 @@ import TraceModel
         #expect(trace.hash == trace.computeHash())
     }
 
+    /// Rows written in place, over a trace that held more frames and symbols before, give the
+    /// trace `append` would build; the rows past the new count are gone.
+    @Test(arguments: [0, 2, 5, 9])
+    func frameRowsMatchAppendedFrames(count: Int) {
+        var expected = Trace()
+        for i in 0..<count {
+            expected.append(
+                file: FileID(high: UInt64(i), low: 1), lineno: UInt64(0x1000 + i), type: i.isMultiple(of: 2) ? .native : .kernel,
+                mappingStart: UInt64(i) << 12, mappingEnd: UInt64(i + 1) << 12, mappingFileOffset: UInt64(i),
+                symbol: i == 3 ? nil : "f\(i)")
+        }
+        var reused = Trace()
+        for i in 0..<7 { reused.append(file: FileID(high: 9, low: 9), lineno: 99, type: .python, symbol: "old\(i)") }
+        reused.withFrameRows(count: count) { rows in
+            for i in 0..<count {
+                rows.set(
+                    i, file: FileID(high: UInt64(i), low: 1), lineno: UInt64(0x1000 + i), type: i.isMultiple(of: 2) ? .native : .kernel,
+                    mappingStart: UInt64(i) << 12, mappingEnd: UInt64(i + 1) << 12, mappingFileOffset: UInt64(i),
+                    symbol: i == 3 ? nil : "f\(i)")
+            }
+        }
+        #expect(reused == expected)
+    }
+
+    @Test func unsymbolizedConversionInPlaceEqualsAFreshOne() throws {
+        let long = Trace(unsymbolized: try RawTraceTests.trace())
+        var raw = RawTrace()
+        try raw.assign(
+            pid: 7, tid: 7, cpu: 0, ktime: KTime(rawValue: 1), comm: .empty, kernelFrameCount: 0, userFrameCount: 1,
+            frameAt: { _ in Frame(addressOrLine: 0x5000, type: .native) })
+        var reused = long
+        withUnsafePointer(to: raw) { reused.assignUnsymbolized(rawTraceAt: $0) }
+        #expect(reused == Trace(unsymbolized: raw))
+        #expect(reused.frameCount == 1)
+    }
+
     @Test func hashDependsOnFramesNotOnProcess() throws {
         let a = Trace(unsymbolized: try RawTraceTests.trace(pid: 1))
         let b = Trace(unsymbolized: try RawTraceTests.trace(pid: 2))

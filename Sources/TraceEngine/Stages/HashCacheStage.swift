@@ -20,18 +20,8 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private let counters: StageCounters
     /// The mutable state, in memory of its own: a class's stored `var`s pay a dynamic
     /// exclusivity check on every access, and this stage touches them several times a trace.
-    private let state: UnsafeMutablePointer<State>
+    private let state: UnsafeMutablePointer<HashCacheState>
 
-    private struct State {
-        var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
-        /// In-flight hashes → the coalesced slots waiting on them (a list linked through `nextPending`).
-        var inFlight: [HostTraceHash: PendingList] = [:]
-        var nextPending: [UInt32]
-        var inFlightCount = 0
-        var idler: Idler
-        /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
-        var bells: PendingBells
-    }
 
     private var bpfTraceCache: LRUCache<HostTraceHash, TraceHash> {
         _read { yield state.pointee.bpfTraceCache }
@@ -58,11 +48,6 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         _modify { yield &state.pointee.bells }
     }
 
-    private struct PendingList {
-        static var empty: PendingList { PendingList(head: .max, tail: .max) }
-        var head: UInt32
-        var tail: UInt32
-    }
 
     init(wiring: EngineWiring, processor: Processor, reporter: Reporter) {
         self.wiring = wiring
@@ -75,7 +60,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         var inFlight: [HostTraceHash: PendingList] = [:]
         inFlight.reserveCapacity(wiring.configuration.rawTraceSlots)
         state = .allocate(capacity: 1)
-        state.initialize(to: State(
+        state.initialize(to: HashCacheState(
             bpfTraceCache: LRUCache(capacity: wiring.configuration.cacheSize), inFlight: inFlight,
             nextPending: Array(repeating: .max, count: wiring.configuration.rawTraceSlots),
             idler: Idler(wiring.configuration.wait, doorbell: wiring.hashBell),
@@ -180,7 +165,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// A worker's answer: cache the hash (if report got the frames) and count the coalesced traces.
     private func finishSymbolized(_ result: SymbolizeResult) {
         inFlightCount -= 1
-        let hash = rawSlots.pointer(result.rawSlot).pointee.hash
+        let hash = result.bpfHash
         if usesCache {
             if result.delivered { bpfTraceCache.add(hash, result.umHash) }
             var next = inFlight.removeValue(forKey: hash)?.head ?? .max
@@ -251,4 +236,24 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         let wiring = self.wiring
         while !ready() && !wiring.isAbandoned { idler.idle { ready() || wiring.isAbandoned } }
     }
+}
+
+// Outside the generic stage on purpose: a type nested in a generic class is generic too, and the
+// unspecialized stage then reached its dictionary and fields through runtime metadata every trace.
+
+private struct HashCacheState {
+    var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
+    /// In-flight hashes → the coalesced slots waiting on them (a list linked through `nextPending`).
+    var inFlight: [HostTraceHash: PendingList] = [:]
+    var nextPending: [UInt32]
+    var inFlightCount = 0
+    var idler: Idler
+    /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
+    var bells: PendingBells
+}
+
+private struct PendingList {
+    static var empty: PendingList { PendingList(head: .max, tail: .max) }
+    var head: UInt32
+    var tail: UInt32
 }

@@ -11,15 +11,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private let supportsTraceEvents: Bool
     private let counters: StageCounters
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
-    private let state: UnsafeMutablePointer<State>
+    private let state: UnsafeMutablePointer<ReportState>
 
-    private struct State {
-        var umTraceCache: LRUCache<TraceHash, Void>
-        var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
-        var idler: Idler
-        /// Hash/cache (0: room, returned raw slots) and the workers (1 + worker: room, returned slots).
-        var bells: PendingBells
-    }
 
     private var umTraceCache: LRUCache<TraceHash, Void> {
         _read { yield state.pointee.umTraceCache }
@@ -40,7 +33,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         supportsTraceEvents = reporter.supportsReportTraceEvent
         counters = wiring.reportCounters
         state = .allocate(capacity: 1)
-        state.initialize(to: State(
+        state.initialize(to: ReportState(
             umTraceCache: LRUCache(capacity: wiring.configuration.cacheSize),
             idler: Idler(wiring.configuration.wait, doorbell: wiring.reportBell),
             bells: PendingBells([wiring.hashBell] + wiring.workerBells)))
@@ -104,7 +97,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             reporter.reportCountForTrace(message.umHash, count: 1, meta: wiring.meta(message.meta))
             counters.add(.reported)
         case .degraded:
-            state.pointee.scratch.assignUnsymbolized(wiring.rawSlots.pointer(message.slot).pointee)
+            state.pointee.scratch.assignUnsymbolized(rawTraceAt: wiring.rawSlots.pointer(message.slot))
             withUnsafeMutablePointer(to: &state.pointee.scratch) { deliver($0, message) }
             let returned = wiring.reportRawReturns.push(message.slot)
             precondition(returned, "raw slot return ring overflow")
@@ -136,4 +129,13 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
 /// draining stop.
 public protocol FlushingTraceReporter: TraceReporter {
     func flush()
+}
+
+// Outside the generic stage on purpose (see HashCacheState).
+private struct ReportState {
+    var umTraceCache: LRUCache<TraceHash, Void>
+    var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
+    var idler: Idler
+    /// Hash/cache (0: room, returned raw slots) and the workers (1 + worker: room, returned slots).
+    var bells: PendingBells
 }

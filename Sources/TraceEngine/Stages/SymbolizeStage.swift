@@ -18,12 +18,8 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     private let returns: SPSCRing<UInt32>
     private let counters: StageCounters
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
-    private let state: UnsafeMutablePointer<State>
+    private let state: UnsafeMutablePointer<SymbolizeWorkerState>
 
-    private struct State {
-        var freeSlots: [UInt32]
-        var idler: Idler
-    }
 
     private var freeSlots: [UInt32] {
         _read { yield state.pointee.freeSlots }
@@ -46,7 +42,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         returns = wiring.convertedReturns[worker]
         counters = wiring.workerCounters[worker]
         state = .allocate(capacity: 1)
-        state.initialize(to: State(
+        state.initialize(to: SymbolizeWorkerState(
             freeSlots: Array((0..<UInt32(slots.count)).reversed()),
             idler: Idler(wiring.configuration.wait, doorbell: wiring.workerBells[worker])))
     }
@@ -91,7 +87,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         if delivered { counters.add(.emitted) } else { freeSlots.append(slot) }
         processor.symbolizationComplete(traceCaptureKTime: raw.pointee.ktime)
         // Sized to the raw pool: never full.
-        let answered = feedbackRing.push(SymbolizeResult(rawSlot: rawSlot, umHash: umHash, delivered: delivered))
+        let answered = feedbackRing.push(SymbolizeResult(rawSlot: rawSlot, bpfHash: raw.pointee.hash, umHash: umHash, delivered: delivered))
         precondition(answered, "feedback ring overflow")
     }
 
@@ -133,4 +129,10 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         let wiring = self.wiring
         while !ready() && !wiring.isAbandoned { idler.idle { ready() || wiring.isAbandoned } }
     }
+}
+
+// Outside the generic stage on purpose (see HashCacheState).
+private struct SymbolizeWorkerState {
+    var freeSlots: [UInt32]
+    var idler: Idler
 }

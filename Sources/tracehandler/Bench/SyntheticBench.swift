@@ -60,11 +60,15 @@ struct CostlyProcessor: TraceProcessor {
     }
 
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
+        withUnsafePointer(to: rawTrace) { convertTrace(rawTraceAt: $0, into: &trace) }
+    }
+
+    func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
         if cost > .zero {
             let end = ContinuousClock.now + cost
             while ContinuousClock.now < end {}
         }
-        trace.assignUnsymbolized(rawTrace)
+        trace.assignUnsymbolized(rawTraceAt: rawTrace)
         trace.isSymbolized = true
     }
 
