@@ -19,7 +19,8 @@
 //   CDemangle        C: swift_demangle and __cxa_demangle, declared for Swift.
 //   AgentConfiguration  The agent's configuration: keys, defaults file, loading from a file, the
 //                    environment and flags (swift-configuration), validation.
-//   TraceReporters   Reporters that turn reported traces into output (folded stacks).
+//   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof).
+//   CZlib            System library zlib: gzip for pprof profiles.
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
 import PackageDescription
@@ -53,7 +54,8 @@ let package = Package(
             name: "TraceHandler",
             dependencies: ["TraceModel", .product(name: "Metrics", package: "swift-metrics")]
         ),
-        .target(name: "TraceReporters", dependencies: ["TraceModel", "TraceHandler"]),
+        .target(name: "TraceReporters", dependencies: ["TraceModel", "TraceHandler", "CZlib"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CLinuxShims"),
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
         .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem"]),
@@ -105,7 +107,7 @@ let package = Package(
         .testTarget(
             name: "TraceHandlerTests",
             dependencies: [
-                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces",
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "CZlib",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),

@@ -18,8 +18,16 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var monitorInterval: Duration = .seconds(5)
     /// Where `profile` writes. Default "tracehandler-profile".
     public var outputDirectory = "tracehandler-profile"
-    /// `folded`. Default "folded".
-    public var outputFormat = "folded"
+    /// What `profile` writes: `folded`, `pprof`, or both as `folded,pprof`. Default both.
+    public var outputFormat = "folded,pprof"
+
+    /// The formats `outputFormat` names; empty when it names something else.
+    public var outputFormats: [OutputFormat] {
+        let names = outputFormat.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let formats = names.compactMap(OutputFormat.init(rawValue:))
+        guard formats.count == names.count, Set(formats).count == formats.count else { return [] }
+        return formats
+    }
 
     public init() {}
 
@@ -34,6 +42,16 @@ public struct AgentConfiguration: Hashable, Sendable {
             monitorInterval >= .milliseconds(100) && monitorInterval <= .seconds(3600), "monitor.interval-ms", monitorInterval,
             allowed: "100 ... 3600000")
         try ConfigurationError.check(!outputDirectory.isEmpty, "output.dir", outputDirectory, allowed: "a directory path")
-        try ConfigurationError.check(outputFormat == "folded", "output.format", outputFormat, allowed: "folded")
+        try ConfigurationError.check(!outputFormats.isEmpty, "output.format", outputFormat, allowed: OutputFormat.allowed)
     }
+}
+
+/// An output file of `profile`.
+public enum OutputFormat: String, Hashable, Sendable, CaseIterable {
+    /// `profile.folded`: `comm;root;…;leaf count` lines, flamegraph.pl's input.
+    case folded
+    /// `profile.pb.gz`: a gzipped pprof CPU profile, `go tool pprof`'s input.
+    case pprof
+
+    static let allowed = "folded, pprof or folded,pprof"
 }

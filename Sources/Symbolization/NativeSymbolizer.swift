@@ -31,8 +31,18 @@ public final class NativeSymbolizer: TraceProcessor {
     /// Kernel frames' file: a fixed id, so kernel frames hash by address alone.
     static let kernelFileID = FileID(high: 0x6b65_726e_656c, low: 0)  // "kernel"
 
-    public init(configuration: SymbolizerConfiguration = SymbolizerConfiguration()) throws(ConfigurationError) {
+    /// Told of each file whose symbols a process's mapping resolved to (and of the kernel once).
+    private let executableReporter: (any ExecutableReporter)?
+
+    /// - Parameter executableReporter: learns each executable file's name and build id, once per
+    ///   process that maps it (reporters keep one entry a file), from inside the symbolizer's lock:
+    ///   keep it quick.
+    public init(
+        configuration: SymbolizerConfiguration = SymbolizerConfiguration(), executableReporter: (any ExecutableReporter)? = nil
+    ) throws(ConfigurationError) {
         try configuration.validate()
+        self.executableReporter = executableReporter
+        executableReporter?.reportExecutable(ExecutableMetadata(fileID: Self.kernelFileID, fileName: "[kernel.kallsyms]", buildID: nil))
         state = Mutex(State(
             processes: ProcessMappingCache(capacity: configuration.processes, revalidateAfter: configuration.revalidateAfter),
             tables: SymbolTableCache(byteLimit: configuration.symbolTableBytes),
@@ -145,6 +155,9 @@ public final class NativeSymbolizer: TraceProcessor {
             }
         }
         process.tables[index] = .some(table)
+        if let table, let executableReporter {
+            executableReporter.reportExecutable(ExecutableMetadata(fileID: table.fileID, fileName: mapping.path, buildID: table.buildID))
+        }
         return table
     }
 

@@ -31,3 +31,10 @@ public struct FixedTimes: Times {
 
     public init(monitorInterval: Duration) { self.monitorInterval = monitorInterval }
 }
+
+/// Receives what is known about each executable file a processor met (upstream
+/// `reporter.SymbolReporter.ExecutableMetadata`): reporters that name mappings (pprof) learn file
+/// names and build ids this way, once per file, apart from the per-trace calls.
+public protocol ExecutableReporter: Sendable {
+    func reportExecutable(_ metadata: ExecutableMetadata)
+}

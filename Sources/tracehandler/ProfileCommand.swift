@@ -13,11 +13,11 @@ import Glibc
 #endif
 
 /// Profiles the machine: the BPF sampler on every CPU → perf buffers (or the BPF ring buffer) →
-/// the poll stage → the engine → a folded-stacks file.
+/// the poll stage → the engine → folded stacks and/or a pprof profile.
 struct ProfileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "profile",
-        abstract: "Sample every CPU's stacks with BPF and write folded stacks (flamegraph.pl's input)."
+        abstract: "Sample every CPU's stacks with BPF and write folded stacks (flamegraph.pl) and/or pprof (go tool pprof)."
     )
 
     @Option(help: "Seconds to profile (SIGINT or SIGTERM ends it early, keeping what was sampled).")
@@ -26,7 +26,8 @@ struct ProfileCommand: AsyncParsableCommand {
     // These set configuration keys, over --set, the environment and --config.
     @Option(help: "Samples a second on each CPU (sampling.frequency; default 99).") var frequency: Int?
     @Option(help: "Directory for the output files, created if missing (output.dir).") var outputDir: String?
-    @Option(help: "Output format: folded, `comm;root;…;leaf count` lines (output.format).") var format: String?
+    @Option(help: "folded (profile.folded, `comm;root;…;leaf count` lines), pprof (profile.pb.gz) or folded,pprof (output.format).")
+    var format: String?
     @Option(help: "perf-buffer (one per CPU) or ring-buffer (kernel.buffer).") var buffer: String?
     @Option(help: "Symbolize workers (symbolize.workers).") var workers: Int?
     @OptionGroup var options: ConfigurationOptions
@@ -62,8 +63,11 @@ struct ProfileCommand: AsyncParsableCommand {
         let frequency = configuration.frequency
         let outputDir = configuration.outputDirectory
 
-        let reporter = FoldedStacksReporter()
-        let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer)
+        let formats = configuration.outputFormats
+        let folded = formats.contains(.folded) ? FoldedStacksReporter() : nil
+        let pprof = formats.contains(.pprof) ? PprofReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency)) : nil
+        let reporter = FanOutReporter(([folded, pprof] as [(any TraceReporter)?]).compactMap { $0 })
+        let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: pprof)
         let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter)
         let sampler = try Sampler(frequency: frequency, pid: pid, output: output)
         let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
@@ -74,20 +78,31 @@ struct ProfileCommand: AsyncParsableCommand {
         print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(output.kind.rawValue))")
         fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
 
+        let started = UnixTime64(rawValue: UnixClock.nanoseconds())
+        let startedAt = ContinuousClock.now
         let interrupted = await waitForDurationOrSignal(seconds: duration)
         sampler.close()  // no new samples; what is in the buffers is still delivered
         poll.wake()
         await engine.stop()
+        let sampled = ContinuousClock.now - startedAt
 
         try makeDirectory(outputDir)
-        let path = outputDir + "/profile.folded"
-        let lines = reporter.foldedLines()
-        try writeLines(lines, to: path)
-        printSummary(interrupted: interrupted, sampler: sampler, statistics: engine.statistics(), lines: lines.count, path: path)
+        printSummary(interrupted: interrupted, sampler: sampler, statistics: engine.statistics())
+        if let folded {
+            let path = outputDir + "/profile.folded"
+            let lines = folded.foldedLines()
+            try writeLines(lines, to: path)
+            print("wrote \(lines.count) folded stacks to \(path)")
+        }
+        if let pprof {
+            let path = outputDir + "/profile.pb.gz"
+            try writeBytes(try pprof.gzippedProfile(start: started, duration: sampled), to: path)
+            print("wrote a pprof profile of \(pprof.distinctSampleCount) samples to \(path)")
+        }
         print("symbolizer: \(symbolizer.statistics())")
     }
 
-    private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics, lines: Int, path: String) {
+    private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics) {
         let counters = sampler.counters()
         let totals = sampler.buffers.totals
         print(interrupted ? "interrupted: stopped early, everything sampled so far was kept" : "done")
@@ -100,7 +115,6 @@ struct ProfileCommand: AsyncParsableCommand {
         print(lost)
         print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
         print("engine: \(statistics)")
-        print("wrote \(lines) folded stacks to \(path)")
     }
 }
 

@@ -102,12 +102,22 @@ struct SyntheticCommand: AsyncParsableCommand {
 
 /// Writes lines to a file, failing with the path and the system's reason.
 func writeLines(_ lines: [String], to path: String) throws {
+    try writeFile(path) { file in for line in lines { fputs(line + "\n", file) } }
+}
+
+func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    try writeFile(path) { file in _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) } }
+}
+
+/// Opens `path` for writing, lets `body` write, and reports a failed write or close (a full disk
+/// shows at the close that flushes the buffer).
+private func writeFile(_ path: String, _ body: (UnsafeMutablePointer<FILE>) -> Void) throws {
     guard let file = fopen(path, "w") else {
         throw ValidationError("cannot open \(path) for writing: \(String(cString: strerror(errno)))")
     }
-    defer { fclose(file) }
-    for line in lines { fputs(line + "\n", file) }
-    guard ferror(file) == 0 else {
+    body(file)
+    let failed = ferror(file) != 0
+    guard fclose(file) == 0, !failed else {
         throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))")
     }
 }

@@ -62,11 +62,23 @@ import TraceModel
         (["kernel.buffer=pipe"], [:], "kernel.buffer"),
         (["wait.park-timeout-ms=0"], [:], "wait.park-timeout-ms"),
         (["no-equals-sign"], [:], "--set"),
+        (["output.format=svg"], [:], "output.format"),
+        (["output.format=folded,folded"], [:], "output.format"),
+        (["output.format=folded,"], [:], "output.format"),
     ])
     func badInputNamesItsKey(settings: [String], environment: [String: String], key: String) async throws {
         await #expect { _ = try await AgentConfiguration.load(file: nil, environment: environment, settings: settings) } throws: { error in
             (error as? ConfigurationError)?.key == key
         }
+    }
+
+    @Test(arguments: [
+        ("folded", [OutputFormat.folded]), ("pprof", [.pprof]), ("folded,pprof", [.folded, .pprof]), ("pprof,folded", [.pprof, .folded]),
+    ])
+    func outputFormatsAreAListOfKnownFormats(text: String, formats: [OutputFormat]) async throws {
+        let configuration = try await AgentConfiguration.load(file: nil, environment: [:], settings: ["output.format=\(text)"])
+        #expect(configuration.outputFormats == formats)
+        try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
     }
 
     @Test func anUnknownKeyInTheFileIsNamed() async throws {

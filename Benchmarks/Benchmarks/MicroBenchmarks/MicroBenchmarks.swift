@@ -85,6 +85,33 @@ let benchmarks: @Sendable () -> Void = {
         }
         blackHole(reporter.foldedLines().count)
     }
+
+    // One whole pprof profile per iteration: 1024 stacks of 16 frames in 4 processes, encoded and
+    // gzipped as `profile` writes it at the end of a run. Its malloc count moves by a few between
+    // iterations (the sort's scratch buffers follow the dictionary's order), hence the tolerance.
+    Benchmark(
+        "pprof-encode-1024-stacks",
+        configuration: .init(scalingFactor: .one, thresholds: [.mallocCountTotal: .init(absolute: [.p90: 16])])
+    ) { benchmark in
+        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        reporter.reportExecutable(ExecutableMetadata(fileID: FileID(high: 1, low: 1), fileName: "/usr/bin/bench", buildID: "0123abcd"))
+        for stack in 0..<1024 {
+            var trace = Trace(reservingCapacity: 16)
+            for frame in 0..<16 {
+                trace.append(
+                    file: FileID(high: 1, low: 1), lineno: UInt64(stack % 64 * 64 + frame), type: .native,
+                    mappingStart: 0x40_0000, mappingEnd: 0x50_0000, symbol: "function_\(stack % 64)_\(frame)")
+            }
+            trace.hash = trace.computeHash()
+            reporter.reportFramesForTrace(trace)
+            let meta = TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm("bench"), pid: UInt32(stack % 4), tid: 1, cpu: 0)
+            reporter.reportCountForTrace(trace.hash, count: UInt16(stack % 7 + 1), meta: meta)
+        }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try reporter.gzippedProfile(start: UnixTime64(rawValue: 0), duration: .seconds(10)).count)
+        }
+    }
 }
 
 func sampleTrace(depth: Int) -> RawTrace {

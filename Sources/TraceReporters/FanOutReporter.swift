@@ -1,0 +1,27 @@
+public import TraceHandler
+public import TraceModel
+
+/// Hands every report to several reporters, in order: the engine's one reporter when an agent
+/// writes more than one output. Trace events are used only when every reporter supports them;
+/// otherwise all of them get counts and frames (every reporter implements both).
+public struct FanOutReporter: TraceReporter {
+    public let reporters: [any TraceReporter]
+    public let supportsReportTraceEvent: Bool
+
+    public init(_ reporters: [any TraceReporter]) {
+        self.reporters = reporters
+        supportsReportTraceEvent = !reporters.isEmpty && reporters.allSatisfy(\.supportsReportTraceEvent)
+    }
+
+    public func reportFramesForTrace(_ trace: Trace) {
+        for reporter in reporters { reporter.reportFramesForTrace(trace) }
+    }
+
+    public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        for reporter in reporters { reporter.reportCountForTrace(traceHash, count: count, meta: meta) }
+    }
+
+    public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
+        for reporter in reporters { reporter.reportTraceEvent(trace, meta: meta) }
+    }
+}

@@ -1,0 +1,88 @@
+public import TraceHandler
+public import TraceModel
+import Synchronization
+
+/// Aggregates reported traces into a pprof CPU profile (`go tool pprof` reads it): one sample per
+/// distinct (comm, pid, stack) with its sample count and CPU time, every frame named.
+///
+/// Like `FoldedStacksReporter`, counts are keyed by the user-mode trace hash and joined with the
+/// frames when the profile is encoded; a count whose frames never arrived becomes a sample whose
+/// one frame says `[unknown trace HASH]`. Mappings are named from `reportExecutable` (the
+/// symbolizer tells it each file it resolved), so pass this reporter to the symbolizer too.
+public final class PprofReporter: TraceReporter, ExecutableReporter {
+    private struct SampleKey: Hashable {
+        var comm: Comm
+        var pid: UInt32
+        var hash: TraceHash
+    }
+
+    private struct State {
+        var traces: [TraceHash: Trace] = [:]
+        var counts: [SampleKey: UInt64] = [:]
+        var executables: [FileID: ExecutableMetadata] = [:]
+        var samples: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let period: Duration
+
+    /// - Parameter samplingPeriod: the CPU time one sample stands for (1 s / frequency).
+    public init(samplingPeriod: Duration) {
+        period = samplingPeriod
+    }
+
+    public var supportsReportTraceEvent: Bool { false }
+
+    public func reportFramesForTrace(_ trace: Trace) {
+        state.withLock { $0.traces[trace.hash] = trace }
+    }
+
+    public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        state.withLock {
+            $0.samples += UInt64(count)
+            $0.counts[SampleKey(comm: meta.comm, pid: meta.pid, hash: traceHash), default: 0] += UInt64(count)
+        }
+    }
+
+    public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
+        state.withLock {
+            $0.samples += 1
+            $0.traces[trace.hash] = trace
+            $0.counts[SampleKey(comm: meta.comm, pid: meta.pid, hash: trace.hash), default: 0] += 1
+        }
+    }
+
+    public func reportExecutable(_ metadata: ExecutableMetadata) {
+        state.withLock { state in
+            if state.executables[metadata.fileID] != metadata { state.executables[metadata.fileID] = metadata }
+        }
+    }
+
+    /// Samples counted so far.
+    public var sampleCount: UInt64 { state.withLock { $0.samples } }
+
+    /// Distinct (comm, pid, stack) samples so far.
+    public var distinctSampleCount: Int { state.withLock { $0.counts.count } }
+
+    /// The profile as protobuf bytes, uncompressed. Samples are ordered most frequent first.
+    public func encodedProfile(start: UnixTime64, duration: Duration) -> [UInt8] {
+        let (traces, counts, executables) = state.withLock { ($0.traces, $0.counts, $0.executables) }
+        let samples = counts.map { key, count in
+            PprofSample(comm: key.comm.description, pid: key.pid, trace: traces[key.hash], traceHash: key.hash, count: count)
+        }.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
+        var builder = PprofProfileBuilder()
+        return builder.encode(
+            samples: samples, executables: executables, period: Self.nanoseconds(period),
+            timeNanos: Int64(clamping: start.rawValue), durationNanos: Self.nanoseconds(duration))
+    }
+
+    /// The profile gzip-compressed: the `.pb.gz` file `go tool pprof` expects.
+    public func gzippedProfile(start: UnixTime64, duration: Duration) throws(GzipError) -> [UInt8] {
+        try Gzip.compress(encodedProfile(start: start, duration: duration))
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+@Suite struct PprofReporterTests {
+    static func meta(_ comm: String, pid: UInt32 = 7) -> TraceEventMeta {
+        TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm(comm), pid: pid, tid: pid, cpu: 0)
+    }
+
+    static let app = FileID(high: 0xa, low: 0x1)
+
+    /// kernel leaf, a named native frame, an unnamed one: leaf first, as converted traces are.
+    static func trace() -> Trace {
+        var trace = Trace()
+        trace.append(file: FileID(high: 0x6b65_726e_656c, low: 0), lineno: 0xffff_ffff_8100_0010, type: .kernel, symbol: "do_syscall_64")
+        trace.append(file: app, lineno: 0x401000, type: .native, mappingStart: 0x400000, mappingEnd: 0x500000, symbol: "leaf")
+        trace.append(file: app, lineno: 0x2000, type: FrameType.native.asError, mappingStart: 0x400000, mappingEnd: 0x500000, symbol: "app+0x2000")
+        trace.hash = trace.computeHash()
+        return trace
+    }
+
+    @Test func samplesCarryNamedFramesLeafFirstCountsAndCPUTime() throws {
+        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        reporter.reportExecutable(ExecutableMetadata(fileID: Self.app, fileName: "/usr/bin/app", buildID: "abcd"))
+        let trace = Self.trace()
+        reporter.reportCountForTrace(trace.hash, count: 2, meta: Self.meta("app"))
+        reporter.reportFramesForTrace(trace)
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app"))
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app", pid: 8))
+        #expect(reporter.sampleCount == 4)
+
+        let profile = try DecodedProfile(reporter.encodedProfile(start: UnixTime64(rawValue: 1), duration: .seconds(2)))
+        #expect(profile.sampleTypes == ["samples/count", "cpu/nanoseconds"])
+        #expect(profile.period == 10_000_000)
+        #expect(profile.durationNanos == 2_000_000_000)
+        let stack = ["do_syscall_64", "leaf", "app+0x2000"]
+        #expect(profile.samples == [
+            .init(functions: stack, values: [3, 30_000_000], comm: "app", pid: 7),
+            .init(functions: stack, values: [1, 10_000_000], comm: "app", pid: 8),
+        ])
+        #expect(Set(profile.mappingFiles) == ["[kernel.kallsyms]", "/usr/bin/app"])
+        #expect(profile.buildIDs[profile.mappingFiles.firstIndex(of: "/usr/bin/app")!] == "abcd")
+    }
+
+    @Test func aCountWithoutFramesIsKeptAndNamed() throws {
+        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        let hash = TraceHash(high: 1, low: 2)
+        reporter.reportCountForTrace(hash, count: 5, meta: Self.meta("app"))
+        let profile = try DecodedProfile(reporter.encodedProfile(start: UnixTime64(rawValue: 0), duration: .seconds(1)))
+        #expect(profile.samples == [.init(functions: ["[unknown trace \(hash)]"], values: [5, 50_000_000], comm: "app", pid: 7)])
+    }
+
+    @Test func theGzippedProfileInflatesToTheEncodedOne() throws {
+        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        let trace = Self.trace()
+        reporter.reportTraceEvent(trace, meta: Self.meta("app"))
+        let start = UnixTime64(rawValue: 1_800_000_000_000_000_000)
+        let gzipped = try reporter.gzippedProfile(start: start, duration: .seconds(1))
+        #expect(gzipped.prefix(2) == [0x1f, 0x8b])
+        #expect(gunzip(gzipped) == reporter.encodedProfile(start: start, duration: .seconds(1)))
+    }
+
+    @Test func fanOutGivesEveryReporterEveryCall() throws {
+        let folded = FoldedStacksReporter()
+        let pprof = PprofReporter(samplingPeriod: .milliseconds(10))
+        let both = FanOutReporter([folded, pprof])
+        #expect(!both.supportsReportTraceEvent)
+        let trace = Self.trace()
+        both.reportFramesForTrace(trace)
+        both.reportCountForTrace(trace.hash, count: 3, meta: Self.meta("app"))
+        #expect(folded.foldedLines() == ["app;app+0x2000;leaf;do_syscall_64_[k] 3"])
+        #expect(pprof.sampleCount == 3)
+    }
+}
