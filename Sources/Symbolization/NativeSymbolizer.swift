@@ -68,8 +68,9 @@ public final class NativeSymbolizer: TraceProcessor {
             // Every frame becomes exactly one row, so the rows are written in place.
             trace.withFrameRows(count: frames.count) { rows in
                 state.withLock { state in
-                    refreshKernelSymbolsIfStale(&state)
-                    let process = hasUserFrames ? state.processes.process(pid: pid) : nil
+                    let now = ProcessMappingCache.monotonicNanoseconds()
+                    refreshKernelSymbolsIfStale(&state, now: now)
+                    let process = hasUserFrames ? state.processes.process(pid: pid, now: now) : nil
                     var recent = RecentMapping()
                     for (row, frame) in frames.enumerated() {
                         let address = frame.addressOrLine
@@ -93,12 +94,16 @@ public final class NativeSymbolizer: TraceProcessor {
 
     /// The mapping the previous frame of a trace fell in, and its table: callers are often in the
     /// same file as their callees, and this skips the search and the lookups for them.
+    ///
+    /// `table` is unmanaged and used as a guaranteed reference, so a frame costs no retain and
+    /// release of it: the table is held by `process.tables` (and `process` by the converting
+    /// call) for as long as this value lives, one conversion under the lock.
     private struct RecentMapping {
         var start: UInt64 = 0
         var end: UInt64 = 0
         var fileOffset: UInt64 = 0
         var index = 0
-        var table: SymbolTable?
+        var table: Unmanaged<SymbolTable>?
     }
 
     private func setNative(
@@ -119,24 +124,25 @@ public final class NativeSymbolizer: TraceProcessor {
             let hit = process.mappings[mappingIndex]
             recent = RecentMapping(
                 start: hit.start, end: hit.end, fileOffset: hit.fileOffset, index: mappingIndex,
-                table: symbolTable(forMapping: mappingIndex, in: process, state: &state))
+                table: symbolTable(forMapping: mappingIndex, in: process, state: &state).map(Unmanaged.passUnretained))
         }
         let mapping = recent
-        let fileOffset = address - mapping.start + mapping.fileOffset
-        let table = recent.table
-        if let table, let virtualAddress = table.virtualAddress(forFileOffset: lookup - mapping.start + mapping.fileOffset),
-            let index = table.symbolIndex(containing: virtualAddress)
-        {
+        let named = mapping.table?._withUnsafeGuaranteedRef { table -> Bool in
+            guard let virtualAddress = table.virtualAddress(forFileOffset: lookup - mapping.start + mapping.fileOffset),
+                let index = table.symbolIndex(containing: virtualAddress)
+            else { return false }
             let frameAddress = virtualAddress &+ (address &- lookup)
             rows.set(
                 row, file: table.fileID, lineno: frameAddress, type: .native, mappingStart: mapping.start, mappingEnd: mapping.end,
                 mappingFileOffset: mapping.fileOffset, symbol: table.cachedDisplayName(index))
-            return
+            return true
         }
+        if named == true { return }
+        let fileOffset = address - recent.start + recent.fileOffset
         rows.set(
-            row, file: table?.fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
-            mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
-            symbol: process.mappings[mapping.index].moduleName + "+0x" + String(fileOffset, radix: 16))
+            row, file: recent.table?.takeUnretainedValue().fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
+            mappingStart: recent.start, mappingEnd: recent.end, mappingFileOffset: recent.fileOffset,
+            symbol: process.mappings[recent.index].moduleName + "+0x" + String(fileOffset, radix: 16))
     }
 
     /// The mapping's file's symbols: through `/proc/<pid>/map_files` (the very file mapped, even
@@ -161,8 +167,7 @@ public final class NativeSymbolizer: TraceProcessor {
         return table
     }
 
-    private func refreshKernelSymbolsIfStale(_ state: inout State) {
-        let now = ProcessMappingCache.monotonicNanoseconds()
+    private func refreshKernelSymbolsIfStale(_ state: inout State, now: UInt64) {
         guard now - state.kernelCheckedAt > 10_000_000_000 else { return }  // look every 10 s
         state.kernelCheckedAt = now
         if state.kernel.isStale { state.kernel = KernelSymbols() }

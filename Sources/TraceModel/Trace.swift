@@ -89,7 +89,10 @@ public struct Trace: Hashable, Sendable {
     /// (`FrameRows.set`). Converters that know the frame count use this instead of `append`: seven
     /// array appends a frame, each checking uniqueness and capacity, cost more than the conversion.
     /// Rows `body` does not set keep what they held (zero and nil for new rows).
-    public mutating func withFrameRows<R>(count: Int, _ body: (borrowing FrameRows) throws -> R) rethrows -> R {
+    ///
+    /// Not generic, on purpose: callers in other modules would run an unspecialized copy, looking up
+    /// the metadata of every nested closure's types on each call.
+    public mutating func withFrameRows(count: Int, _ body: (borrowing FrameRows) -> Void) {
         Self.resize(&files, to: count, with: FileID(high: 0, low: 0))
         Self.resize(&linenos, to: count, with: 0)
         Self.resize(&frameTypes, to: count, with: .native)
@@ -97,18 +100,17 @@ public struct Trace: Hashable, Sendable {
         Self.resize(&mappingEnds, to: count, with: 0)
         Self.resize(&mappingFileOffsets, to: count, with: 0)
         Self.resize(&symbols, to: count, with: nil)
-        return try files.withUnsafeMutableBufferPointer { files in
-            try linenos.withUnsafeMutableBufferPointer { linenos in
-                try frameTypes.withUnsafeMutableBufferPointer { frameTypes in
-                    try mappingStarts.withUnsafeMutableBufferPointer { mappingStarts in
-                        try mappingEnds.withUnsafeMutableBufferPointer { mappingEnds in
-                            try mappingFileOffsets.withUnsafeMutableBufferPointer { mappingFileOffsets in
-                                try symbols.withUnsafeMutableBufferPointer { symbols in
-                                    try body(FrameRows(
-                                        files: files.baseAddress!, linenos: linenos.baseAddress!,
-                                        frameTypes: frameTypes.baseAddress!, mappingStarts: mappingStarts.baseAddress!,
-                                        mappingEnds: mappingEnds.baseAddress!, mappingFileOffsets: mappingFileOffsets.baseAddress!,
-                                        symbols: symbols.baseAddress!, count: count))
+        files.withUnsafeMutableBufferPointer { files in
+            linenos.withUnsafeMutableBufferPointer { linenos in
+                frameTypes.withUnsafeMutableBufferPointer { frameTypes in
+                    mappingStarts.withUnsafeMutableBufferPointer { mappingStarts in
+                        mappingEnds.withUnsafeMutableBufferPointer { mappingEnds in
+                            mappingFileOffsets.withUnsafeMutableBufferPointer { mappingFileOffsets in
+                                symbols.withUnsafeMutableBufferPointer { symbols in
+                                    body(FrameRows(
+                                        files: files, linenos: linenos, frameTypes: frameTypes, mappingStarts: mappingStarts,
+                                        mappingEnds: mappingEnds, mappingFileOffsets: mappingFileOffsets, symbols: symbols,
+                                        count: count))
                                 }
                             }
                         }
@@ -150,19 +152,21 @@ public struct Trace: Hashable, Sendable {
 /// state the lock guards (region checking would otherwise merge the two). It cannot outlive the
 /// call: it is non-copyable and only ever lent.
 public struct FrameRows: ~Copyable, @unchecked Sendable {
-    @usableFromInline let files: UnsafeMutablePointer<FileID>
-    @usableFromInline let linenos: UnsafeMutablePointer<UInt64>
-    @usableFromInline let frameTypes: UnsafeMutablePointer<FrameType>
-    @usableFromInline let mappingStarts: UnsafeMutablePointer<UInt64>
-    @usableFromInline let mappingEnds: UnsafeMutablePointer<UInt64>
-    @usableFromInline let mappingFileOffsets: UnsafeMutablePointer<UInt64>
-    @usableFromInline let symbols: UnsafeMutablePointer<String?>
+    // Buffers, not base pointers: an empty column may have no storage (a nil base).
+    @usableFromInline let files: UnsafeMutableBufferPointer<FileID>
+    @usableFromInline let linenos: UnsafeMutableBufferPointer<UInt64>
+    @usableFromInline let frameTypes: UnsafeMutableBufferPointer<FrameType>
+    @usableFromInline let mappingStarts: UnsafeMutableBufferPointer<UInt64>
+    @usableFromInline let mappingEnds: UnsafeMutableBufferPointer<UInt64>
+    @usableFromInline let mappingFileOffsets: UnsafeMutableBufferPointer<UInt64>
+    @usableFromInline let symbols: UnsafeMutableBufferPointer<String?>
     public let count: Int
 
     init(
-        files: UnsafeMutablePointer<FileID>, linenos: UnsafeMutablePointer<UInt64>, frameTypes: UnsafeMutablePointer<FrameType>,
-        mappingStarts: UnsafeMutablePointer<UInt64>, mappingEnds: UnsafeMutablePointer<UInt64>,
-        mappingFileOffsets: UnsafeMutablePointer<UInt64>, symbols: UnsafeMutablePointer<String?>, count: Int
+        files: UnsafeMutableBufferPointer<FileID>, linenos: UnsafeMutableBufferPointer<UInt64>,
+        frameTypes: UnsafeMutableBufferPointer<FrameType>, mappingStarts: UnsafeMutableBufferPointer<UInt64>,
+        mappingEnds: UnsafeMutableBufferPointer<UInt64>, mappingFileOffsets: UnsafeMutableBufferPointer<UInt64>,
+        symbols: UnsafeMutableBufferPointer<String?>, count: Int
     ) {
         self.files = files
         self.linenos = linenos

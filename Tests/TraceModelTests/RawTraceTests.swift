@@ -157,28 +157,30 @@ import TraceModel
         #expect(trace.hash == trace.computeHash())
     }
 
-    /// Rows written in place, over a trace that held more frames and symbols before, give the
-    /// trace `append` would build; the rows past the new count are gone.
+    /// Rows written in place, into a fresh trace and over one that held more frames and symbols
+    /// before, give the trace `append` would build; the rows past the new count are gone.
     @Test(arguments: [0, 2, 5, 9])
     func frameRowsMatchAppendedFrames(count: Int) {
+        func frame(_ i: Int) -> (file: FileID, lineno: UInt64, type: FrameType, start: UInt64, end: UInt64, offset: UInt64, symbol: String?) {
+            (FileID(high: UInt64(i), low: 1), UInt64(0x1000 + i), i.isMultiple(of: 2) ? .native : .kernel,
+             UInt64(i) << 12, UInt64(i + 1) << 12, UInt64(i), i == 3 ? nil : "f\(i)")
+        }
         var expected = Trace()
-        for i in 0..<count {
-            expected.append(
-                file: FileID(high: UInt64(i), low: 1), lineno: UInt64(0x1000 + i), type: i.isMultiple(of: 2) ? .native : .kernel,
-                mappingStart: UInt64(i) << 12, mappingEnd: UInt64(i + 1) << 12, mappingFileOffset: UInt64(i),
-                symbol: i == 3 ? nil : "f\(i)")
+        for f in (0..<count).map(frame) {
+            expected.append(file: f.file, lineno: f.lineno, type: f.type, mappingStart: f.start, mappingEnd: f.end,
+                            mappingFileOffset: f.offset, symbol: f.symbol)
         }
         var reused = Trace()
         for i in 0..<7 { reused.append(file: FileID(high: 9, low: 9), lineno: 99, type: .python, symbol: "old\(i)") }
-        reused.withFrameRows(count: count) { rows in
-            for i in 0..<count {
-                rows.set(
-                    i, file: FileID(high: UInt64(i), low: 1), lineno: UInt64(0x1000 + i), type: i.isMultiple(of: 2) ? .native : .kernel,
-                    mappingStart: UInt64(i) << 12, mappingEnd: UInt64(i + 1) << 12, mappingFileOffset: UInt64(i),
-                    symbol: i == 3 ? nil : "f\(i)")
+        for var trace in [Trace(), reused] {
+            trace.withFrameRows(count: count) { rows in
+                for (i, f) in (0..<count).map(frame).enumerated() {
+                    rows.set(i, file: f.file, lineno: f.lineno, type: f.type, mappingStart: f.start, mappingEnd: f.end,
+                             mappingFileOffset: f.offset, symbol: f.symbol)
+                }
             }
+            #expect(trace == expected)
         }
-        #expect(reused == expected)
     }
 
     @Test func unsymbolizedConversionInPlaceEqualsAFreshOne() throws {

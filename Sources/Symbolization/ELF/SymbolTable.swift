@@ -102,13 +102,20 @@ extension SymbolTable {
 
 extension Array where Element == UInt64 {
     /// In an ascending array, the index of the last element ≤ `value` (binary search), or nil.
+    /// Branch-free: the loop runs log2(count) times whatever the data, and each step is a
+    /// conditional move, not a branch the CPU mispredicts half the time.
     func lastIndex(atOrBelow value: UInt64) -> Int? {
-        var low = 0
-        var high = count
-        while low < high {
-            let mid = (low + high) / 2
-            if self[mid] <= value { low = mid + 1 } else { high = mid }
+        withUnsafeBufferPointer { elements in
+            guard !elements.isEmpty else { return nil }
+            // The answer, if any, is in base ..< base + remaining.
+            var base = 0
+            var remaining = elements.count
+            while remaining > 1 {
+                let half = remaining / 2
+                base = elements[base + half] <= value ? base + half : base
+                remaining -= half
+            }
+            return elements[base] <= value ? base : nil
         }
-        return low > 0 ? low - 1 : nil
     }
 }

@@ -61,13 +61,13 @@ final class ProcessMappingCache {
     }
 
     /// The process `pid` as it is now, or nil when it is gone (exited before symbolization).
-    func process(pid: UInt32) -> Process? {
-        let now = Self.monotonicNanoseconds()
+    /// `now`: `monotonicNanoseconds()`, read once by the caller for the whole conversion.
+    func process(pid: UInt32, now: UInt64 = monotonicNanoseconds()) -> Process? {
         if let entry = processes[pid] {
             if now - entry.validatedAt > revalidateAfterNanoseconds {
                 guard Self.startTime(pid: pid) == entry.startTime, let mappings = Self.readMappings(pid: pid) else {
                     processes[pid] = nil
-                    return process(pid: pid)
+                    return process(pid: pid, now: now)
                 }
                 reads += 1
                 replaceMappings(of: entry, with: mappings)
