@@ -107,21 +107,27 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     }
 
     /// Go's slow-path reporting: a trace event, or a count and (once per cached hash) the frames.
-    private func deliver(_ trace: UnsafeMutablePointer<Trace>, _ message: ReportMessage) {
+    ///
+    /// The trace is moved out of its slot for the calls and back in after: handing the reporter
+    /// `pointee` would copy it, a retain and a release of each of its seven column buffers, whose
+    /// reference counts sit in cache lines the symbolize worker's CPU wrote last.
+    private func deliver(_ slot: UnsafeMutablePointer<Trace>, _ message: ReportMessage) {
+        let trace = slot.move()
+        defer { slot.initialize(to: consume trace) }
         let meta = wiring.meta(message.meta)
         counters.add(.reported)
         if supportsTraceEvents {
-            reporter.reportTraceEvent(trace.pointee, meta: meta)
+            reporter.reportTraceEvent(trace, meta: meta)
             return
         }
-        reporter.reportCountForTrace(trace.pointee.hash, count: 1, meta: meta)
-        if umTraceCache.get(trace.pointee.hash) != nil {
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: meta)
+        if umTraceCache.get(trace.hash) != nil {
             counters.add(.umCacheHit)
             return
         }
         counters.add(.umCacheMiss)
-        reporter.reportFramesForTrace(trace.pointee)
-        umTraceCache.add(trace.pointee.hash, ())
+        reporter.reportFramesForTrace(trace)
+        umTraceCache.add(trace.hash, ())
     }
 }
 
