@@ -27,7 +27,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         _read { yield state.pointee.bpfTraceCache }
         _modify { yield &state.pointee.bpfTraceCache }
     }
-    private var inFlight: [HostTraceHash: PendingList] {
+    private var inFlight: InFlightTable {
         _read { yield state.pointee.inFlight }
         _modify { yield &state.pointee.inFlight }
     }
@@ -57,11 +57,10 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         freeRawSlots = wiring.freeRawSlots
         reportRing = wiring.hashReportRing
         counters = wiring.hashCounters
-        var inFlight: [HostTraceHash: PendingList] = [:]
-        inFlight.reserveCapacity(wiring.configuration.rawTraceSlots)
         state = .allocate(capacity: 1)
         state.initialize(to: HashCacheState(
-            bpfTraceCache: LRUCache(capacity: wiring.configuration.cacheSize), inFlight: inFlight,
+            bpfTraceCache: LRUCache(capacity: wiring.configuration.cacheSize),
+            inFlight: InFlightTable(maximumCount: wiring.configuration.rawTraceSlots),
             nextPending: Array(repeating: .max, count: wiring.configuration.rawTraceSlots),
             idler: Idler(wiring.configuration.wait, doorbell: wiring.hashBell),
             bells: PendingBells([wiring.sourceBell, wiring.reportBell] + wiring.workerBells)))
@@ -127,9 +126,9 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
                 return
             }
             counters.add(.bpfCacheMiss)
-            if let pending = inFlight[hash] {
+            if let entry = inFlight.index(of: hash) {
                 counters.add(.coalesced)
-                append(slot, to: pending, hash: hash)
+                append(slot, toEntry: entry)
                 return
             }
         }
@@ -159,7 +158,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         bells.mark(2 + worker)
         counters.add(.emitted)
         inFlightCount += 1
-        if usesCache { inFlight[hash] = .empty }
+        if usesCache { inFlight.insert(hash, .empty) }
     }
 
     /// A worker's answer: cache the hash (if report got the frames) and count the coalesced traces.
@@ -168,7 +167,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         let hash = result.bpfHash
         if usesCache {
             if result.delivered { bpfTraceCache.add(hash, result.umHash) }
-            var next = inFlight.removeValue(forKey: hash)?.head ?? .max
+            var next = inFlight.remove(hash)?.head ?? .max
             while next != .max {
                 let slot = next
                 next = nextPending[Int(slot)]
@@ -207,16 +206,16 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         bells.mark(1)
     }
 
-    private func append(_ slot: UInt32, to list: PendingList, hash: HostTraceHash) {
+    private func append(_ slot: UInt32, toEntry entry: Int) {
         nextPending[Int(slot)] = .max
-        var list = list
+        var list = inFlight[entry]
         if list.head == .max {
             list.head = slot
         } else {
             nextPending[Int(list.tail)] = slot
         }
         list.tail = slot
-        inFlight[hash] = list
+        inFlight[entry] = list
     }
 
     /// Gives a raw slot back to the source. The ring is sized to the pool: it is never full.
@@ -239,21 +238,15 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 }
 
 // Outside the generic stage on purpose: a type nested in a generic class is generic too, and the
-// unspecialized stage then reached its dictionary and fields through runtime metadata every trace.
+// unspecialized stage then reached its tables and fields through runtime metadata every trace.
 
 private struct HashCacheState {
     var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
     /// In-flight hashes → the coalesced slots waiting on them (a list linked through `nextPending`).
-    var inFlight: [HostTraceHash: PendingList] = [:]
+    var inFlight: InFlightTable
     var nextPending: [UInt32]
     var inFlightCount = 0
     var idler: Idler
     /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
     var bells: PendingBells
-}
-
-private struct PendingList {
-    static var empty: PendingList { PendingList(head: .max, tail: .max) }
-    var head: UInt32
-    var tail: UInt32
 }

@@ -30,6 +30,8 @@ struct SyntheticWorkload: Sendable {
 /// One run's measurements; `--json` prints these.
 struct SyntheticResult: Codable {
     var topology: String
+    /// Which round of `--rounds` (from 1).
+    var round = 1
     var seconds: Double
     var offeredPerSecond: Double
     var achievedPerSecond: Double

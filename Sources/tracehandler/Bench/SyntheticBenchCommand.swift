@@ -14,23 +14,36 @@ struct SyntheticBenchCommand: AsyncParsableCommand {
 
     @OptionGroup var workload: WorkloadOptions
     @Option(help: "staged, serial, or both (same run; prints staged ÷ serial).") var topology: Topology = .both
+    @Option(help: "Rounds, each running the topologies in turn; with both, the median ratio is printed (a shared machine's noise moves single runs).")
+    var rounds = 1
     @Flag(help: "Print the results as JSON instead of a table.") var json = false
     @OptionGroup var options: ConfigurationOptions
 
     enum Topology: String, ExpressibleByArgument { case staged, serial, both }
+
+    func validate() throws {
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be in 1...100") }
+    }
 
     func run() async throws {
         let configuration = try await options.load()
         let workload = self.workload.make(configuration)
         let traces = try SyntheticBench.traces(workload)
         var results: [SyntheticResult] = []
-        if topology != .serial {
-            if !json { print("running staged for \(workload.duration) s …") }
-            results.append(try SyntheticBench.runStaged(workload, traces: traces, engine: configuration.engine))
-        }
-        if topology != .staged {
-            if !json { print("running serial for \(workload.duration) s …") }
-            results.append(try SyntheticBench.runSerial(workload, traces: traces, cacheSize: configuration.engine.cacheSize))
+        for round in 1...rounds {
+            let label = rounds > 1 ? "round \(round) of \(rounds): " : ""
+            if topology != .serial {
+                if !json { print("\(label)running staged for \(workload.duration) s …") }
+                var result = try SyntheticBench.runStaged(workload, traces: traces, engine: configuration.engine)
+                result.round = round
+                results.append(result)
+            }
+            if topology != .staged {
+                if !json { print("\(label)running serial for \(workload.duration) s …") }
+                var result = try SyntheticBench.runSerial(workload, traces: traces, cacheSize: configuration.engine.cacheSize)
+                result.round = round
+                results.append(result)
+            }
         }
         if json {
             let encoder = JSONEncoder()
@@ -77,9 +90,10 @@ func printTable(_ results: [SyntheticResult], workload: SyntheticWorkload) {
     print("workload: \(workload.distinct) stacks (zipf \(workload.zipf)), depth \(workload.depth), \(workload.processes) pids, "
         + "rate \(workload.rate == 0 ? "flat out" : "\(workload.rate)/s\(workload.bursty ? " in bursts" : "")"), "
         + "symbolize cost \(workload.symbolizeCostMicroseconds) µs, kernel buffer \(workload.kernelBufferTraces) traces")
+    let manyRounds = results.contains { $0.round > 1 }
     for result in results {
         print("")
-        print("\(result.topology): \(Int(result.achievedPerSecond)) traces/s reported (offered \(Int(result.offeredPerSecond))/s) "
+        print("\(result.topology)\(manyRounds ? " (round \(result.round))" : ""): \(Int(result.achievedPerSecond)) traces/s reported (offered \(Int(result.offeredPerSecond))/s) "
             + "over \(rounded(result.seconds)) s")
         print("  offered \(result.offered) = produced \(result.produced) + kernel lost \(result.kernelLost); "
             + "reported \(result.reported); conserved: \(result.conserved ? "yes" : "NO")")
@@ -93,10 +107,22 @@ func printTable(_ results: [SyntheticResult], workload: SyntheticWorkload) {
         print("  CPU s: " + result.threadCPUSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(rounded($0.value))" }.joined(separator: ", ")
             + "; peak RSS \(Int(result.peakRSSMebibytes)) MiB")
     }
-    if results.count == 2 {
-        print("")
-        print("staged ÷ serial: \(ratio(results[0].achievedPerSecond, results[1].achievedPerSecond)) traces/s")
+    let staged = results.filter { $0.topology == "staged" }
+    let serial = results.filter { $0.topology == "serial" }
+    guard !staged.isEmpty, staged.count == serial.count else { return }
+    print("")
+    if staged.count == 1 {
+        print("staged ÷ serial: \(ratio(staged[0].achievedPerSecond, serial[0].achievedPerSecond)) traces/s")
+        return
     }
+    let ratios = zip(staged, serial).map { $0.achievedPerSecond / $1.achievedPerSecond }
+    for (round, (a, b)) in zip(staged, serial).enumerated() {
+        print("round \(round + 1): staged \(Int(a.achievedPerSecond))/s, serial \(Int(b.achievedPerSecond))/s, "
+            + "staged ÷ serial \(rounded(ratios[round]))×")
+    }
+    let sorted = ratios.sorted()
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    print("staged ÷ serial over \(ratios.count) rounds: median \(rounded(median))×, range \(rounded(sorted.first!))× … \(rounded(sorted.last!))×")
 }
 
 func rounded(_ value: Double) -> String {
