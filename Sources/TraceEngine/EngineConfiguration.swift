@@ -43,16 +43,20 @@ public struct StageCPUs: Hashable, Sendable {
 /// Everything the engine is built from. A plain value with documented defaults; `validate` checks
 /// it once, before any thread starts, and nothing reads it on the hot path.
 public struct EngineConfiguration: Hashable, Sendable {
-    /// `rings.source`: poll → hash/cache. Policy `block` or `drop`. Default 4096, block.
-    public var source = EdgeConfiguration(capacity: 4096, policy: .block)
+    /// `rings.source`: poll → hash/cache. Policy `block` or `drop`. Default 1024, block.
+    ///
+    /// The engine's rings are kept short on purpose: the kernel's per-CPU buffers absorb bursts,
+    /// and every queued trace is cache the next stage reads from memory instead. 4096-deep rings
+    /// and an 8192-slot pool halved the hit path's throughput here (design/performance.md).
+    public var source = EdgeConfiguration(capacity: 1024, policy: .block)
     /// `rings.symbolize`: hash/cache → each symbolize worker. Any policy. Default 1024, degrade.
     public var symbolize = EdgeConfiguration(capacity: 1024, policy: .degrade)
     /// `rings.report`: hash/cache → report and each symbolize worker → report. Policy `block` or
-    /// `drop`. Default 4096, block.
-    public var report = EdgeConfiguration(capacity: 4096, policy: .block)
+    /// `drop`. Default 1024, block.
+    public var report = EdgeConfiguration(capacity: 1024, policy: .block)
     /// `pool.traces`: raw trace slots (≈3 KiB each) shared by all stages; bounds the engine's memory
-    /// for raw traces. Default 8192 (≈26 MiB). A power of two.
-    public var rawTraceSlots = 8192
+    /// for raw traces. Default 2048 (≈6.5 MiB). A power of two.
+    public var rawTraceSlots = 2048
     /// `pool.converted`: converted-trace slots per symbolize worker. Default 1024. A power of two.
     public var convertedTraceSlots = 1024
     /// `symbolize.workers`: symbolize threads; traces fan out to them by BPF hash. Default 1.

@@ -162,7 +162,9 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
         if newer != LRUCache.none { entries[Int(newer)].older = older } else { newest = older }
     }
 
-    @usableFromInline
+    // Inlinable like the rest of the hot path: otherwise `add`, specialized in the caller's module,
+    // calls the unspecialized generic copy of this one, which looks up metadata on every eviction.
+    @inlinable
     mutating func unlinkFromBucket(_ index: Int32) {
         let bucket = Int(entries[Int(index)].key.bucketHash & bucketMask)
         let next = entries[Int(index)].nextInBucket
