@@ -17,6 +17,8 @@
 //   Symbolization    The real TraceProcessor: /proc/<pid>/maps, ELF symbols (libelf), kallsyms,
 //                    demangling; caches bounded by configuration.
 //   CDemangle        C: swift_demangle and __cxa_demangle, declared for Swift.
+//   CAllocationCounter  C: the agent's allocation functions, counting calls (bench: allocations
+//                    per trace).
 //   AgentConfiguration  The agent's configuration: keys, defaults file, loading from a file, the
 //                    environment and flags (swift-configuration), validation.
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof).
@@ -64,6 +66,7 @@ let package = Package(
         .target(name: "CBPFObjects"),
         .target(name: "CLibbpfBaseline", dependencies: ["CSystemLibraries"]),
         .target(name: "CDemangle", linkerSettings: [.linkedLibrary("stdc++")]),
+        .target(name: "CAllocationCounter"),
         .target(
             name: "AgentConfiguration",
             dependencies: [
@@ -85,7 +88,7 @@ let package = Package(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
-                "LinuxSystem", "CLibbpfBaseline", "Symbolization", "AgentConfiguration",
+                "LinuxSystem", "CLibbpfBaseline", "Symbolization", "AgentConfiguration", "CAllocationCounter",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

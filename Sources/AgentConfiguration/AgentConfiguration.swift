@@ -14,8 +14,8 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var symbolizer = SymbolizerConfiguration()
     /// Samples a second on each CPU. Default 99.
     public var frequency = 99
-    /// How often a running profile or bench prints its progress line. Default 5 s.
-    public var monitorInterval: Duration = .seconds(5)
+    /// How often a running profile or bench prints its progress line (to standard error). Default 1 s.
+    public var monitorInterval: Duration = .seconds(1)
     /// Where `profile` writes. Default "tracehandler-profile".
     public var outputDirectory = "tracehandler-profile"
     /// What `profile` writes: `folded`, `pprof`, or both as `folded,pprof`. Default both.

@@ -80,7 +80,14 @@ struct ProfileCommand: AsyncParsableCommand {
 
         let started = UnixTime64(rawValue: UnixClock.nanoseconds())
         let startedAt = ContinuousClock.now
-        let interrupted = await waitForDurationOrSignal(seconds: duration)
+        var progress = ProgressLine("profiling", every: configuration.monitorInterval)
+        let interrupted = await waitForDurationOrSignal(seconds: duration) {
+            progress.update {
+                let totals = sampler.buffers.totals
+                return "\(totals.records) samples received, \(engine.statistics().reported) reported, \(totals.lost) lost"
+            }
+        }
+        progress.end()
         sampler.close()  // no new samples; what is in the buffers is still delivered
         poll.wake()
         await engine.stop()
@@ -133,12 +140,14 @@ private func restoreStopSignals() {
     signal(SIGTERM, SIG_DFL)
 }
 
-/// Sleeps until `seconds` pass or SIGINT/SIGTERM has arrived; returns whether a signal ended it.
-private func waitForDurationOrSignal(seconds: Double) async -> Bool {
+/// Sleeps until `seconds` pass or SIGINT/SIGTERM has arrived, calling `tick` every 20 ms; returns
+/// whether a signal ended it.
+private func waitForDurationOrSignal(seconds: Double, tick: () -> Void) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if stopSignal.load(ordering: .relaxed) { return true }
         try? await Task.sleep(for: .milliseconds(20))
+        tick()
     }
     return stopSignal.load(ordering: .relaxed)
 }

@@ -31,7 +31,7 @@ struct SweepBenchCommand: AsyncParsableCommand {
                     var load = workload.make(configuration)
                     load.rate = rate
                     let traces = try SyntheticBench.traces(load)
-                    let result = try SyntheticBench.runStaged(load, traces: traces, engine: configuration.engine)
+                    let result = try SyntheticBench.runStaged(load, traces: traces, engine: configuration.engine, progress: configuration.monitorInterval)
                     let degraded = result.drops.filter { $0.key.hasSuffix("degraded") }.values.reduce(0, +)
                     let row = SweepRow(capacity: capacity, policy: policy.rawValue, result: result, degraded: degraded,
                                        drops: result.drops.values.reduce(0, +) - degraded)

@@ -34,13 +34,13 @@ struct SyntheticBenchCommand: AsyncParsableCommand {
             let label = rounds > 1 ? "round \(round) of \(rounds): " : ""
             if topology != .serial {
                 if !json { print("\(label)running staged for \(workload.duration) s …") }
-                var result = try SyntheticBench.runStaged(workload, traces: traces, engine: configuration.engine)
+                var result = try SyntheticBench.runStaged(workload, traces: traces, engine: configuration.engine, progress: configuration.monitorInterval)
                 result.round = round
                 results.append(result)
             }
             if topology != .staged {
                 if !json { print("\(label)running serial for \(workload.duration) s …") }
-                var result = try SyntheticBench.runSerial(workload, traces: traces, cacheSize: configuration.engine.cacheSize)
+                var result = try SyntheticBench.runSerial(workload, traces: traces, cacheSize: configuration.engine.cacheSize, progress: configuration.monitorInterval)
                 result.round = round
                 results.append(result)
             }
@@ -105,7 +105,7 @@ func printTable(_ results: [SyntheticResult], workload: SyntheticWorkload) {
             print("  ring high-water: " + result.ringHighWaterMarks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         print("  CPU s: " + result.threadCPUSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(rounded($0.value))" }.joined(separator: ", ")
-            + "; peak RSS \(Int(result.peakRSSMebibytes)) MiB")
+            + "; peak RSS \(Int(result.peakRSSMebibytes)) MiB; allocations per trace \(String(format: "%.4f", result.allocationsPerTrace))")
     }
     let staged = results.filter { $0.topology == "staged" }
     let serial = results.filter { $0.topology == "serial" }

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A progress line on standard error every `monitor.interval-ms` while something runs: rewritten
+/// in place on a terminal, one line per update otherwise (logs, CI). Standard output stays for
+/// results (`--json`).
+struct ProgressLine {
+    private let interval: Duration
+    private let label: String
+    private let started = ContinuousClock.now
+    private var next: ContinuousClock.Instant
+    private let isTerminal = isatty(STDERR_FILENO) != 0
+    private var wroteInPlace = false
+
+    init(_ label: String, every interval: Duration) {
+        self.label = label
+        self.interval = interval
+        next = started + interval
+    }
+
+    /// Prints `status()` if an interval has passed since the last line.
+    mutating func update(_ status: () -> String) {
+        let now = ContinuousClock.now
+        guard now >= next else { return }
+        while next <= now { next += interval }
+        let elapsed = Double((now - started).components.attoseconds / 1_000_000_000_000_000) / 1000
+            + Double((now - started).components.seconds)
+        let line = "\(label) \(rounded(elapsed)) s: \(status())"
+        if isTerminal {
+            writeStandardError("\r\u{1B}[K" + line)
+            wroteInPlace = true
+        } else {
+            writeStandardError(line + "\n")
+        }
+    }
+
+    /// Polls `finished` every 50 ms, updating the line, until it returns true; then ends the line.
+    mutating func run(until finished: () -> Bool, _ status: () -> String) {
+        while !finished() {
+            usleep(50_000)
+            update(status)
+        }
+        end()
+    }
+
+    /// Ends an in-place line with a newline, so what follows starts on a line of its own.
+    mutating func end() {
+        if wroteInPlace { writeStandardError("\n") }
+        wroteInPlace = false
+    }
+}
+
+/// Writes `text` to file descriptor 2 (unbuffered, so a line appears when written).
+func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+}
