@@ -21,7 +21,7 @@
 //                    per trace).
 //   AgentConfiguration  The agent's configuration: keys, defaults file, loading from a file, the
 //                    environment and flags (swift-configuration), validation.
-//   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof).
+//   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP).
 //   CZlib            System library zlib: gzip for pprof profiles.
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.

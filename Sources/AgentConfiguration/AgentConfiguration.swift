@@ -18,8 +18,8 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var monitorInterval: Duration = .seconds(1)
     /// Where `profile` writes. Default "tracehandler-profile".
     public var outputDirectory = "tracehandler-profile"
-    /// What `profile` writes: `folded`, `pprof`, or both as `folded,pprof`. Default both.
-    public var outputFormat = "folded,pprof"
+    /// What `profile` writes: a comma-separated list of `folded`, `pprof` and `otlp`. Default all three.
+    public var outputFormat = "folded,pprof,otlp"
 
     /// The formats `outputFormat` names; empty when it names something else.
     public var outputFormats: [OutputFormat] {
@@ -52,6 +52,9 @@ public enum OutputFormat: String, Hashable, Sendable, CaseIterable {
     case folded
     /// `profile.pb.gz`: a gzipped pprof CPU profile, `go tool pprof`'s input.
     case pprof
+    /// `profile.otlp.pb`: an OTLP profiles export request (opentelemetry-proto, profiles
+    /// v1development), what an OpenTelemetry collector receives.
+    case otlp
 
-    static let allowed = "folded, pprof or folded,pprof"
+    static let allowed = "a comma-separated list of folded, pprof, otlp (each at most once)"
 }

@@ -103,7 +103,7 @@ public enum ConfigurationKeys {
             name: "output.dir", help: "Directory `profile` writes to.", allowed: "a directory path", read: { $0.outputDirectory },
             write: { c, text in c.outputDirectory = text; return !text.isEmpty }),
         ConfigurationKey(
-            name: "output.format", help: "What `profile` writes: folded stacks, a pprof profile, or both.",
+            name: "output.format", help: "What `profile` writes: folded stacks, a pprof profile, an OTLP profile (a list).",
             allowed: OutputFormat.allowed, read: { $0.outputFormat },
             write: { c, text in c.outputFormat = text; return !c.outputFormats.isEmpty }),
     ]

@@ -26,7 +26,7 @@ struct ProfileCommand: AsyncParsableCommand {
     // These set configuration keys, over --set, the environment and --config.
     @Option(help: "Samples a second on each CPU (sampling.frequency; default 99).") var frequency: Int?
     @Option(help: "Directory for the output files, created if missing (output.dir).") var outputDir: String?
-    @Option(help: "folded (profile.folded, `comm;root;…;leaf count` lines), pprof (profile.pb.gz) or folded,pprof (output.format).")
+    @Option(help: "Comma-separated: folded (profile.folded, `comm;root;…;leaf count` lines), pprof (profile.pb.gz), otlp (profile.otlp.pb) (output.format).")
     var format: String?
     @Option(help: "perf-buffer (one per CPU) or ring-buffer (kernel.buffer).") var buffer: String?
     @Option(help: "Symbolize workers (symbolize.workers).") var workers: Int?
@@ -65,9 +65,10 @@ struct ProfileCommand: AsyncParsableCommand {
 
         let formats = configuration.outputFormats
         let folded = formats.contains(.folded) ? FoldedStacksReporter() : nil
-        let pprof = formats.contains(.pprof) ? PprofReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency)) : nil
-        let reporter = FanOutReporter(([folded, pprof] as [(any TraceReporter)?]).compactMap { $0 })
-        let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: pprof)
+        let profile = formats.contains(.pprof) || formats.contains(.otlp)
+            ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency)) : nil
+        let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
+        let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: profile)
         let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter)
         let sampler = try Sampler(frequency: frequency, pid: pid, output: output)
         let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
@@ -101,10 +102,15 @@ struct ProfileCommand: AsyncParsableCommand {
             try writeLines(lines, to: path)
             print("wrote \(lines.count) folded stacks to \(path)")
         }
-        if let pprof {
+        if let profile, formats.contains(.pprof) {
             let path = outputDir + "/profile.pb.gz"
-            try writeBytes(try pprof.gzippedProfile(start: started, duration: sampled), to: path)
-            print("wrote a pprof profile of \(pprof.distinctSampleCount) samples to \(path)")
+            try writeBytes(try profile.gzippedPprof(start: started, duration: sampled), to: path)
+            print("wrote a pprof profile of \(profile.distinctSampleCount) samples to \(path)")
+        }
+        if let profile, formats.contains(.otlp) {
+            let path = outputDir + "/profile.otlp.pb"
+            try writeBytes(profile.encodedOTLP(start: started, duration: sampled), to: path)
+            print("wrote an OTLP profile of \(profile.distinctSampleCount) samples to \(path)")
         }
         print("symbolizer: \(symbolizer.statistics())")
     }

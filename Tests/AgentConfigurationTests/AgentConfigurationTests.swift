@@ -73,7 +73,8 @@ import TraceModel
     }
 
     @Test(arguments: [
-        ("folded", [OutputFormat.folded]), ("pprof", [.pprof]), ("folded,pprof", [.folded, .pprof]), ("pprof,folded", [.pprof, .folded]),
+        ("folded", [OutputFormat.folded]), ("pprof", [.pprof]), ("otlp", [.otlp]), ("folded,pprof", [.folded, .pprof]),
+        ("pprof,folded", [.pprof, .folded]), ("folded,pprof,otlp", [.folded, .pprof, .otlp]),
     ])
     func outputFormatsAreAListOfKnownFormats(text: String, formats: [OutputFormat]) async throws {
         let configuration = try await AgentConfiguration.load(file: nil, environment: [:], settings: ["output.format=\(text)"])

@@ -1,7 +1,7 @@
 import CZlib
 
-/// A protocol-buffer wire reader for the tests: each message as field number → values (varints as
-/// UInt64, length-delimited fields as bytes), enough to read a pprof profile back.
+/// A protocol-buffer wire reader for the tests: each message as field number → values (varints and
+/// fixed64 as UInt64, length-delimited fields as bytes), enough to read pprof and OTLP back.
 struct WireMessage {
     var varints: [UInt32: [UInt64]] = [:]
     var bytes: [UInt32: [[UInt8]]] = [:]
@@ -27,6 +27,10 @@ struct WireMessage {
             let field = UInt32(key >> 3)
             switch key & 7 {
             case 0: varints[field, default: []].append(try varint())
+            case 1:  // fixed64, kept with the varints
+                guard data.count - index >= 8 else { throw Malformed() }
+                varints[field, default: []].append((0..<8).reduce(UInt64(0)) { $0 | UInt64(data[index + $1]) << (8 * UInt64($1)) })
+                index += 8
             case 2:
                 let length = Int(try varint())
                 guard length <= data.count - index else { throw Malformed() }
@@ -133,6 +137,66 @@ func gunzip(_ data: [UInt8]) -> [UInt8]? {
             output += chunk[0..<produced]
             if result == Z_STREAM_END { return output }
             guard result == Z_OK else { return nil }
+        }
+    }
+}
+
+/// An OTLP `ExportProfilesServiceRequest` read back: the first profile's samples as (leaf-first
+/// function names, count, attributes), and what the dictionary's zero entries hold.
+struct DecodedOTLPProfile {
+    struct Sample: Equatable {
+        var functions: [String]
+        var count: UInt64
+        var attributes: [String: String]
+    }
+
+    var samples: [Sample] = []
+    var sampleType: String
+    var periodType: String
+    var period: UInt64
+    var mappingFiles: [String] = []
+    var mappingAttributes: [[String: String]] = []
+    /// Whether entry 0 of every table is the zero value (an empty message, "" for strings).
+    var zeroEntriesAreEmpty: Bool
+
+    init(_ data: [UInt8]) throws {
+        let request = try WireMessage(data)
+        let dictionary = try request.messages(2)[0]
+        let strings = (dictionary.bytes[5] ?? []).map { String(decoding: $0, as: UTF8.self) }
+        func string(_ id: UInt64) -> String { Int(id) < strings.count ? strings[Int(id)] : "<bad string \(id)>" }
+        let mappings = try dictionary.messages(1)
+        let locations = try dictionary.messages(2)
+        let functions = try dictionary.messages(3)
+        let attributeTable = try dictionary.messages(6)
+        let stacks = try dictionary.messages(7)
+        zeroEntriesAreEmpty = [1, 2, 3, 4, 6, 7].allSatisfy { (dictionary.bytes[$0]?.first ?? [1]).isEmpty }
+            && strings.first == ""
+        func attributes(_ indices: [UInt64]) throws -> [String: String] {
+            var result: [String: String] = [:]
+            for index in indices {
+                let entry = attributeTable[Int(index)]
+                let value = try entry.messages(2)[0]
+                result[string(entry.varint(1))] = value.bytes[1].map { String(decoding: $0[0], as: UTF8.self) } ?? String(value.varint(3))
+            }
+            return result
+        }
+        for mapping in mappings.dropFirst() {
+            mappingFiles.append(string(mapping.varint(4)))
+            mappingAttributes.append(try attributes(try mapping.packed(5)))
+        }
+        let profile = try request.messages(1)[0].messages(2)[0].messages(2)[0]
+        let type = try profile.messages(1)[0]
+        sampleType = string(type.varint(1)) + "/" + string(type.varint(2))
+        let period = try profile.messages(5)[0]
+        periodType = string(period.varint(1)) + "/" + string(period.varint(2))
+        self.period = profile.varint(6)
+        for sample in try profile.messages(2) {
+            let stack = stacks[Int(sample.varint(1))]
+            let names = try stack.packed(1).map { location in
+                let line = try locations[Int(location)].messages(3)[0]
+                return string(functions[Int(line.varint(1))].varint(1))
+            }
+            samples.append(Sample(functions: names, count: try sample.packed(4)[0], attributes: try attributes(try sample.packed(2))))
         }
     }
 }

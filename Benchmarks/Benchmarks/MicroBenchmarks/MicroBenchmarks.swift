@@ -93,7 +93,7 @@ let benchmarks: @Sendable () -> Void = {
         "pprof-encode-1024-stacks",
         configuration: .init(scalingFactor: .one, thresholds: [.mallocCountTotal: .init(absolute: [.p90: 16])])
     ) { benchmark in
-        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         reporter.reportExecutable(ExecutableMetadata(fileID: FileID(high: 1, low: 1), fileName: "/usr/bin/bench", buildID: "0123abcd"))
         for stack in 0..<1024 {
             var trace = Trace(reservingCapacity: 16)
@@ -109,7 +109,7 @@ let benchmarks: @Sendable () -> Void = {
         }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            blackHole(try reporter.gzippedProfile(start: UnixTime64(rawValue: 0), duration: .seconds(10)).count)
+            blackHole(try reporter.gzippedPprof(start: UnixTime64(rawValue: 0), duration: .seconds(10)).count)
         }
     }
 }

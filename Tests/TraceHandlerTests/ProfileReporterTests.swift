@@ -3,7 +3,7 @@ import TraceHandler
 import TraceModel
 import TraceReporters
 
-@Suite struct PprofReporterTests {
+@Suite struct ProfileReporterTests {
     static func meta(_ comm: String, pid: UInt32 = 7) -> TraceEventMeta {
         TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm(comm), pid: pid, tid: pid, cpu: 0)
     }
@@ -21,7 +21,7 @@ import TraceReporters
     }
 
     @Test func samplesCarryNamedFramesLeafFirstCountsAndCPUTime() throws {
-        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         reporter.reportExecutable(ExecutableMetadata(fileID: Self.app, fileName: "/usr/bin/app", buildID: "abcd"))
         let trace = Self.trace()
         reporter.reportCountForTrace(trace.hash, count: 2, meta: Self.meta("app"))
@@ -30,7 +30,7 @@ import TraceReporters
         reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app", pid: 8))
         #expect(reporter.sampleCount == 4)
 
-        let profile = try DecodedProfile(reporter.encodedProfile(start: UnixTime64(rawValue: 1), duration: .seconds(2)))
+        let profile = try DecodedProfile(reporter.encodedPprof(start: UnixTime64(rawValue: 1), duration: .seconds(2)))
         #expect(profile.sampleTypes == ["samples/count", "cpu/nanoseconds"])
         #expect(profile.period == 10_000_000)
         #expect(profile.durationNanos == 2_000_000_000)
@@ -44,26 +44,51 @@ import TraceReporters
     }
 
     @Test func aCountWithoutFramesIsKeptAndNamed() throws {
-        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         let hash = TraceHash(high: 1, low: 2)
         reporter.reportCountForTrace(hash, count: 5, meta: Self.meta("app"))
-        let profile = try DecodedProfile(reporter.encodedProfile(start: UnixTime64(rawValue: 0), duration: .seconds(1)))
+        let profile = try DecodedProfile(reporter.encodedPprof(start: UnixTime64(rawValue: 0), duration: .seconds(1)))
         #expect(profile.samples == [.init(functions: ["[unknown trace \(hash)]"], values: [5, 50_000_000], comm: "app", pid: 7)])
     }
 
     @Test func theGzippedProfileInflatesToTheEncodedOne() throws {
-        let reporter = PprofReporter(samplingPeriod: .milliseconds(10))
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         let trace = Self.trace()
         reporter.reportTraceEvent(trace, meta: Self.meta("app"))
         let start = UnixTime64(rawValue: 1_800_000_000_000_000_000)
-        let gzipped = try reporter.gzippedProfile(start: start, duration: .seconds(1))
+        let gzipped = try reporter.gzippedPprof(start: start, duration: .seconds(1))
         #expect(gzipped.prefix(2) == [0x1f, 0x8b])
-        #expect(gunzip(gzipped) == reporter.encodedProfile(start: start, duration: .seconds(1)))
+        #expect(gunzip(gzipped) == reporter.encodedPprof(start: start, duration: .seconds(1)))
+    }
+
+    @Test func theOTLPRequestCarriesTheSameSamplesWithAttributes() throws {
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
+        reporter.reportExecutable(ExecutableMetadata(fileID: Self.app, fileName: "/usr/bin/app", buildID: "abcd"))
+        let trace = Self.trace()
+        reporter.reportFramesForTrace(trace)
+        reporter.reportCountForTrace(trace.hash, count: 3, meta: Self.meta("app"))
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app", pid: 8))
+        reporter.reportCountForTrace(TraceHash(high: 1, low: 2), count: 2, meta: Self.meta("lost"))
+
+        let profile = try DecodedOTLPProfile(reporter.encodedOTLP(start: UnixTime64(rawValue: 5), duration: .seconds(1)))
+        #expect(profile.zeroEntriesAreEmpty)
+        #expect(profile.sampleType == "samples/count")
+        #expect(profile.periodType == "cpu/nanoseconds")
+        #expect(profile.period == 10_000_000)
+        let stack = ["do_syscall_64", "leaf", "app+0x2000"]
+        #expect(profile.samples == [
+            .init(functions: stack, count: 3, attributes: ["thread.name": "app", "process.pid": "7"]),
+            .init(functions: ["[unknown trace \(TraceHash(high: 1, low: 2))]"], count: 2, attributes: ["thread.name": "lost", "process.pid": "7"]),
+            .init(functions: stack, count: 1, attributes: ["thread.name": "app", "process.pid": "8"]),
+        ])
+        let app = try #require(profile.mappingFiles.firstIndex(of: "/usr/bin/app"))
+        #expect(profile.mappingAttributes[app] == ["process.executable.build_id.gnu": "abcd"])
+        #expect(profile.mappingFiles.contains("[kernel.kallsyms]"))
     }
 
     @Test func fanOutGivesEveryReporterEveryCall() throws {
         let folded = FoldedStacksReporter()
-        let pprof = PprofReporter(samplingPeriod: .milliseconds(10))
+        let pprof = ProfileReporter(samplingPeriod: .milliseconds(10))
         let both = FanOutReporter([folded, pprof])
         #expect(!both.supportsReportTraceEvent)
         let trace = Self.trace()

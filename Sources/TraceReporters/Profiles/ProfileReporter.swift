@@ -2,14 +2,15 @@ public import TraceHandler
 public import TraceModel
 import Synchronization
 
-/// Aggregates reported traces into a pprof CPU profile (`go tool pprof` reads it): one sample per
-/// distinct (comm, pid, stack) with its sample count and CPU time, every frame named.
+/// Aggregates reported traces into a CPU profile — one sample per distinct (comm, pid, stack),
+/// every frame named — and encodes it as pprof (`go tool pprof` reads it) or as an OTLP profiles
+/// export request (what an OpenTelemetry collector receives).
 ///
 /// Like `FoldedStacksReporter`, counts are keyed by the user-mode trace hash and joined with the
 /// frames when the profile is encoded; a count whose frames never arrived becomes a sample whose
 /// one frame says `[unknown trace HASH]`. Mappings are named from `reportExecutable` (the
 /// symbolizer tells it each file it resolved), so pass this reporter to the symbolizer too.
-public final class PprofReporter: TraceReporter, ExecutableReporter {
+public final class ProfileReporter: TraceReporter, ExecutableReporter {
     private struct SampleKey: Hashable {
         var comm: Comm
         var pid: UInt32
@@ -64,21 +65,34 @@ public final class PprofReporter: TraceReporter, ExecutableReporter {
     /// Distinct (comm, pid, stack) samples so far.
     public var distinctSampleCount: Int { state.withLock { $0.counts.count } }
 
-    /// The profile as protobuf bytes, uncompressed. Samples are ordered most frequent first.
-    public func encodedProfile(start: UnixTime64, duration: Duration) -> [UInt8] {
-        let (traces, counts, executables) = state.withLock { ($0.traces, $0.counts, $0.executables) }
-        let samples = counts.map { key, count in
-            PprofSample(comm: key.comm.description, pid: key.pid, trace: traces[key.hash], traceHash: key.hash, count: count)
-        }.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
-        var builder = PprofProfileBuilder()
-        return builder.encode(
-            samples: samples, executables: executables, period: Self.nanoseconds(period),
-            timeNanos: Int64(clamping: start.rawValue), durationNanos: Self.nanoseconds(duration))
+    /// The pprof profile as protobuf bytes, uncompressed. Samples are ordered most frequent first.
+    public func encodedPprof(start: UnixTime64, duration: Duration) -> [UInt8] {
+        let (samples, executables) = snapshot()
+        return PprofEncoder.encode(
+            samples, executables: executables, period: Self.nanoseconds(period), timeNanos: Int64(clamping: start.rawValue),
+            durationNanos: Self.nanoseconds(duration))
     }
 
-    /// The profile gzip-compressed: the `.pb.gz` file `go tool pprof` expects.
-    public func gzippedProfile(start: UnixTime64, duration: Duration) throws(GzipError) -> [UInt8] {
-        try Gzip.compress(encodedProfile(start: start, duration: duration))
+    /// The pprof profile gzip-compressed: the `.pb.gz` file `go tool pprof` expects.
+    public func gzippedPprof(start: UnixTime64, duration: Duration) throws(GzipError) -> [UInt8] {
+        try Gzip.compress(encodedPprof(start: start, duration: duration))
+    }
+
+    /// The profile as an OTLP `ExportProfilesServiceRequest` (profiles `v1development`), protobuf
+    /// bytes. Samples are ordered most frequent first.
+    public func encodedOTLP(start: UnixTime64, duration: Duration) -> [UInt8] {
+        let (samples, executables) = snapshot()
+        return OTLPEncoder.encode(
+            samples, executables: executables, period: Self.nanoseconds(period), timeNanos: start.rawValue,
+            durationNanos: UInt64(max(0, Self.nanoseconds(duration))))
+    }
+
+    private func snapshot() -> ([ProfileSample], [FileID: ExecutableMetadata]) {
+        let (traces, counts, executables) = state.withLock { ($0.traces, $0.counts, $0.executables) }
+        let samples = counts.map { key, count in
+            ProfileSample(comm: key.comm.description, pid: key.pid, trace: traces[key.hash], traceHash: key.hash, count: count)
+        }.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
+        return (samples, executables)
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

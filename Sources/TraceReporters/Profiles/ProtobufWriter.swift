@@ -17,6 +17,13 @@ struct ProtobufWriter {
 
     mutating func bool(_ field: UInt32, _ value: Bool) { varint(field, value ? UInt64(1) : 0) }
 
+    /// A fixed64 field (wire type 1, little-endian); 0 is left out.
+    mutating func fixed64(_ field: UInt32, _ value: UInt64) {
+        guard value != 0 else { return }
+        key(field, wireType: 1)
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
     /// A length-delimited field (wire type 2) holding `data`.
     mutating func bytes(_ field: UInt32, _ data: some Collection<UInt8>) {
         key(field, wireType: 2)

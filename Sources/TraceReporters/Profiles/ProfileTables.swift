@@ -1,0 +1,116 @@
+import TraceModel
+
+/// One aggregated sample of a profile: a stack of a comm and pid, and how often it was seen.
+struct ProfileSample {
+    var comm: String
+    var pid: UInt32
+    /// The converted trace, or nil when its frames never reached the reporter.
+    var trace: Trace?
+    var traceHash: TraceHash
+    var count: UInt64
+}
+
+/// The tables a profile refers into, shared by the pprof and OTLP encoders: strings, mappings,
+/// functions and locations, each interned once. Index 0 of the string table is "", and mappings,
+/// functions and locations are numbered from 1: pprof's ids, and OTLP's table indices (whose
+/// entry 0 is the zero value).
+///
+/// As upstream's reporters do, a native location's address is the frame's address in the
+/// converted trace (the ELF virtual address for a named frame, so one function has one address in
+/// every process) and its mapping is the process's mapping (start, limit, file offset) with the
+/// file's name and build id. Kernel frames share one `[kernel.kallsyms]` mapping. Every function
+/// is named already, so consumers need not symbolize.
+struct ProfileTables {
+    private(set) var strings: [String] = [""]
+    private var stringIDs: [String: Int64] = ["": 0]
+    private(set) var mappings: [Mapping] = []
+    private var mappingIDs: [MappingKey: UInt64] = [:]
+    /// The name's string index, per function.
+    private(set) var functions: [Int64] = []
+    private var functionIDs: [Int64: UInt64] = [:]
+    private(set) var locations: [Location] = []
+    private var locationIDs: [Location: UInt64] = [:]
+
+    struct MappingKey: Hashable {
+        var file: FileID
+        var start: UInt64
+        var limit: UInt64
+        var offset: UInt64
+    }
+
+    struct Mapping {
+        var key: MappingKey
+        var fileName: Int64
+        /// The GNU build id's string index ("" when the file has none).
+        var buildID: Int64
+    }
+
+    struct Location: Hashable {
+        /// 0: no mapping.
+        var mapping: UInt64
+        var address: UInt64
+        var function: UInt64
+        /// Upstream's frame-type name (`native`, `kernel`, …), a string index.
+        var frameType: Int64
+    }
+
+    mutating func string(_ text: String) -> Int64 {
+        if let id = stringIDs[text] { return id }
+        let id = Int64(strings.count)
+        strings.append(text)
+        stringIDs[text] = id
+        return id
+    }
+
+    /// The location ids of a trace's frames, leaf first (both formats' order, and the trace's).
+    mutating func locations(of trace: Trace, executables: [FileID: ExecutableMetadata]) -> [UInt64] {
+        (0..<trace.frameCount).map { location(of: trace, at: $0, executables: executables) }
+    }
+
+    /// A location that only names a trace whose frames are unknown.
+    mutating func placeholderLocation(named name: String) -> UInt64 {
+        intern(Location(mapping: 0, address: 0, function: function(named: name), frameType: string("unknown")))
+    }
+
+    private mutating func location(of trace: Trace, at index: Int, executables: [FileID: ExecutableMetadata]) -> UInt64 {
+        let type = trace.frameTypes[index]
+        let file = trace.files[index]
+        let address = trace.linenos[index]
+        let name = trace.symbols[index] ?? "0x" + String(address, radix: 16)
+        let mapping: UInt64
+        if type.interpreter == .kernel {
+            mapping = self.mapping(MappingKey(file: file, start: 0, limit: 0, offset: 0), fileName: "[kernel.kallsyms]", buildID: nil)
+        } else {
+            let executable = executables[file]
+            mapping = self.mapping(
+                MappingKey(file: file, start: trace.mappingStarts[index], limit: trace.mappingEnds[index], offset: trace.mappingFileOffsets[index]),
+                fileName: executable?.fileName ?? "[unknown]", buildID: executable?.buildID)
+        }
+        return intern(Location(mapping: mapping, address: address, function: function(named: name), frameType: string(type.interpreter.description)))
+    }
+
+    private mutating func mapping(_ key: MappingKey, fileName: String, buildID: String?) -> UInt64 {
+        if let id = mappingIDs[key] { return id }
+        mappings.append(Mapping(key: key, fileName: string(fileName), buildID: string(buildID ?? "")))
+        let id = UInt64(mappings.count)
+        mappingIDs[key] = id
+        return id
+    }
+
+    private mutating func function(named name: String) -> UInt64 {
+        let nameID = string(name)
+        if let id = functionIDs[nameID] { return id }
+        functions.append(nameID)
+        let id = UInt64(functions.count)
+        functionIDs[nameID] = id
+        return id
+    }
+
+    private mutating func intern(_ location: Location) -> UInt64 {
+        if let id = locationIDs[location] { return id }
+        locations.append(location)
+        let id = UInt64(locations.count)
+        locationIDs[location] = id
+        return id
+    }
+}
