@@ -30,6 +30,8 @@ struct SyntheticWorkload: Sendable {
 
 /// One run's measurements; `--json` prints these.
 struct SyntheticResult: Codable {
+    /// "release" or "debug": unoptimised code allocates where optimised code does not.
+    var build = SyntheticResult.buildConfiguration
     var topology: String
     /// Which round of `--rounds` (from 1).
     var round = 1
@@ -50,6 +52,14 @@ struct SyntheticResult: Codable {
     /// engine's per-trace paths allocate nothing, so this stays near 0 for the staged topology.
     var allocationsPerTrace: Double
     var conserved: Bool
+}
+
+extension SyntheticResult {
+    #if DEBUG
+    static let buildConfiguration = "debug"
+    #else
+    static let buildConfiguration = "release"
+    #endif
 }
 
 /// A processor that converts like the trivial one after spending `cost` of CPU time: a stand-in
