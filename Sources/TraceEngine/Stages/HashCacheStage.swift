@@ -22,7 +22,6 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// exclusivity check on every access, and this stage touches them several times a trace.
     private let state: UnsafeMutablePointer<HashCacheState>
 
-
     private var bpfTraceCache: LRUCache<HostTraceHash, TraceHash> {
         _read { yield state.pointee.bpfTraceCache }
         _modify { yield &state.pointee.bpfTraceCache }
@@ -47,7 +46,6 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         _read { yield state.pointee.bells }
         _modify { yield &state.pointee.bells }
     }
-
 
     init(wiring: EngineWiring, processor: Processor, reporter: Reporter) {
         self.wiring = wiring

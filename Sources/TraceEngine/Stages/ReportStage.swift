@@ -13,7 +13,6 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
     private let state: UnsafeMutablePointer<ReportState>
 
-
     private var umTraceCache: LRUCache<TraceHash, Void> {
         _read { yield state.pointee.umTraceCache }
         _modify { yield &state.pointee.umTraceCache }

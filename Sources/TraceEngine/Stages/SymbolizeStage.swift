@@ -20,7 +20,6 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
     private let state: UnsafeMutablePointer<SymbolizeWorkerState>
 
-
     private var freeSlots: [UInt32] {
         _read { yield state.pointee.freeSlots }
         _modify { yield &state.pointee.freeSlots }
