@@ -60,7 +60,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CLinuxShims"),
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
-        .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem"]),
+        .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims"]),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
         .systemLibrary(name: "CSystemLibraries", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "liburing-dev", "libelf-dev"])]),
         .target(name: "CBPFObjects"),

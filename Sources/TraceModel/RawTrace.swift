@@ -215,13 +215,15 @@ public struct RawTrace: Sendable, BitwiseCopyable {
 
     /// Byte offsets of the header fields, from the C layout. The unhashed ones, ktime to the end of
     /// the header, are contiguous; `load` relies on that.
+    /// (Constants from the C header: offsets computed here with `MemoryLayout.offset(of:)` were
+    /// evaluated lazily, a `swift_once` check on every use, three a record on the source's path.)
     private enum Offsets {
-        static let cpu = MemoryLayout<th_trace_record>.offset(of: \.cpu)!
-        static let kernelFrameCount = MemoryLayout<th_trace_record>.offset(of: \.kernel_frame_count)!
-        static let userFrameCount = MemoryLayout<th_trace_record>.offset(of: \.user_frame_count)!
-        static let ktime = MemoryLayout<th_trace_record>.offset(of: \.ktime)!
-        static let comm = MemoryLayout<th_trace_record>.offset(of: \.comm)!
-        static let apmTraceID = MemoryLayout<th_trace_record>.offset(of: \.apm_trace_id)!
-        static let apmTransactionID = MemoryLayout<th_trace_record>.offset(of: \.apm_transaction_id)!
+        static var cpu: Int { Int(TH_OFFSET_CPU) }
+        static var kernelFrameCount: Int { Int(TH_OFFSET_KERNEL_FRAME_COUNT) }
+        static var userFrameCount: Int { Int(TH_OFFSET_USER_FRAME_COUNT) }
+        static var ktime: Int { Int(TH_OFFSET_KTIME) }
+        static var comm: Int { Int(TH_OFFSET_COMM) }
+        static var apmTraceID: Int { Int(TH_OFFSET_APM_TRACE_ID) }
+        static var apmTransactionID: Int { Int(TH_OFFSET_APM_TRANSACTION_ID) }
     }
 }

@@ -6,6 +6,7 @@
 #ifndef TH_LINUX_SHIMS_H
 #define TH_LINUX_SHIMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* FUTEX_WAIT_PRIVATE on `word` while it equals `expected`, for at most `timeout_ns` (< 0: forever).
@@ -27,5 +28,11 @@ void th_set_current_thread_name(const char *name);
 
 /* The kernel's id of the calling thread. */
 int32_t th_gettid(void);
+
+/* Asks the CPU to start loading `bytes` from `p` into its caches (a hint; never faults): a stage
+ * calls it for the next items of a batch while it works on the current one. Swift has no prefetch. */
+static inline void th_prefetch_read(const void *p, size_t bytes) {
+    for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch((const char *)p + offset, 0, 3);
+}
 
 #endif

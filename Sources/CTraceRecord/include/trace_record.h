@@ -65,6 +65,18 @@ typedef struct th_trace_record {
 #define TH_TRACE_RECORD_HEADER_SIZE 64
 #define TH_TRACE_RECORD_SIZE(frame_count) (TH_TRACE_RECORD_HEADER_SIZE + (frame_count) * sizeof(th_frame))
 
+/* Header field offsets as constants Swift imports directly (`MemoryLayout.offset(of:)` there is
+ * evaluated at run time, behind a lazy-initialization check on every use). */
+enum {
+    TH_OFFSET_CPU = __builtin_offsetof(th_trace_record, cpu),
+    TH_OFFSET_KERNEL_FRAME_COUNT = __builtin_offsetof(th_trace_record, kernel_frame_count),
+    TH_OFFSET_USER_FRAME_COUNT = __builtin_offsetof(th_trace_record, user_frame_count),
+    TH_OFFSET_KTIME = __builtin_offsetof(th_trace_record, ktime),
+    TH_OFFSET_COMM = __builtin_offsetof(th_trace_record, comm),
+    TH_OFFSET_APM_TRACE_ID = __builtin_offsetof(th_trace_record, apm_trace_id),
+    TH_OFFSET_APM_TRANSACTION_ID = __builtin_offsetof(th_trace_record, apm_transaction_id),
+};
+
 _Static_assert(sizeof(th_frame) == 24, "th_frame is 24 bytes");
 _Static_assert(__builtin_offsetof(th_trace_record, frames) == TH_TRACE_RECORD_HEADER_SIZE,
                "the header is 64 bytes");

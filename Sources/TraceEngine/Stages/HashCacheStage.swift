@@ -1,3 +1,4 @@
+import CLinuxShims
 import TraceHandler
 import TraceModel
 
@@ -85,7 +86,14 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             work += returned.count
 
             let traces = wiring.sourceRing.readable(maxCount: batch)
-            for slot in traces { handle(slot) }
+            for (index, slot) in traces.enumerated() {
+                // The source wrote these records on another CPU: start fetching the ones a few
+                // places ahead while this one is hashed.
+                if index + prefetchDistance < traces.count {
+                    th_prefetch_read(rawSlots.pointer(traces[traces.startIndex + index + prefetchDistance]), prefetchBytes)
+                }
+                handle(slot)
+            }
             wiring.sourceRing.release(traces.count)
             if traces.count > 0 { bells.mark(0) }
             work += traces.count
@@ -234,6 +242,13 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         while !ready() && !wiring.isAbandoned { idler.idle { ready() || wiring.isAbandoned } }
     }
 }
+
+/// How far ahead in a batch hash/cache and the symbolize workers prefetch raw records, and how much
+/// of each: the header and the first 18 frames (a record's used length is in its header, which is
+/// what is not yet cached). On the hit path this took 3.4–3.6 M traces/s to 4.0–5.1 M (same runs,
+/// alternating).
+let prefetchDistance = 4
+let prefetchBytes = 512
 
 // Outside the generic stage on purpose: a type nested in a generic class is generic too, and the
 // unspecialized stage then reached its tables and fields through runtime metadata every trace.

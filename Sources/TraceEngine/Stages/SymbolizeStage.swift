@@ -1,3 +1,4 @@
+import CLinuxShims
 import TraceHandler
 import TraceModel
 
@@ -57,7 +58,12 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         while !wiring.isAbandoned {
             reclaim()
             let traces = input.readable(maxCount: min(batch, max(freeSlots.count, 1)))
-            for rawSlot in traces { convert(rawSlot) }
+            for (index, rawSlot) in traces.enumerated() {
+                if index + prefetchDistance < traces.count {  // as hash/cache does (see there)
+                    th_prefetch_read(rawSlots.pointer(traces[traces.startIndex + index + prefetchDistance]), prefetchBytes)
+                }
+                convert(rawSlot)
+            }
             input.release(traces.count)
             if traces.count > 0 {
                 Doorbell.ring(neighbours)
