@@ -76,10 +76,16 @@ final class EngineWiring: Sendable {
         Int((hash.rawValue >> 32) % UInt64(configuration.symbolizeWorkers))
     }
 
+    /// The id of an APM service name, 0 for none. The common case, no APM agent, does not touch
+    /// the shared table: calling into it retained and released the one object hash/cache, the
+    /// workers and report all use, a cache line they then passed around on every trace.
+    @inline(__always)
+    func apmServiceID(_ name: String) -> UInt32 { name.isEmpty ? 0 : apmServiceNames.id(name) }
+
     func meta(_ meta: SampleMeta) -> TraceEventMeta {
         TraceEventMeta(
             timestamp: clock.unixTime(meta.ktime), comm: meta.comm, pid: meta.pid, tid: meta.tid, cpu: meta.cpu,
-            apmServiceName: apmServiceNames.name(meta.apmServiceName))
+            apmServiceName: meta.apmServiceName == 0 ? "" : apmServiceNames.name(meta.apmServiceName))
     }
 
     func statistics() -> EngineStatistics {

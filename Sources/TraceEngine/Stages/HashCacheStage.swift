@@ -192,7 +192,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private func reportCount(slot: UInt32, umHash: TraceHash) {
         let trace = rawSlots.pointer(slot)
         let apm = processor.maybeNotifyAPMAgent(rawTraceAt: trace, umTraceHash: umHash, count: 1)
-        let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceNames.id(apm))
+        let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceID(apm))
         send(ReportMessage(kind: .count, slot: .max, umHash: umHash, meta: meta))
         processor.symbolizationComplete(traceCaptureKTime: trace.pointee.ktime)
     }

@@ -87,7 +87,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         let apm = processor.maybeNotifyAPMAgent(rawTraceAt: raw, umTraceHash: umHash, count: 1)
         let message = ReportMessage(
             kind: .converted, slot: slot, umHash: umHash,
-            meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceNames.id(apm)))
+            meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceID(apm)))
         let delivered = send(message)
         if delivered { counters.add(.emitted) } else { freeSlots.append(slot) }
         processor.symbolizationComplete(traceCaptureKTime: raw.pointee.ktime)
