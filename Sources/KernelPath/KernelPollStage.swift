@@ -38,7 +38,8 @@ public final class KernelPollStage: @unchecked Sendable {
 
     /// Drains into `deliver` (false: no room, the record stays in the kernel buffer and its buffer
     /// is tried again later) until `isStopRequested()` turns true, then drains once more. `flush`
-    /// runs after each round over the ready buffers.
+    /// runs after each round over the ready buffers. One thread runs a stage, once: its io_uring
+    /// accepts waits only from the thread that armed it.
     public func run(
         isStopRequested: () -> Bool, flush: () -> Void, deliver: (UnsafeRawBufferPointer) -> Bool
     ) {

@@ -82,6 +82,8 @@ final class SampleRecorder: TraceReporter, @unchecked Sendable {
 /// -mno-omit-leaf-frame-pointer, and a leaf without one hides its caller).
 struct BusyChild {
     let process: Process
+    /// Where it was compiled: one directory a child, since tests start children concurrently.
+    let directory: URL
     var processIdentifier: Int32 { process.processIdentifier }
 
     static let source = """
@@ -100,7 +102,7 @@ struct BusyChild {
         """
 
     static func start(seconds: Int) throws -> BusyChild {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("th-busy-\(getpid())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("th-busy-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let sourceFile = directory.appendingPathComponent("busy.c")
         let binary = directory.appendingPathComponent("busy")
@@ -115,13 +117,14 @@ struct BusyChild {
         process.executableURL = binary
         process.arguments = ["\(seconds)"]
         try process.run()
-        return BusyChild(process: process)
+        return BusyChild(process: process, directory: directory)
     }
 
     /// SIGKILL: the test runner's children may inherit an ignored SIGTERM.
     func terminate() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
     }
 
     /// The clang next to the Swift toolchain's swift, else the one on PATH.

@@ -19,6 +19,11 @@ int th_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group
 int th_perf_event_enable(int fd);
 int th_perf_event_disable(int fd);
 
+/* io_uring_register(ring_fd, IORING_REGISTER_ENABLE_RINGS): enables a ring made with
+ * IORING_SETUP_R_DISABLED, making the calling thread its single issuer (liburing 2.3 declares
+ * io_uring_enable_rings but does not export it). Returns 0 or -errno. */
+int th_io_uring_enable_rings(int ring_fd);
+
 static inline uint64_t th_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void th_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline uint32_t th_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }

@@ -24,6 +24,10 @@ final class IOUringPoller {
     private let fds: [Int32]
     private let eventFD: Int32
     private var armed = false
+    /// The ring was made with DEFER_TASKRUN and starts disabled (see `init`).
+    private var deferredTaskRun = false
+    /// The thread that armed the polls: the only one that may wait (the ring's single issuer).
+    private var waiter: Int32 = 0
 
     /// `user_data` of the eventfd's poll; buffer polls carry their index.
     private static let wakeTag = UInt64.max
@@ -36,9 +40,15 @@ final class IOUringPoller {
         ring = .allocate(capacity: 1)
         var entries: UInt32 = 8
         while entries < UInt32(pollFDs.count + 1) { entries *= 2 }
-        // COOP_TASKRUN (5.19): completion work waits for the waiting thread's next entry instead of
-        // interrupting it; older kernels refuse the flag, and then the ring is made without it.
-        var result = io_uring_queue_init(entries, ring, UInt32(IORING_SETUP_COOP_TASKRUN))
+        // DEFER_TASKRUN (6.1): completion work is queued on the ring and done only when the waiting
+        // thread asks for completions, with no task-work notification at all. It needs a single
+        // issuer, so the ring starts disabled and `armAll` enables it on the thread that waits.
+        // Older kernels refuse the flags: then COOP_TASKRUN (5.19; completion work waits for the
+        // waiting thread's next entry), then none.
+        var result = io_uring_queue_init(
+            entries, ring, UInt32(IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_R_DISABLED))
+        deferredTaskRun = result == 0
+        if result == -EINVAL { result = io_uring_queue_init(entries, ring, UInt32(IORING_SETUP_COOP_TASKRUN)) }
         if result == -EINVAL { result = io_uring_queue_init(entries, ring, 0) }
         guard result == 0 else {
             ring.deallocate()
@@ -47,10 +57,15 @@ final class IOUringPoller {
         }
     }
 
-    /// Arms every poll; call it on the thread that will `wait`, before the first wait.
+    /// Arms every poll; call it on the thread that will `wait`, before the first wait. That thread
+    /// stays the only one that waits.
     func armAll() {
         guard !armed else { return }
         armed = true
+        // This thread becomes the ring's single issuer. Should enabling fail, the polls simply
+        // never complete and the wait's timeout still drains every buffer.
+        if deferredTaskRun { _ = th_io_uring_enable_rings(ring.pointee.ring_fd) }
+        waiter = th_gettid()
         for (index, fd) in fds.enumerated() { arm(fd, tag: UInt64(index)) }
         arm(eventFD, tag: Self.wakeTag)
         _ = io_uring_submit(ring)  // a failed submit shows as no completions: the wait's timeout still drains
@@ -78,6 +93,8 @@ final class IOUringPoller {
     /// Waits up to `timeout` for readiness; marks `ready[index]` for each buffer whose poll
     /// completed. Returns true when `wake()` was called.
     func wait(timeout: Duration, ready: inout [Bool]) -> Bool {
+        // Misuse, caught in debug builds: a ring with a single issuer refuses waits from others.
+        assert(waiter == th_gettid(), "IOUringPoller.wait called on a thread other than the one that armed it")
         var cqe: UnsafeMutablePointer<io_uring_cqe>?
         let (seconds, attoseconds) = timeout.components
         var ts = __kernel_timespec(tv_sec: seconds, tv_nsec: attoseconds / 1_000_000_000)
