@@ -20,21 +20,39 @@ struct {
     __type(value, struct stack_addresses);
 } stack_scratch SEC(".maps");
 
+// One bpf_loop pass appending stack addresses as frames: the verifier checks the callback once,
+// where a bounded loop of TH_MAX_FRAMES iterations was simulated iteration by iteration (two of
+// them made loading the sampler take most of a second of CPU).
+struct append_context {
+    th_trace_record *record;
+    const struct stack_addresses *stack;
+    __u32 first;  // frame index of the first address
+    __u32 count;  // addresses to append
+    __u8 kind;
+};
+
+static long append_frame(__u32 i, void *data) {
+    struct append_context *c = data;
+    __u32 total = c->first + i;
+    if (i >= c->count || total >= TH_MAX_FRAMES) return 1;
+    th_frame *f = &c->record->frames[total & (TH_MAX_FRAMES - 1)];
+    f->file_id = 0;
+    f->address_or_line = c->stack->ip[i & (TH_MAX_FRAMES - 1)];
+    f->kind = c->kind;
+    f->return_address = i > 0;  // the leaf is the interrupted instruction; callers are return addresses
+    __builtin_memset(f->pad, 0, sizeof(f->pad));
+    return 0;
+}
+
 // Appends `n` addresses as frames of `kind` from index `first`; returns the new frame count.
 static __always_inline __u32 append_frames(th_trace_record *r, __u32 first, const struct stack_addresses *s,
                                            __u32 n, __u8 kind) {
-    __u32 total = first;
-    for (__u32 i = 0; i < TH_MAX_FRAMES; i++) {
-        if (i >= n || total >= TH_MAX_FRAMES) break;
-        th_frame *f = &r->frames[total & (TH_MAX_FRAMES - 1)];
-        f->file_id = 0;
-        f->address_or_line = s->ip[i];
-        f->kind = kind;
-        f->return_address = i > 0;  // the leaf is the interrupted instruction; callers are return addresses
-        __builtin_memset(f->pad, 0, sizeof(f->pad));
-        total++;
-    }
-    return total;
+    if (first >= TH_MAX_FRAMES) return first;
+    __u32 room = TH_MAX_FRAMES - first;
+    __u32 count = n < room ? n : room;
+    struct append_context c = {.record = r, .stack = s, .first = first, .count = count, .kind = kind};
+    bpf_loop(count, append_frame, &c, 0);
+    return first + count;
 }
 
 SEC("perf_event")

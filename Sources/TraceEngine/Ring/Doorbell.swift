@@ -17,7 +17,7 @@ public struct WaitStrategy: Hashable, Sendable {
     /// The longest a parked stage sleeps without being rung: a safety net, not the wake-up path.
     public var parkTimeout: Duration
 
-    public init(spins: Int = 32, yields: Int = 8, parkTimeout: Duration = .milliseconds(2)) {
+    public init(spins: Int = 32, yields: Int = 8, parkTimeout: Duration = .milliseconds(20)) {
         self.spins = spins
         self.yields = yields
         self.parkTimeout = parkTimeout
