@@ -24,8 +24,8 @@ struct ProgressLine {
         let now = ContinuousClock.now
         guard now >= next else { return }
         while next <= now { next += interval }
-        let elapsed = Double((now - started).components.attoseconds / 1_000_000_000_000_000) / 1000
-            + Double((now - started).components.seconds)
+        let (seconds, attoseconds) = (now - started).components
+        let elapsed = Double(seconds) + Double(attoseconds) * 1e-18
         let line = "\(label) \(rounded(elapsed)) s: \(status())"
         if isTerminal {
             writeStandardError("\r\u{1B}[K" + line)

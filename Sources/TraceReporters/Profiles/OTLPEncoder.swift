@@ -49,8 +49,9 @@ enum OTLPEncoder {
         profile.varint(4, durationNanos)
         profile.message(5) { $0.varint(1, cpuType.0); $0.varint(2, cpuType.1) }
         profile.varint(6, period)
-        var profileID = SystemRandomNumberGenerator()
-        profile.bytes(7, (0..<2).flatMap { _ in withUnsafeBytes(of: profileID.next() as UInt64) { Array($0) } })
+        var random = SystemRandomNumberGenerator()
+        let profileID = (0..<2).flatMap { _ in withUnsafeBytes(of: random.next() as UInt64) { Array($0) } }  // 16 bytes
+        profile.bytes(7, profileID)
 
         // Attributes the tables' entries carry, interned before the dictionary is written.
         let frameTypeKey = tables.string("profile.frame.type")
