@@ -84,6 +84,36 @@ import Testing
         #expect(emptyAtEnd)
     }
 
+    /// Appended items stay invisible until `publish` (at every offset, across the wrap), count
+    /// towards full, and come out in order with anything committed after them.
+    @Test(arguments: [1, 2, 4, 8])
+    func appendedItemsAppearOnlyWhenPublished(capacity: Int) {
+        for offset in 0..<capacity {
+            let ring = SPSCRing<UInt64>(capacity: capacity)
+            for i in 0..<offset { #expect(ring.push(UInt64(i))) }
+            for i in 0..<offset { #expect(ring.pop() == UInt64(i)) }
+            for i in 0..<capacity { #expect(ring.appendUnpublished(UInt64(i))) }
+            #expect(!ring.appendUnpublished(99), "full at capacity \(capacity), unpublished items included")
+            #expect(ring.readable(maxCount: capacity).count == 0, "nothing visible before publish")
+            #expect(ring.approximateCount == 0)
+            ring.publish()
+            ring.publish()  // nothing new: no effect
+            #expect(ring.approximateCount == capacity)
+            for i in 0..<capacity { #expect(ring.pop() == UInt64(i)) }
+            #expect(ring.pop() == nil)
+            if capacity >= 2 {
+                #expect(ring.appendUnpublished(100))
+                let span = ring.reserve(maxCount: 1)
+                #expect(span.count == 1)
+                span[0] = 101
+                ring.commit(1)  // publishes the appended item with it
+                #expect(ring.pop() == 100)
+                #expect(ring.pop() == 101)
+            }
+            #expect(ring.highWaterMark == capacity)
+        }
+    }
+
     @Test func rejectsCapacitiesThatAreNotPowersOfTwo() async {
         await #expect(processExitsWith: .failure) {
             _ = SPSCRing<Int>(capacity: 3)

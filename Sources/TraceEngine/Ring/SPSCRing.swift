@@ -12,6 +12,12 @@ import Glibc
 /// of the other's index on its own cache line and reloads it only when the ring looks full (or
 /// empty), so in steady state neither side touches the other's line per item.
 ///
+/// The producer may write ahead of what it publishes (`appendUnpublished`, then `publish`): every
+/// store to `tail` takes its line back from the consumer's cache, which polls it, so a producer
+/// that publishes once per batch moves that line once per batch rather than once per item. For the
+/// same reason `tail` has a line of its own: the producer's per-item bookkeeping (`written`) sits
+/// on a line the consumer never reads.
+///
 /// Orderings, and what they pair with:
 /// - producer `tail.store(.releasing)` publishes the slot writes before it; pairs with the consumer's
 ///   `tail.load(.acquiring)` before it reads those slots.
@@ -29,16 +35,27 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     @usableFromInline let mask: Int
     @usableFromInline let slots: UnsafeMutablePointer<Element>
     @usableFromInline let producer: UnsafeMutablePointer<ProducerLine>
+    @usableFromInline let published: UnsafeMutablePointer<PublishedLine>
     @usableFromInline let consumer: UnsafeMutablePointer<ConsumerLine>
     private let lines: UnsafeMutableRawPointer
 
-    /// Two cache-line pairs: x86's adjacent-line prefetcher pulls lines in 128-byte pairs, so 128
-    /// keeps the producer's and consumer's lines from false sharing.
+    /// Three cache-line pairs (producer's own, the published tail, consumer's own): x86's
+    /// adjacent-line prefetcher pulls lines in 128-byte pairs, so 128 keeps them from false sharing.
     @usableFromInline static var lineSize: Int { 128 }
 
+    /// Read by the consumer; written by the producer once per publication.
+    @usableFromInline
+    struct PublishedLine: ~Copyable {
+        @usableFromInline let tail = Atomic<Int>(0)
+    }
+
+    /// Touched by the producer only (and by observers reading the high-water mark).
     @usableFromInline
     struct ProducerLine: ~Copyable {
-        @usableFromInline let tail = Atomic<Int>(0)
+        /// The index the producer writes next: `tail` plus what it appended but has not published.
+        @usableFromInline var written = 0
+        /// The producer's copy of what it last stored in `tail`.
+        @usableFromInline var publishedTail = 0
         /// The producer's last view of `head` (a lower bound of the real one).
         @usableFromInline var cachedHead = 0
         /// The most items the producer has seen in the ring (against `cachedHead`: an upper bound).
@@ -57,19 +74,23 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// - Precondition: `capacity` is a power of two, at least 1. (Configuration validates user input.)
     public init(capacity: Int) {
         precondition(capacity >= 1 && capacity.nonzeroBitCount == 1, "ring capacity \(capacity) is not a power of two")
-        precondition(MemoryLayout<ProducerLine>.size <= Self.lineSize && MemoryLayout<ConsumerLine>.size <= Self.lineSize)
+        precondition(MemoryLayout<ProducerLine>.size <= Self.lineSize && MemoryLayout<PublishedLine>.size <= Self.lineSize
+            && MemoryLayout<ConsumerLine>.size <= Self.lineSize)
         self.capacity = capacity
         mask = capacity - 1
         slots = .allocate(capacity: capacity)
-        lines = .allocate(byteCount: 2 * Self.lineSize, alignment: Self.lineSize)
+        lines = .allocate(byteCount: 3 * Self.lineSize, alignment: Self.lineSize)
         producer = lines.bindMemory(to: ProducerLine.self, capacity: 1)
         producer.initialize(to: ProducerLine())
-        consumer = (lines + Self.lineSize).bindMemory(to: ConsumerLine.self, capacity: 1)
+        published = (lines + Self.lineSize).bindMemory(to: PublishedLine.self, capacity: 1)
+        published.initialize(to: PublishedLine())
+        consumer = (lines + 2 * Self.lineSize).bindMemory(to: ConsumerLine.self, capacity: 1)
         consumer.initialize(to: ConsumerLine())
     }
 
     deinit {
         producer.deinitialize(count: 1)
+        published.deinitialize(count: 1)
         consumer.deinitialize(count: 1)
         lines.deallocate()
         slots.deallocate()  // BitwiseCopyable elements need no deinitialization
@@ -77,13 +98,22 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
     // MARK: Producer
 
-    /// Appends `element`; false when the ring is full.
+    /// Appends `element` and publishes it; false when the ring is full.
     @inlinable
     public func push(_ element: Element) -> Bool {
+        guard appendUnpublished(element) else { return false }
+        publish()
+        return true
+    }
+
+    /// Writes `element` into the next free slot without showing it to the consumer: it becomes
+    /// visible at the next `publish` (or `commit`). False when the ring is full.
+    @inlinable
+    public func appendUnpublished(_ element: Element) -> Bool {
         let span = reserve(maxCount: 1)
         guard span.count == 1 else { return false }
         span.initialize(repeating: element)
-        commit(1)
+        producer.pointee.written += 1
         return true
     }
 
@@ -92,23 +122,32 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     @inlinable
     public func reserve(maxCount: Int) -> UnsafeMutableBufferPointer<Element> {
         checkOwner(producer.pointee.ownerThread, side: "producer")
-        let tail = producer.pointee.tail.load(ordering: .relaxed)
-        var free = capacity - (tail - producer.pointee.cachedHead)
+        let written = producer.pointee.written
+        var free = capacity - (written - producer.pointee.cachedHead)
         if free < maxCount {
             producer.pointee.cachedHead = consumer.pointee.head.load(ordering: .acquiring)
-            free = capacity - (tail - producer.pointee.cachedHead)
+            free = capacity - (written - producer.pointee.cachedHead)
         }
-        let start = tail & mask
+        let start = written & mask
         let count = min(maxCount, free, capacity - start)
         return UnsafeMutableBufferPointer(start: slots + start, count: count)
     }
 
-    /// Publishes `count` slots written after `reserve`.
+    /// Publishes `count` slots written after `reserve`, with anything appended before them.
     @inlinable
     public func commit(_ count: Int) {
-        let tail = producer.pointee.tail.load(ordering: .relaxed) + count
-        producer.pointee.tail.store(tail, ordering: .releasing)
-        let used = tail - producer.pointee.cachedHead
+        producer.pointee.written += count
+        publish()
+    }
+
+    /// Shows the consumer everything written so far. Costs nothing when there is nothing new.
+    @inlinable
+    public func publish() {
+        let written = producer.pointee.written
+        guard written != producer.pointee.publishedTail else { return }
+        producer.pointee.publishedTail = written
+        published.pointee.tail.store(written, ordering: .releasing)
+        let used = written - producer.pointee.cachedHead
         if used > producer.pointee.highWaterMark.load(ordering: .relaxed) {
             producer.pointee.highWaterMark.store(used, ordering: .relaxed)
         }
@@ -134,7 +173,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let head = consumer.pointee.head.load(ordering: .relaxed)
         var available = consumer.pointee.cachedTail - head
         if available < maxCount {
-            consumer.pointee.cachedTail = producer.pointee.tail.load(ordering: .acquiring)
+            consumer.pointee.cachedTail = published.pointee.tail.load(ordering: .acquiring)
             available = consumer.pointee.cachedTail - head
         }
         let start = head & mask
@@ -151,9 +190,9 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
     // MARK: Either side, or an observer
 
-    /// Items in the ring at some instant during the call (exact when both sides are quiet).
+    /// Published items in the ring at some instant during the call (exact when both sides are quiet).
     public var approximateCount: Int {
-        producer.pointee.tail.load(ordering: .acquiring) - consumer.pointee.head.load(ordering: .acquiring)
+        published.pointee.tail.load(ordering: .acquiring) - consumer.pointee.head.load(ordering: .acquiring)
     }
 
     /// The most items the producer has seen queued (an upper bound: it measures against its cached
@@ -161,7 +200,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     public var highWaterMark: Int { producer.pointee.highWaterMark.load(ordering: .relaxed) }
 
     /// Items pushed so far.
-    public var pushedCount: Int { producer.pointee.tail.load(ordering: .acquiring) }
+    public var pushedCount: Int { published.pointee.tail.load(ordering: .acquiring) }
 
     /// Debug builds trap when a second thread acts as this side; release builds check nothing.
     @inlinable

@@ -99,6 +99,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             work += traces.count
 
             if work > 0 {
+                publishAll()
                 bells.ringPending()
                 idler.workDone()
                 continue
@@ -145,7 +146,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     private func symbolize(_ slot: UInt32, hash: HostTraceHash) {
         let worker = wiring.worker(for: hash)
         let ring = wiring.symbolizeRings[worker]
-        while !ring.push(slot) {
+        while !ring.appendUnpublished(slot) {
             switch wiring.configuration.symbolize.policy {
             case .drop:
                 counters.add(.dropSymbolizeRingFull)
@@ -200,7 +201,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// Pushes to report under the report edge's policy.
     private func send(_ message: ReportMessage) {
         let ring = reportRing
-        while !ring.push(message) {
+        while !ring.appendUnpublished(message) {
             if wiring.configuration.report.policy == .drop {
                 counters.add(.dropReportRingFull)
                 if message.kind == .degraded { free(message.slot) }
@@ -210,6 +211,14 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             if wiring.isAbandoned { return }  // left in flight: stop counts it
         }
         bells.mark(1)
+    }
+
+    /// Shows the next stages what this one appended since the last call: once a batch, so each
+    /// ring's index line crosses to the consumer's CPU once a batch, not once a trace.
+    private func publishAll() {
+        reportRing.publish()
+        freeRawSlots.publish()
+        for ring in wiring.symbolizeRings { ring.publish() }
     }
 
     private func append(_ slot: UInt32, toEntry entry: Int) {
@@ -226,7 +235,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     /// Gives a raw slot back to the source. The ring is sized to the pool: it is never full.
     private func free(_ slot: UInt32) {
-        let pushed = freeRawSlots.push(slot)
+        let pushed = freeRawSlots.appendUnpublished(slot)
         precondition(pushed, "free raw slot ring overflow: a slot was freed twice")
         bells.mark(0)
     }
@@ -235,6 +244,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// lead back here (answers, returned slots) are sized to their pools and never fill, so the stage
     /// we wait on never waits on us.
     private func waitForRoom(bell: Int, _ ready: () -> Bool) {
+        publishAll()
         bells.mark(bell)
         bells.ringPending()
         idler.workDone()

@@ -59,7 +59,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
                 for message in converted {
                     counters.add(.received)
                     deliver(wiring.convertedSlots[worker].pointer(message.slot), message)
-                    let returned = wiring.convertedReturns[worker].push(message.slot)
+                    let returned = wiring.convertedReturns[worker].appendUnpublished(message.slot)
                     precondition(returned, "converted slot return ring overflow")
                 }
                 ring.release(converted.count)
@@ -67,6 +67,9 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
                 work += converted.count
             }
             if work > 0 {
+                // Returned slots are published once a batch (see SPSCRing: one index store a batch).
+                wiring.reportRawReturns.publish()
+                for ring in wiring.convertedReturns { ring.publish() }
                 bells.ringPending()
                 idler.workDone()
                 continue
@@ -98,7 +101,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         case .degraded:
             state.pointee.scratch.assignUnsymbolized(rawTraceAt: wiring.rawSlots.pointer(message.slot))
             withUnsafeMutablePointer(to: &state.pointee.scratch) { deliver($0, message) }
-            let returned = wiring.reportRawReturns.push(message.slot)
+            let returned = wiring.reportRawReturns.appendUnpublished(message.slot)
             precondition(returned, "raw slot return ring overflow")
         case .converted:
             preconditionFailure("converted traces come from symbolize workers")

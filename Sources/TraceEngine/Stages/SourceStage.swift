@@ -60,7 +60,8 @@ public final class EngineSource: @unchecked Sendable {
         state.deallocate()
     }
 
-    /// Offers one trace: `fill` writes it into the slot (for example
+    /// Offers one trace, which the hash/cache stage sees at the next `flush`: `fill` writes it into
+    /// the slot (for example
     /// `RawTrace.loadDeferringHash(bytes)`: the hash/cache stage computes every trace's hash, so the
     /// source need not); a thrown `RawTraceError` counts the record as malformed and reuses the slot.
     @discardableResult
@@ -78,7 +79,7 @@ public final class EngineSource: @unchecked Sendable {
             putBack(slot)
             return .malformed
         }
-        while !ring.push(slot) {
+        while !ring.appendUnpublished(slot) {
             if policy == .drop {
                 counters.add(.dropSourceRingFull)
                 putBack(slot)
@@ -98,10 +99,13 @@ public final class EngineSource: @unchecked Sendable {
         return .queued
     }
 
-    /// Wakes the hash/cache stage for what was emitted since the last flush. Call it at the end of
-    /// each batch read from the kernel; `emit` also flushes every `batchSize` traces.
+    /// Hands what was emitted since the last flush to the hash/cache stage and wakes it. Call it at
+    /// the end of each batch read from the kernel; `emit` also flushes every `batchSize` traces, and
+    /// `finish` flushes. (Publishing once a batch, not once a trace, keeps the ring's index line
+    /// from crossing between CPUs on every trace: that store was the source's costliest line.)
     public func flush() {
         state.pointee.unflushed = 0
+        ring.publish()
         hashBell.ring()
     }
 

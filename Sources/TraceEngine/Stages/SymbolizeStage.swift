@@ -66,6 +66,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
             }
             input.release(traces.count)
             if traces.count > 0 {
+                publish()
                 Doorbell.ring(neighbours)
                 idler.workDone()
                 continue
@@ -92,13 +93,13 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         if delivered { counters.add(.emitted) } else { freeSlots.append(slot) }
         processor.symbolizationComplete(traceCaptureKTime: raw.pointee.ktime)
         // Sized to the raw pool: never full.
-        let answered = feedbackRing.push(SymbolizeResult(rawSlot: rawSlot, bpfHash: raw.pointee.hash, umHash: umHash, delivered: delivered))
+        let answered = feedbackRing.appendUnpublished(SymbolizeResult(rawSlot: rawSlot, bpfHash: raw.pointee.hash, umHash: umHash, delivered: delivered))
         precondition(answered, "feedback ring overflow")
     }
 
     private func send(_ message: ReportMessage) -> Bool {
         let ring = reportRing
-        while !ring.push(message) {
+        while !ring.appendUnpublished(message) {
             if wiring.configuration.report.policy == .drop {
                 counters.add(.dropReportRingFull)
                 return false
@@ -128,7 +129,14 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         returns.release(returned.count)
     }
 
+    /// Shows report and hash/cache this batch's messages: one index store per ring a batch.
+    private func publish() {
+        reportRing.publish()
+        feedbackRing.publish()
+    }
+
     private func wait(_ ready: () -> Bool) {
+        publish()
         Doorbell.ring(neighbours)
         idler.workDone()
         let wiring = self.wiring

@@ -30,6 +30,9 @@ struct KernelBenchCommand: AsyncParsableCommand {
     @Option(help: "perf-buffer or ring-buffer (libbpf's anchor reads perf buffers only).") var buffer: String?
     @Option(help: "Bytes of each CPU's perf buffer (power of two).") var perCPUBufferBytes: Int?
     @Option(help: "Wake the consumer after this many bytes (0: every record).") var watermarkBytes: Int?
+    @Option(help: "Pin the generator thread to this CPU (default: unpinned).") var generatorCPU: Int?
+    @Option(help: "Pin the consumer (poll) thread to this CPU (default: unpinned).") var consumerCPU: Int?
+    @Option(help: "Consumers to run, comma-separated: engine, reader, libbpf (default: all that apply).") var consumers: String?
     @OptionGroup var options: ConfigurationOptions
 
     func run() async throws {
@@ -48,15 +51,17 @@ struct KernelBenchCommand: AsyncParsableCommand {
         let buffer = output.kind
         let perCPUBufferBytes = output.perCPUBufferBytes
         let watermarkBytes = output.wakeupWatermarkBytes
-        let engineConfiguration = configuration.engine
+        var engineConfiguration = configuration.engine
+        let placement = try ThreadPlacement(generator: generatorCPU, consumer: consumerCPU)
+        if engineConfiguration.cpus.source == nil { engineConfiguration.cpus.source = placement.consumer }
 
-        let consumers: [KernelConsumer] = buffer == .perfBuffer ? [.engine, .readerOnly, .libbpf] : [.engine, .readerOnly]
+        let consumers = try KernelConsumer.chosen(consumers, buffer: buffer)
         var results: [KernelConsumer: [KernelRound]] = [:]
         print("kernel bench: \(records) records of \(frames) frames (\(64 + 24 * frames) B) per round, \(buffer.rawValue), "
-            + "\(perCPUBufferBytes >> 10) KiB per CPU, wakeup every \(watermarkBytes == 0 ? "record" : "\(watermarkBytes >> 10) KiB")")
+            + "\(perCPUBufferBytes >> 10) KiB per CPU, wakeup every \(watermarkBytes == 0 ? "record" : "\(watermarkBytes >> 10) KiB"), \(placement)")
         for round in 1...rounds {
             for consumer in round % 2 == 1 ? consumers : consumers.reversed() {
-                let result = try measure(consumer, output: output, engine: engineConfiguration)
+                let result = try measure(consumer, output: output, engine: engineConfiguration, placement: placement)
                 results[consumer, default: []].append(result)
                 print("  round \(round) \(consumer.name): \(result)")
             }
@@ -67,6 +72,16 @@ struct KernelBenchCommand: AsyncParsableCommand {
             let median = KernelRound.median(results[consumer]!)
             print(pad(consumer.name, 24) + " " + pad("\(Int(median.recordsPerSecond))", 11) + " " + pad("\(median.lost)", 9)
                 + " \(Int(median.cpuNanosecondsPerRecord))")
+        }
+        if let ours = results[.readerOnly], let anchor = results[.libbpf] {
+            // Each round ran both back to back, so a round's ratio shares that round's conditions.
+            let cpu = zip(ours, anchor).map { $0.cpuNanosecondsPerRecord / $1.cpuNanosecondsPerRecord }
+            let rate = zip(ours, anchor).map { $0.recordsPerSecond / $1.recordsPerSecond }
+            print("per round, reader only ÷ libbpf: CPU per record " + cpu.map { ratio($0, 1) }.joined(separator: " ")
+                + ", records/s " + rate.map { ratio($0, 1) }.joined(separator: " "))
+            print("median of the rounds' ratios: CPU per record \(ratio(cpu.sorted()[cpu.count / 2], 1)), "
+                + "records/s \(ratio(rate.sorted()[rate.count / 2], 1)); lost, ours \(ours.map(\.lost).reduce(0, +)) "
+                + "against libbpf's \(anchor.map(\.lost).reduce(0, +)) over all rounds")
         }
         if let ours = results[.readerOnly].map(KernelRound.median), let anchor = results[.libbpf].map(KernelRound.median) {
             print("ours (reader only) ÷ libbpf: records/s \(ratio(ours.recordsPerSecond, anchor.recordsPerSecond)), "
@@ -79,7 +94,11 @@ struct KernelBenchCommand: AsyncParsableCommand {
     }
 
     /// One round: load the generator, start the consumer, generate, stop, count.
-    private func measure(_ consumer: KernelConsumer, output: KernelOutputConfiguration, engine engineConfiguration: EngineConfiguration) throws -> KernelRound {
+    private func measure(
+        _ consumer: KernelConsumer, output: KernelOutputConfiguration, engine engineConfiguration: EngineConfiguration,
+        placement: ThreadPlacement
+    ) throws -> KernelRound {
+        let records = self.records
         let pid = getpid()
         switch consumer {
         case .libbpf:
@@ -90,11 +109,11 @@ struct KernelBenchCommand: AsyncParsableCommand {
             let pages = output.perCPUBufferBytes / 4096
             let watermark = UInt32(output.wakeupWatermarkBytes)
             let box = ResultBox()
-            let thread = try WorkerThread.spawn(name: "th-libbpf", cpus: nil) {
+            let thread = try WorkerThread.spawn(name: "th-libbpf", cpus: placement.consumer) {
                 box.result = th_libbpf_consume(mapFD, pages, watermark, stop.pointer)
             }
             try generator.attach()
-            let seconds = timed { TracepointGenerator.generate(count: records) }
+            let seconds = try placement.generate(records)
             stop.set()
             let wall = seconds + timed { thread.join() }
             let r = box.result
@@ -110,7 +129,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
                 let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: CountingReporter())
                 try engine.start()
                 try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
-                wall = timed { TracepointGenerator.generate(count: records) }
+                wall = try placement.generate(records)
                 wall += timed {
                     poll.wake()
                     engine.stop()
@@ -118,10 +137,10 @@ struct KernelBenchCommand: AsyncParsableCommand {
                 guard engine.statistics().isConserved else { throw CommandFailure("engine conservation failed: \(engine.statistics())") }
             } else {
                 let stop = StopFlag()
-                let thread = try WorkerThread.spawn(name: "th-poll", cpus: nil) {
+                let thread = try WorkerThread.spawn(name: "th-poll", cpus: placement.consumer) {
                     poll.run(isStopRequested: { stop.isSet }, flush: {}) { _ in true }
                 }
-                wall = timed { TracepointGenerator.generate(count: records) }
+                wall = try placement.generate(records)
                 wall += timed {
                     stop.set()
                     poll.wake()
@@ -134,8 +153,62 @@ struct KernelBenchCommand: AsyncParsableCommand {
     }
 }
 
+/// Where the generator and the consumer run: unpinned unless asked. Left to the scheduler, the two
+/// sometimes share a CPU for a while, the consumer falls behind and the kernel loses records, so
+/// lost counts vary from round to round whichever consumer runs. Pinning them apart did not make
+/// the counts steadier here (other work then lands on the consumer's CPU), but it is there to try.
+struct ThreadPlacement: CustomStringConvertible {
+    let generator: [Int]?
+    let consumer: [Int]?
+
+    init(generator: Int?, consumer: Int?) throws {
+        let allowed = WorkerThread.allowedCPUs()
+        for (cpu, option) in [(generator, "--generator-cpu"), (consumer, "--consumer-cpu")] {
+            if let cpu, !allowed.contains(cpu) {
+                throw CommandFailure("\(option) \(cpu): not a CPU this process may run on (\(allowed.map(String.init).joined(separator: ",")))")
+            }
+        }
+        self.generator = generator.map { [$0] }
+        self.consumer = consumer.map { [$0] }
+    }
+
+    var description: String {
+        func text(_ cpus: [Int]?) -> String { cpus.map { "CPU \($0[0])" } ?? "unpinned" }
+        return "generator on \(text(generator)), consumer on \(text(consumer))"
+    }
+
+    /// Makes `count` records from a generator thread placed as configured; returns the seconds it took.
+    func generate(_ count: Int) throws -> Double {
+        let seconds = Atomic<Double>(0)
+        let thread = try WorkerThread.spawn(name: "th-generator", cpus: generator) {
+            seconds.store(timed { TracepointGenerator.generate(count: count) }, ordering: .releasing)
+        }
+        thread.join()
+        return seconds.load(ordering: .acquiring)
+    }
+}
+
 enum KernelConsumer: Hashable {
     case engine, readerOnly, libbpf
+
+    /// The consumers named in `list` (all that apply to `buffer` when nil), in a fixed order.
+    static func chosen(_ list: String?, buffer: KernelOutputConfiguration.Kind) throws -> [KernelConsumer] {
+        let applicable: [KernelConsumer] = buffer == .perfBuffer ? [.engine, .readerOnly, .libbpf] : [.engine, .readerOnly]
+        guard let list else { return applicable }
+        let names = list.split(separator: ",").map { String($0.filter { $0 != " " }) }
+        for name in names where !applicable.contains(where: { $0.option == name }) {
+            throw CommandFailure("--consumers: '\(name)' is not one of \(applicable.map(\.option).joined(separator: ", ")) (for \(buffer.rawValue))")
+        }
+        return applicable.filter { names.contains($0.option) }
+    }
+
+    var option: String {
+        switch self {
+        case .engine: "engine"
+        case .readerOnly: "reader"
+        case .libbpf: "libbpf"
+        }
+    }
 
     var name: String {
         switch self {

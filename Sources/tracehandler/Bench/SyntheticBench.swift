@@ -180,6 +180,7 @@ enum SyntheticBench {
                         }
                         next = next + 1 == records.count ? 0 : next + 1
                     }
+                    source.flush()  // as the poll stage does after each batch it reads
                     handled += UInt64(count)
                 }
             }
