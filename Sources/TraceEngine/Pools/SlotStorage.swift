@@ -2,7 +2,7 @@
 ///
 /// Ownership of a slot travels with its index: the stage that holds an index (popped from a ring,
 /// or taken from its free list) is the only one touching that slot, and it gives the slot up by
-/// pushing the index into a ring. The ring's releasing push and acquiring pop order the slot's
+/// appending the index to a ring. The ring's releasing publish and acquiring read order the slot's
 /// writes before the next owner's reads. This class only owns the memory.
 final class SlotStorage<Element>: @unchecked Sendable {
     // @unchecked: see the ownership rule above; the storage itself is never resized.
