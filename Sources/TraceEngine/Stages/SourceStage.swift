@@ -61,9 +61,9 @@ public final class EngineSource: @unchecked Sendable {
     }
 
     /// Offers one trace, which the hash/cache stage sees at the next `flush`: `fill` writes it into
-    /// the slot (for example
-    /// `RawTrace.loadDeferringHash(bytes)`: the hash/cache stage computes every trace's hash, so the
-    /// source need not); a thrown `RawTraceError` counts the record as malformed and reuses the slot.
+    /// the slot (for example `RawTrace.loadDeferringHash(bytes)`: the hash/cache stage computes
+    /// every trace's hash, so the source need not); a thrown `RawTraceError` counts the record as
+    /// malformed and reuses the slot.
     @discardableResult
     public func emit(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
         precondition(!state.pointee.finished, "emit after finish")

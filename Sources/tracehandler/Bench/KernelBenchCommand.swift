@@ -98,7 +98,6 @@ struct KernelBenchCommand: AsyncParsableCommand {
         _ consumer: KernelConsumer, output: KernelOutputConfiguration, engine engineConfiguration: EngineConfiguration,
         placement: ThreadPlacement
     ) throws -> KernelRound {
-        let records = self.records
         let pid = getpid()
         switch consumer {
         case .libbpf:
