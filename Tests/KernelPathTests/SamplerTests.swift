@@ -21,7 +21,10 @@ struct SamplerTests {
         let samples = reporter.samples
         #expect(samples.count >= 300, "\(samples.count) samples; \(counters)")
         #expect(samples.allSatisfy { $0.pid == UInt32(child.processIdentifier) })
-        #expect(samples.allSatisfy { $0.comm == "th-busy-child" })
+        // Named by its binary from exec on; only a sample taken between the spawn and the exec
+        // (microseconds) can carry the spawning thread's name.
+        let otherNames = samples.filter { $0.comm != "th-busy-child" }
+        #expect(otherNames.count * 100 <= samples.count, "\(otherNames.count) of \(samples.count): \(Set(otherNames.map(\.comm)))")
         let withUserStack = samples.filter { $0.userFrames >= 3 }  // leaf, spin, main at least
         #expect(withUserStack.count * 10 >= samples.count * 9, "user stacks: \(withUserStack.count) of \(samples.count)")
         #expect(statistics.isConserved)
@@ -88,12 +91,10 @@ struct BusyChild {
 
     static let source = """
         #include <stdlib.h>
-        #include <sys/prctl.h>
         #include <time.h>
         __attribute__((noinline)) unsigned long leaf(unsigned long x) { for (int i = 0; i < 1000; i++) x = x * 6364136223846793005UL + 1; return x; }
         __attribute__((noinline)) unsigned long spin(unsigned long x) { return leaf(x) ^ leaf(x + 1); }
         int main(int argc, char **argv) {
-            prctl(PR_SET_NAME, "th-busy-child");
             time_t end = time(0) + atoi(argv[1]);
             unsigned long x = 1;
             while (time(0) < end) x = spin(x);
@@ -105,7 +106,9 @@ struct BusyChild {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("th-busy-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let sourceFile = directory.appendingPathComponent("busy.c")
-        let binary = directory.appendingPathComponent("busy")
+        // Its name is its comm from exec on. (Set by prctl in main instead, samples taken while the
+        // dynamic loader ran carried the file name: an occasional failure.)
+        let binary = directory.appendingPathComponent("th-busy-child")
         try source.write(to: sourceFile, atomically: true, encoding: .utf8)
         let compiler = Process()
         compiler.executableURL = URL(fileURLWithPath: clangPath())
