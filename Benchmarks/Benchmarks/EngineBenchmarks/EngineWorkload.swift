@@ -40,7 +40,8 @@ struct EngineWorkload: Sendable {
         traces.withRecords { records in
             var next = 0
             for _ in 0..<count {
-                engine.source.emit { (trace) throws(RawTraceError) in try trace.load(records[next]) }
+                // As the poll stage does: the engine's hash/cache stage computes the hash.
+                engine.source.emit { (trace) throws(RawTraceError) in try trace.loadDeferringHash(records[next]) }
                 next += 1
                 if next == records.count { next = 0 }
             }

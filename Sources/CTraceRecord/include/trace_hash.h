@@ -14,8 +14,15 @@ typedef struct th_hash128 {
     uint64_t high;
 } th_hash128;
 
-/* XXH3-128 of `len` bytes at `data` (seed 0, default secret). */
+/* XXH3-128 of `len` bytes at `data` (seed 0, default secret): the AVX2 build on CPUs that have
+ * it, else the portable (SSE2 on x86-64) one. Both give the same hash. */
 th_hash128 th_xxh3_128(const void *data, size_t len);
+
+/* The two builds, for tests that check they agree. Call th_xxh3_128_avx2 only when
+ * th_xxh3_uses_avx2() is 1 (it exists on x86-64 only). */
+th_hash128 th_xxh3_128_portable(const void *data, size_t len);
+th_hash128 th_xxh3_128_avx2(const void *data, size_t len);
+int th_xxh3_uses_avx2(void);
 
 /*
  * XXH3-128 of a columnar trace, frame by frame: for each frame the 16 bytes of its file id (high
