@@ -48,6 +48,16 @@ public enum ConfigurationKeys {
         int("symbolize.workers", "Symbolize worker threads (fan-out by trace hash).", "1 ... 64", \.engine.symbolizeWorkers),
         int("cache.size", "Entries in each of the two trace caches (BPF hash, user-mode hash).", "1 ... 16777216", \.engine.cacheSize),
         int("batch", "Items a stage moves per batch.", "1 ... 4096", \.engine.batchSize),
+        ConfigurationKey(
+            name: "hash-cache.thread",
+            help: "Where the hash/cache stage runs: own (a thread of its own) or source (on the poll thread: cache hits never leave it).",
+            allowed: HashCacheThread.allCases.map(\.rawValue).joined(separator: ", "),
+            read: { $0.engine.hashCacheThread.rawValue },
+            write: { c, text in
+                guard let thread = HashCacheThread(rawValue: text) else { return false }
+                c.engine.hashCacheThread = thread
+                return true
+            }),
         cpus("cpus.source", "CPUs of the poll (source) thread, e.g. 0 or 0,1; empty: not pinned.", \.engine.cpus.source),
         cpus("cpus.hash-cache", "CPUs of the hash/cache thread.", \.engine.cpus.hashCache),
         ConfigurationKey(

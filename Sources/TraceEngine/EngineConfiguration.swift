@@ -40,6 +40,19 @@ public struct StageCPUs: Hashable, Sendable {
     }
 }
 
+/// Which thread runs the hash/cache stage.
+public enum HashCacheThread: String, Hashable, Sendable, CaseIterable {
+    /// A thread of its own, `th-hash-cache`, fed through the source ring: lookups overlap with the
+    /// source's reading on another CPU. Every trace is copied into a pool slot and crosses CPUs.
+    case own
+    /// The source's thread: `emit` reads each trace into memory only that thread touches, hashes
+    /// it and looks it up there. A hit goes to report as a count, its record never copied into
+    /// the pool nor read on another CPU; only misses take a slot and go on to symbolize. For
+    /// machines with fewer CPUs than busy stages, where a thread of its own buys no parallelism
+    /// and moving every record between CPUs is the hit path's largest cost (design/engine.md).
+    case source
+}
+
 /// Everything the engine is built from. A plain value with documented defaults; `validate` checks
 /// it once, before any thread starts, and nothing reads it on the hot path.
 public struct EngineConfiguration: Hashable, Sendable {
@@ -66,6 +79,9 @@ public struct EngineConfiguration: Hashable, Sendable {
     public var cacheSize = 16384
     /// `batch`: items a stage takes from one ring before looking at the next. Default 64.
     public var batchSize = 64
+    /// `hash-cache.thread`: `own` (default) or `source`, see `HashCacheThread`. With `source`,
+    /// `rings.source` and `cpus.hash-cache` are unused.
+    public var hashCacheThread = HashCacheThread.own
     /// `cpus.*`: pinning per stage. Default: none.
     public var cpus = StageCPUs()
     /// `wait.*`: how idle stages wait.

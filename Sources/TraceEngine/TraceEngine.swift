@@ -17,6 +17,7 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
     private let wiring: EngineWiring
     private let processor: Processor
     private let reporter: Reporter
+    private let hashCache: HashCacheStage<Processor, Reporter>
     private let lifecycle = Mutex(Lifecycle())
     private let stopRequested = Atomic<Bool>(false)
 
@@ -49,7 +50,8 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         self.processor = processor
         self.reporter = reporter
         wiring = EngineWiring(configuration: configuration, clock: clock)
-        source = EngineSource(parts: wiring)
+        hashCache = HashCacheStage(wiring: wiring, processor: processor, reporter: reporter)
+        source = EngineSource(parts: wiring, inlineHashCache: configuration.hashCacheThread == .source ? hashCache : nil)
     }
 
     /// Spawns the stage threads, pinned as configured.
@@ -58,9 +60,11 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             precondition(!state.started, "TraceEngine started twice")
             state.started = true
             let c = configuration
-            let hash = HashCacheStage(wiring: wiring, processor: processor, reporter: reporter)
             let report = ReportStage(wiring: wiring, reporter: reporter)
-            state.stageThreads.append(try spawnMeasured("th-hash-cache", cpus: c.cpus.hashCache, into: &state) { hash.run() })
+            if c.hashCacheThread == .own {
+                let hash = hashCache
+                state.stageThreads.append(try spawnMeasured("th-hash-cache", cpus: c.cpus.hashCache, into: &state) { hash.run() })
+            }
             for worker in 0..<c.symbolizeWorkers {
                 let stage = SymbolizeStage(wiring: wiring, processor: processor, worker: worker)
                 state.stageThreads.append(

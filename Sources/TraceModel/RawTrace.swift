@@ -151,6 +151,26 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     /// Computes `hash` from the record (after `loadDeferringHash`).
     public mutating func updateHash() { rehash() }
 
+    /// Copies the trace at `source` over the one at `destination`: its fields and the used part of
+    /// its record (the header and `frameCount` frames, a sixth of the 3 KiB at 18 frames). The
+    /// engine moves a trace from the source thread's scratch into a pool slot this way.
+    public static func copy(_ source: UnsafePointer<RawTrace>, to destination: UnsafeMutablePointer<RawTrace>) {
+        destination.pointee.ktime = source.pointee.ktime
+        destination.pointee.cpu = source.pointee.cpu
+        destination.pointee.comm = source.pointee.comm
+        destination.pointee.apmTraceID = source.pointee.apmTraceID
+        destination.pointee.apmTransactionID = source.pointee.apmTransactionID
+        destination.pointee.hash = source.pointee.hash
+        let size = source.pointee.encodedByteCount
+        // Through pointers to the records in place: `pointee.record` as a value would be a copy.
+        let from = UnsafeMutablePointer(mutating: source)
+        withUnsafeMutablePointer(to: &destination.pointee.record) { to in
+            withUnsafeMutablePointer(to: &from.pointee.record) { from in
+                UnsafeMutableRawPointer(to).copyMemory(from: from, byteCount: size)
+            }
+        }
+    }
+
     @inlinable public var pid: UInt32 { record.pid }
     @inlinable public var tid: UInt32 { record.tid }
     @inlinable public var kernelFrameCount: Int { Int(record.kernel_frame_count) }

@@ -45,11 +45,13 @@ import TraceModel
     @Test func sizesTakeSuffixesAndCPUListsRanges() async throws {
         let configuration = try await AgentConfiguration.load(
             file: nil, environment: [:],
-            settings: ["kernel.per-cpu-buffer-bytes=2MiB", "cpus.source=0-1", "cpus.symbolize=0;1", "wait.park-timeout-ms=5"])
+            settings: ["kernel.per-cpu-buffer-bytes=2MiB", "cpus.source=0-1", "cpus.symbolize=0;1", "wait.park-timeout-ms=5",
+                       "hash-cache.thread=source"])
         #expect(configuration.kernel.perCPUBufferBytes == 2 << 20)
         #expect(configuration.engine.cpus.source == [0, 1])
         #expect(configuration.engine.cpus.symbolize == [[0], [1]])
         #expect(configuration.engine.wait.parkTimeout == .milliseconds(5))
+        #expect(configuration.engine.hashCacheThread == .source)
     }
 
     /// Unknown keys in each source, and values a key cannot take, name the key and the value.
@@ -60,6 +62,7 @@ import TraceModel
         (["rings.report.policy=degrade"], [:], "rings.report.policy"),
         (["cpus.source=a-b"], [:], "cpus.source"),
         (["kernel.buffer=pipe"], [:], "kernel.buffer"),
+        (["hash-cache.thread=report"], [:], "hash-cache.thread"),
         (["wait.park-timeout-ms=0"], [:], "wait.park-timeout-ms"),
         (["no-equals-sign"], [:], "--set"),
         (["output.format=svg"], [:], "output.format"),

@@ -72,9 +72,13 @@ struct SlowProcessor: TraceProcessor {
     func symbolizationComplete(traceCaptureKTime: KTime) {}
 }
 
-/// A processor whose conversions wait until `open()`: holds the symbolize stage without a delay.
+/// A processor whose conversions wait until `open()` (all of them, or only the trace with hash
+/// `holding`): holds the symbolize stage without a delay.
 final class GatedProcessor: TraceProcessor {
     private let isOpen = Atomic<Bool>(false)
+    private let held: HostTraceHash?
+
+    init(holding held: HostTraceHash? = nil) { self.held = held }
 
     func open() { isOpen.store(true, ordering: .releasing) }
 
@@ -87,7 +91,9 @@ final class GatedProcessor: TraceProcessor {
     }
 
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
-        while !isOpen.load(ordering: .acquiring) { sched_yield() }
+        let hash = rawTrace.hash  // (`||` takes a closure, which cannot capture a borrowed trace)
+        let gated = held == nil || held == hash
+        while gated && !isOpen.load(ordering: .acquiring) { sched_yield() }
         trace.assignUnsymbolized(rawTrace)
     }
 

@@ -1,3 +1,4 @@
+import LinuxSystem
 import Testing
 import TraceEngine
 import TraceHandler
@@ -6,8 +7,8 @@ import TraceModel
 @Suite struct TraceEngineTests {
     /// The staged engine and the Go-shaped handler make the same reporter calls for the same input
     /// (up to order across workers): one count per sample, frames once per user-mode hash.
-    @Test(arguments: [1, 2, 3])
-    func sameReporterCallsAsTheGoShapedHandler(workers: Int) async throws {
+    @Test(arguments: [1, 2, 3], HashCacheThread.allCases)
+    func sameReporterCallsAsTheGoShapedHandler(workers: Int, hashCacheThread: HashCacheThread) async throws {
         let traces = syntheticTraces(count: 20_000, distinct: 700)
 
         let handlerReporter = TallyReporter()
@@ -21,6 +22,7 @@ import TraceModel
 
         var configuration = EngineConfiguration()
         configuration.symbolizeWorkers = workers
+        configuration.hashCacheThread = hashCacheThread
         configuration.symbolize.policy = .block
         configuration.cacheSize = 4096
         configuration.rawTraceSlots = 256  // small: slots are recycled many times over
@@ -40,9 +42,11 @@ import TraceModel
         #expect(engineReporter.flushCount == 1)
     }
 
-    @Test func traceEventReportersGetEverySampleThroughSymbolize() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func traceEventReportersGetEverySampleThroughSymbolize(hashCacheThread: HashCacheThread) async throws {
         let traces = syntheticTraces(count: 2_000, distinct: 50)
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.symbolizeWorkers = 2
         configuration.symbolize.policy = .block
         let reporter = TallyReporter(supportsReportTraceEvent: true)
@@ -55,9 +59,11 @@ import TraceModel
 
     /// `drop` on the report edge with a reporter slower than the source: drops happen, are counted
     /// by reason, and produced = reported + drops exactly.
-    @Test func aSlowReporterWithDropPolicyCountsEveryDrop() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func aSlowReporterWithDropPolicyCountsEveryDrop(hashCacheThread: HashCacheThread) async throws {
         let traces = syntheticTraces(count: 20_000, distinct: 20, zipf: 0)
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.report = EdgeConfiguration(capacity: 4, policy: .drop)
         configuration.symbolize.policy = .block
         let reporter = TallyReporter(delay: .microseconds(20))
@@ -71,9 +77,11 @@ import TraceModel
 
     /// `degrade` on the symbolize edge with a slow symbolizer: nothing is lost; the overflow reaches
     /// the reporter unsymbolized.
-    @Test func aSlowSymbolizerWithDegradePolicyLosesNothing() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func aSlowSymbolizerWithDegradePolicyLosesNothing(hashCacheThread: HashCacheThread) async throws {
         let traces = distinctTraces(count: 5_000)  // all misses, every user-mode hash new
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.symbolize = EdgeConfiguration(capacity: 4, policy: .degrade)
         let reporter = TallyReporter()
         let (statistics, _) = try await runEngine(
@@ -87,9 +95,11 @@ import TraceModel
     }
 
     /// `drop` on the symbolize edge: the overflow is counted, the rest reported.
-    @Test func aSlowSymbolizerWithDropPolicyCountsDrops() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func aSlowSymbolizerWithDropPolicyCountsDrops(hashCacheThread: HashCacheThread) async throws {
         let traces = distinctTraces(count: 3_000)
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.symbolize = EdgeConfiguration(capacity: 4, policy: .drop)
         let reporter = TallyReporter()
         let (statistics, _) = try await runEngine(
@@ -100,9 +110,11 @@ import TraceModel
     }
 
     /// `block` everywhere with a small pool: the source waits, and a draining stop loses nothing.
-    @Test func blockingBackpressureAndDrainLoseNothing() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func blockingBackpressureAndDrainLoseNothing(hashCacheThread: HashCacheThread) async throws {
         let traces = syntheticTraces(count: 10_000, distinct: 2_000, zipf: 0.5)
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.rawTraceSlots = 16
         configuration.convertedTraceSlots = 4
         configuration.source.capacity = 8
@@ -119,9 +131,11 @@ import TraceModel
     }
 
     /// `drop` at the source with a pool too small for the burst: pool exhaustion is counted.
-    @Test func sourceDropPolicyCountsPoolExhaustion() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func sourceDropPolicyCountsPoolExhaustion(hashCacheThread: HashCacheThread) async throws {
         let traces = distinctTraces(count: 20_000)
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.rawTraceSlots = 8
         configuration.source = EdgeConfiguration(capacity: 8, policy: .drop)
         configuration.symbolize.policy = .block
@@ -136,10 +150,12 @@ import TraceModel
     /// `stop(drain: false)` while the symbolizer is held: the stages leave at once, the traces
     /// still inside are counted as shutdown drops, the reporter is flushed, and the conservation
     /// law holds. The processor is held by a gate, not slowed by a delay, so no timing decides it.
-    @Test func aStopWithoutDrainCountsWhatWasLeft() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func aStopWithoutDrainCountsWhatWasLeft(hashCacheThread: HashCacheThread) async throws {
         let traces = distinctTraces(count: 4_000)
         var configuration = EngineConfiguration()
-        configuration.symbolize = EdgeConfiguration(capacity: 64, policy: .block)
+        configuration.hashCacheThread = hashCacheThread
+        configuration.symbolize = EdgeConfiguration(capacity: 256, policy: .block)  // holds the 200 waited for below
         let reporter = TallyReporter()
         let processor = GatedProcessor()
         let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
@@ -163,8 +179,11 @@ import TraceModel
         #expect(engine.statistics() == statistics)
     }
 
-    @Test func malformedRecordsAreCountedAndSkipped() async throws {
-        let engine = try TraceEngine(configuration: EngineConfiguration(), processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+    @Test(arguments: HashCacheThread.allCases)
+    func malformedRecordsAreCountedAndSkipped(hashCacheThread: HashCacheThread) async throws {
+        var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
+        let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
         try engine.start()
         let garbage = [UInt8](repeating: 0xff, count: 80)
         let outcome = garbage.withUnsafeBytes { bytes in
@@ -178,8 +197,10 @@ import TraceModel
         #expect(statistics.total(.malformed) == 1 && statistics.reported == 1 && statistics.isConserved)
     }
 
-    @Test func aSourceThreadRunsUntilStopAndDrains() async throws {
+    @Test(arguments: HashCacheThread.allCases)
+    func aSourceThreadRunsUntilStopAndDrains(hashCacheThread: HashCacheThread) async throws {
         var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
         configuration.cpus = StageCPUs(source: [0], hashCache: [0], symbolize: [[0]], report: [0])
         let reporter = TallyReporter()
         let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
@@ -200,8 +221,46 @@ import TraceModel
         #expect(statistics.isConserved, "\(statistics)")
         #expect(UInt64(reporter.result.samples) == statistics.reported)
         let cpu = engine.threadCPUSeconds()
-        #expect(Set(cpu.keys) == ["th-source", "th-hash-cache", "th-symbolize-0", "th-report"])
+        let hashCacheThreads: Set<String> = hashCacheThread == .own ? ["th-hash-cache"] : []
+        #expect(Set(cpu.keys) == hashCacheThreads.union(["th-source", "th-symbolize-0", "th-report"]))
         #expect((cpu["th-source"] ?? 0) > 0, "the source spun for 50 ms: \(cpu)")
+    }
+
+    /// With hash/cache on the source's thread a cache hit never takes a pool slot: with the only
+    /// slot held by a conversion in progress, hits are still reported, while the source's `drop`
+    /// policy turns away the misses that need a slot.
+    @Test func hitsOnTheSourceThreadNeedNoSlot() async throws {
+        let traces = distinctTraces(count: 3)
+        let (cached, held, refused) = (traces[0], traces[1], traces[2])
+        var configuration = EngineConfiguration()
+        configuration.hashCacheThread = .source
+        configuration.rawTraceSlots = 1
+        configuration.source.policy = .drop
+        configuration.symbolize.policy = .block
+        let processor = GatedProcessor(holding: held.hash)
+        let reporter = TallyReporter()
+        let fixed = configuration
+        let (statistics, retries, outcomes) = try await WorkerThread.run(name: "test-body") {
+            let engine = try TraceEngine(configuration: fixed, processor: processor, reporter: reporter)
+            try engine.start()
+            let first = engine.source.emit { $0 = cached }  // a miss: takes the slot
+            // The slot comes back with the answer for `cached`, which also caches it; until then
+            // the source has no slot for `held` and drops it.
+            var retries = 0
+            while engine.source.emit({ $0 = held }) == .dropped { retries += 1 }
+            // `held` now owns the only slot until the gate opens.
+            var outcomes = [first] + (0..<1_000).map { _ in engine.source.emit { $0 = cached } }
+            outcomes.append(engine.source.emit { $0 = refused })
+            processor.open()
+            engine.stop()
+            return (engine.statistics(), retries, outcomes)
+        }
+        #expect(outcomes.dropLast().allSatisfy { $0 == .queued }, "the first miss and every hit were taken")
+        #expect(outcomes.last == .dropped, "a miss needs the slot `held` has")
+        #expect(statistics.total(.bpfCacheHit) == 1_000)
+        #expect(statistics.total(.dropPoolExhausted) == UInt64(retries + 1))
+        #expect(statistics.reported == 1_002 && reporter.result.samples == 1_002)  // cached ×1001, held
+        #expect(statistics.isConserved, "\(statistics)")
     }
 }
 

@@ -29,6 +29,7 @@ let benchmarks: @Sendable () -> Void = {
             let result = workload.runEngine(traces: benchmark.scaledIterations.count, measuring: benchmark)
             if let failure = result { benchmark.error(failure) }
         }
+        guard workload.hashCacheThread == .own else { continue }  // the serial loop has no such choice
         Benchmark("Serial handler loop, \(workload.name)") { benchmark in
             workload.runSerial(traces: benchmark.scaledIterations.count, measuring: benchmark)
         }

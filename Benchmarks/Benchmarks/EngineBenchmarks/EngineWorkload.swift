@@ -10,13 +10,18 @@ struct EngineWorkload: Sendable {
     let name: String
     let traces: EncodedTraces
     let cacheSize: Int
+    let hashCacheThread: HashCacheThread
 
     static let all: [EngineWorkload] = [
         EngineWorkload(name: "cache-hit path", distinctStacks: 1024, cacheSize: 16_384),
         EngineWorkload(name: "all-miss path", distinctStacks: 8192, cacheSize: 4096),
+        EngineWorkload(name: "cache-hit path, hash/cache on the source thread", distinctStacks: 1024, cacheSize: 16_384,
+                       hashCacheThread: .source),
+        EngineWorkload(name: "all-miss path, hash/cache on the source thread", distinctStacks: 8192, cacheSize: 4096,
+                       hashCacheThread: .source),
     ]
 
-    init(name: String, distinctStacks: Int, cacheSize: Int) {
+    init(name: String, distinctStacks: Int, cacheSize: Int, hashCacheThread: HashCacheThread = .own) {
         var configuration = SyntheticTraceConfiguration()
         configuration.distinctStacks = distinctStacks
         configuration.userDepth = 16
@@ -24,6 +29,7 @@ struct EngineWorkload: Sendable {
         self.name = name
         traces = EncodedTraces(everyStackOf: try! SyntheticTraceGenerator(configuration))
         self.cacheSize = cacheSize
+        self.hashCacheThread = hashCacheThread
     }
 
     /// Emits `count` traces round-robin into a started engine, stops it (draining) and checks that
@@ -32,6 +38,7 @@ struct EngineWorkload: Sendable {
         var configuration = EngineConfiguration()
         configuration.cacheSize = cacheSize
         configuration.symbolize.policy = .block
+        configuration.hashCacheThread = hashCacheThread
         let reporter = CountingReporter()
         let engine = try! TraceEngine(
             configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)

@@ -216,7 +216,19 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Forgets which threads are the producer and consumer (debug builds), for a ring handed from
     /// one thread to another at a point where both sides are quiet, such as a stage restart.
     public func resetOwners() {
-        producer.pointee.ownerThread.store(0, ordering: .relaxed)
-        consumer.pointee.ownerThread.store(0, ordering: .relaxed)
+        resetOwner(.producer)
+        resetOwner(.consumer)
+    }
+
+    /// One side of a ring.
+    public enum Side: Sendable { case producer, consumer }
+
+    /// Forgets which thread is `side` (debug builds), for that side handed to another thread at a
+    /// point where its old thread has stopped using the ring; the other side may be busy.
+    public func resetOwner(_ side: Side) {
+        switch side {
+        case .producer: producer.pointee.ownerThread.store(0, ordering: .relaxed)
+        case .consumer: consumer.pointee.ownerThread.store(0, ordering: .relaxed)
+        }
     }
 }

@@ -70,21 +70,12 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         state.deallocate()
     }
 
+    /// The stage's own thread (`HashCacheThread.own`): traces from the source ring, answers from
+    /// the workers, slots report gave back.
     func run() {
         let batch = wiring.configuration.batchSize
         while !wiring.isAbandoned {
-            var work = 0
-            for worker in 0..<wiring.feedbackRings.count {
-                let results = wiring.feedbackRings[worker].readable(maxCount: batch)
-                for result in results { finishSymbolized(result) }
-                wiring.feedbackRings[worker].release(results.count)
-                work += results.count
-            }
-            let returned = wiring.reportRawReturns.readable(maxCount: batch)
-            for slot in returned { free(slot) }
-            wiring.reportRawReturns.release(returned.count)
-            work += returned.count
-
+            var work = takeAnswers(batch: batch)
             let traces = wiring.sourceRing.readable(maxCount: batch)
             for (index, slot) in traces.enumerated() {
                 // The source wrote these records on another CPU: start fetching the ones a few
@@ -111,27 +102,69 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             }
             idler.idle { self.hasInput() || self.wiring.isAbandoned }
         }
+        finished()
+    }
+
+    /// Tells the stages downstream that nothing more comes from here.
+    private func finished() {
         wiring.hashFinished.store(true, ordering: .releasing)  // pairs with the workers' and report's loads
         bells.ringAll()
     }
 
+    /// Takes up to `batch` answers from each worker and slots report gave back; returns how many.
+    private func takeAnswers(batch: Int) -> Int {
+        var work = 0
+        for worker in 0..<wiring.feedbackRings.count {
+            let results = wiring.feedbackRings[worker].readable(maxCount: batch)
+            for result in results { finishSymbolized(result) }
+            wiring.feedbackRings[worker].release(results.count)
+            work += results.count
+        }
+        let returned = wiring.reportRawReturns.readable(maxCount: batch)
+        for slot in returned { free(slot) }
+        wiring.reportRawReturns.release(returned.count)
+        return work + returned.count
+    }
+
     private func hasInput() -> Bool {
-        wiring.sourceRing.approximateCount > 0 || wiring.reportRawReturns.approximateCount > 0
-            || wiring.feedbackRings.contains { $0.approximateCount > 0 } || wiring.sourceFinished.load(ordering: .acquiring)
+        wiring.sourceRing.approximateCount > 0 || hasAnswers() || wiring.sourceFinished.load(ordering: .acquiring)
+    }
+
+    private func hasAnswers() -> Bool {
+        wiring.reportRawReturns.approximateCount > 0 || wiring.feedbackRings.contains { $0.approximateCount > 0 }
     }
 
     private func handle(_ slot: UInt32) {
-        counters.add(.received)
         let trace = rawSlots.pointer(slot)
+        if let umHash = lookUp(trace) {
+            acceptHit(trace, umHash: umHash)
+            free(slot)
+        } else {
+            acceptMiss(slot)
+        }
+    }
+
+    /// Hashes the trace at `trace` and looks it up: its user-mode hash on a hit, nil on a miss or
+    /// when there is no cache. Counts nothing.
+    @inline(__always)
+    func lookUp(_ trace: UnsafeMutablePointer<RawTrace>) -> TraceHash? {
         trace.pointee.updateHash()  // sources may defer it (`loadDeferringHash`): this stage hashes
-        let hash = trace.pointee.hash
+        return usesCache ? bpfTraceCache.get(trace.pointee.hash) : nil
+    }
+
+    /// Go's hit path for a trace `lookUp` found; the trace stays where it is.
+    func acceptHit(_ trace: UnsafePointer<RawTrace>, umHash: TraceHash) {
+        counters.add(.received)
+        counters.add(.bpfCacheHit)
+        reportCount(trace: trace, umHash: umHash)
+    }
+
+    /// A trace `lookUp` did not find, in its slot: coalesced onto its hash's symbolization in
+    /// flight, or sent to symbolize.
+    func acceptMiss(_ slot: UInt32) {
+        counters.add(.received)
+        let hash = rawSlots.pointer(slot).pointee.hash
         if usesCache {
-            if let umHash = bpfTraceCache.get(hash) {
-                counters.add(.bpfCacheHit)
-                reportCount(slot: slot, umHash: umHash)
-                free(slot)
-                return
-            }
             counters.add(.bpfCacheMiss)
             if let entry = inFlight.index(of: hash) {
                 counters.add(.coalesced)
@@ -179,7 +212,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
                 let slot = next
                 next = nextPending[Int(slot)]
                 if result.delivered {
-                    reportCount(slot: slot, umHash: result.umHash)
+                    reportCount(trace: rawSlots.pointer(slot), umHash: result.umHash)
                 } else {
                     counters.add(.dropCoalescedWithDropped)
                 }
@@ -190,8 +223,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     }
 
     /// Go's hit path: notify the APM agent, count, and mark the trace's symbolization complete.
-    private func reportCount(slot: UInt32, umHash: TraceHash) {
-        let trace = rawSlots.pointer(slot)
+    private func reportCount(trace: UnsafePointer<RawTrace>, umHash: TraceHash) {
         let apm = processor.maybeNotifyAPMAgent(rawTraceAt: trace, umTraceHash: umHash, count: 1)
         let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceID(apm))
         send(ReportMessage(kind: .count, slot: .max, umHash: umHash, meta: meta))
@@ -250,6 +282,59 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         idler.workDone()
         let wiring = self.wiring
         while !ready() && !wiring.isAbandoned { idler.idle { ready() || wiring.isAbandoned } }
+    }
+}
+
+/// The stage on the source's thread (`HashCacheThread.source`): the source calls these instead of
+/// filling the source ring, and the stage has no thread of its own.
+protocol InlineHashCache: AnyObject {
+    /// `lookUp`: hashes the trace in the source's scratch memory; its user-mode hash on a hit.
+    func lookUp(_ trace: UnsafeMutablePointer<RawTrace>) -> TraceHash?
+    /// `acceptHit`: reports a hit from the source's scratch memory.
+    func acceptHit(_ trace: UnsafePointer<RawTrace>, umHash: TraceHash)
+    /// `acceptMiss`: a miss the source has copied into a slot, hash included.
+    func acceptMiss(_ slot: UInt32)
+    /// Takes answers and returned slots, publishes every output ring and rings the stages given
+    /// work. The source calls it at each flush and when it has no free slot.
+    @discardableResult
+    func service() -> Int
+    /// Waits (spin, yield, park) until answers or returned slots arrive, or the engine is abandoned.
+    func waitForAnswers()
+    /// After the source's last trace: waits for every symbolization in flight (reporting the
+    /// traces coalesced onto it), then tells the stages downstream that nothing more comes.
+    /// Runs on the thread that finishes the source, which may differ from the one that emitted.
+    func drain()
+}
+
+extension HashCacheStage: InlineHashCache {
+    func service() -> Int {
+        let work = takeAnswers(batch: wiring.configuration.batchSize)
+        publishAll()
+        bells.ringPending()
+        return work
+    }
+
+    func waitForAnswers() {
+        idler.workDone()
+        while !hasAnswers() && !wiring.isAbandoned { idler.idle { self.hasAnswers() || self.wiring.isAbandoned } }
+    }
+
+    func drain() {
+        // The emitting thread has stopped; this one takes over the stage's sides of its rings.
+        for ring in wiring.feedbackRings { ring.resetOwner(.consumer) }
+        wiring.reportRawReturns.resetOwner(.consumer)
+        wiring.freeRawSlots.resetOwner(.producer)
+        wiring.hashReportRing.resetOwner(.producer)
+        for ring in wiring.symbolizeRings { ring.resetOwner(.producer) }
+        while inFlightCount > 0 && !wiring.isAbandoned {
+            if service() > 0 {
+                idler.workDone()
+            } else {
+                idler.idle { self.hasAnswers() || self.wiring.isAbandoned }
+            }
+        }
+        publishAll()
+        finished()
     }
 }
 

@@ -12,6 +12,9 @@ public enum EmitOutcome: Hashable, Sendable {
 /// The engine's entry: the poll stage (or a synthetic generator) writes each trace straight into a
 /// free slot of the engine's pool through `emit`. One thread at a time uses a source.
 ///
+/// With `hash-cache.thread = source`, `emit` writes the trace into scratch memory of the source's
+/// own instead, and runs the hash/cache stage's lookup there: only a miss is copied into a slot.
+///
 /// Under policy `block`, `emit` waits for room: the caller stops reading the kernel, whose buffer
 /// then fills and counts lost records. Under `drop`, it returns `.dropped` at once.
 public final class EngineSource: @unchecked Sendable {
@@ -26,6 +29,9 @@ public final class EngineSource: @unchecked Sendable {
     private let hashBell: Doorbell
     private let policy: BackpressurePolicy
     private let batchSize: Int
+    /// The hash/cache stage, when it runs on this thread. The per-trace path uses it in place
+    /// (`!` after a nil check): binding it with `if let` retained and released it every trace.
+    private let inlineHashCache: (any InlineHashCache)?
     /// The per-trace mutable state, in memory of its own: a class's `var`s pay a dynamic
     /// exclusivity check on every access.
     private let state: UnsafeMutablePointer<State>
@@ -37,9 +43,12 @@ public final class EngineSource: @unchecked Sendable {
         var unflushed = 0
         var finished = false
         var idler: Idler
+        /// Where `emit` fills a trace when hash/cache runs here: a hit is reported from it, so
+        /// the record stays in this CPU's cache and never enters the pool.
+        var scratch: UnsafeMutablePointer<RawTrace>
     }
 
-    init(parts: EngineWiring) {
+    init(parts: EngineWiring, inlineHashCache: (any InlineHashCache)?) {
         self.parts = parts
         ring = parts.sourceRing
         returns = parts.freeRawSlots
@@ -48,13 +57,17 @@ public final class EngineSource: @unchecked Sendable {
         hashBell = parts.hashBell
         policy = parts.configuration.source.policy
         batchSize = parts.configuration.batchSize
+        self.inlineHashCache = inlineHashCache
+        let scratch = UnsafeMutablePointer<RawTrace>.allocate(capacity: 1)
+        scratch.initialize(to: RawTrace())
         state = .allocate(capacity: 1)
         state.initialize(to: State(
             free: .allocate(capacity: parts.configuration.rawTraceSlots),
-            idler: Idler(parts.configuration.wait, doorbell: parts.sourceBell)))
+            idler: Idler(parts.configuration.wait, doorbell: parts.sourceBell), scratch: scratch))
     }
 
     deinit {
+        state.pointee.scratch.deallocate()
         state.pointee.free.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
@@ -68,6 +81,7 @@ public final class EngineSource: @unchecked Sendable {
     public func emit(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
         precondition(!state.pointee.finished, "emit after finish")
         counters.add(.received)
+        if inlineHashCache != nil { return emitThroughInlineHashCache(fill) }
         guard let slot = takeFreeSlot() else {
             counters.add(parts.isAbandoned ? .dropShutdown : .dropPoolExhausted)
             return .dropped
@@ -99,12 +113,43 @@ public final class EngineSource: @unchecked Sendable {
         return .queued
     }
 
+    /// `emit` with hash/cache on this thread: a hit is reported from the scratch trace; a miss is
+    /// copied into a slot (the source's policy applies when there is none) and handed on.
+    private func emitThroughInlineHashCache(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
+        let scratch = state.pointee.scratch
+        do {
+            try fill(&scratch.pointee)
+        } catch {
+            counters.add(.malformed)
+            return .malformed
+        }
+        if let umHash = inlineHashCache!.lookUp(scratch) {
+            counters.add(.emitted)
+            inlineHashCache!.acceptHit(scratch, umHash: umHash)
+        } else {
+            guard let slot = takeFreeSlot() else {
+                counters.add(parts.isAbandoned ? .dropShutdown : .dropPoolExhausted)
+                return .dropped
+            }
+            RawTrace.copy(scratch, to: slots.pointer(slot))
+            counters.add(.emitted)
+            inlineHashCache!.acceptMiss(slot)
+        }
+        state.pointee.unflushed += 1
+        if state.pointee.unflushed >= batchSize { flush() }
+        return .queued
+    }
+
     /// Hands what was emitted since the last flush to the hash/cache stage and wakes it. Call it at
     /// the end of each batch read from the kernel; `emit` also flushes every `batchSize` traces, and
     /// `finish` flushes. (Publishing once a batch, not once a trace, keeps the ring's index line
     /// from crossing between CPUs on every trace: that store was the source's costliest line.)
     public func flush() {
         state.pointee.unflushed = 0
+        if let inlineHashCache {
+            inlineHashCache.service()
+            return
+        }
         ring.publish()
         hashBell.ring()
     }
@@ -114,7 +159,11 @@ public final class EngineSource: @unchecked Sendable {
         guard !state.pointee.finished else { return }
         state.pointee.finished = true
         parts.sourceFinished.store(true, ordering: .releasing)  // pairs with hash/cache's acquiring load
-        flush()
+        if let inlineHashCache {
+            inlineHashCache.drain()
+        } else {
+            flush()
+        }
     }
 
     private func putBack(_ slot: UInt32) {
@@ -129,6 +178,8 @@ public final class EngineSource: @unchecked Sendable {
                 return state.pointee.free[state.pointee.freeCount]
             }
             // Refill the stack from the slots the stages gave back (at most the pool: it fits).
+            // Hash/cache frees them; on this thread, it has to be given the chance first.
+            inlineHashCache?.service()
             let returned = returns.readable(maxCount: slots.count)
             if returned.count > 0 {
                 (state.pointee.free + state.pointee.freeCount).update(from: returned.baseAddress!, count: returned.count)
@@ -137,6 +188,10 @@ public final class EngineSource: @unchecked Sendable {
                 continue
             }
             if policy == .drop || parts.isAbandoned { return nil }
+            if let inlineHashCache {
+                inlineHashCache.waitForAnswers()
+                continue
+            }
             let returns = self.returns
             waitForRoom { returns.approximateCount > 0 }
         }

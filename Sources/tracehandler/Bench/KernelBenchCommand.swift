@@ -123,6 +123,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
             defer { generator.close() }
             let poll = try KernelPollStage(buffers: generator.buffers, configuration: output)
             var wall = 0.0
+            var engineCPU: Double?
             if consumer == .engine {
                 let configuration = engineConfiguration
                 let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: CountingReporter())
@@ -134,6 +135,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
                     engine.stop()
                 }
                 guard engine.statistics().isConserved else { throw CommandFailure("engine conservation failed: \(engine.statistics())") }
+                engineCPU = engine.threadCPUSeconds().values.reduce(0, +)
             } else {
                 let stop = StopFlag()
                 let thread = try WorkerThread.spawn(name: "th-poll", cpus: placement.consumer) {
@@ -147,7 +149,9 @@ struct KernelBenchCommand: AsyncParsableCommand {
                 }
             }
             let totals = generator.buffers.totals
-            return KernelRound(received: totals.records, lost: generator.counters().outputErrors, seconds: wall, consumerCPU: poll.cpuSeconds)
+            return KernelRound(
+                received: totals.records, lost: generator.counters().outputErrors, seconds: wall, consumerCPU: poll.cpuSeconds,
+                engineCPU: engineCPU)
         }
     }
 }
@@ -222,13 +226,19 @@ struct KernelRound: CustomStringConvertible {
     var received: UInt64
     var lost: UInt64
     var seconds: Double
+    /// The consumer's thread: the poll thread, or libbpf's.
     var consumerCPU: Double
+    /// Every engine thread, the poll thread included (the engine consumer only).
+    var engineCPU: Double? = nil
 
     var recordsPerSecond: Double { Double(received) / seconds }
-    var cpuNanosecondsPerRecord: Double { received == 0 ? 0 : consumerCPU * 1e9 / Double(received) }
+    var cpuNanosecondsPerRecord: Double { perRecord(consumerCPU) }
+
+    private func perRecord(_ seconds: Double) -> Double { received == 0 ? 0 : seconds * 1e9 / Double(received) }
 
     var description: String {
         "\(received) received, \(lost) lost, \(Int(recordsPerSecond)) records/s, \(Int(cpuNanosecondsPerRecord)) ns consumer CPU/record"
+            + (engineCPU.map { " (all engine threads: \(Int(perRecord($0))) ns)" } ?? "")
     }
 
     /// The round with the median throughput.
