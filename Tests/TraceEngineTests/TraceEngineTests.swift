@@ -262,6 +262,22 @@ import TraceModel
         #expect(statistics.reported == 1_002 && reporter.result.samples == 1_002)  // cached ×1001, held
         #expect(statistics.isConserved, "\(statistics)")
     }
+
+    /// On the source's thread, a trace that missed can meet its hash's answer while it waits for a
+    /// slot (the only one is the first copy's, given back with that answer): it is then a hit, as
+    /// in Go's one-trace-at-a-time order, not a second symbolization.
+    @Test func aMissWhoseAnswerArrivesWhileItWaitsForASlotIsAHit() async throws {
+        let trace = distinctTraces(count: 1)[0]
+        var configuration = EngineConfiguration()
+        configuration.hashCacheThread = .source
+        configuration.rawTraceSlots = 1
+        configuration.symbolize.policy = .block
+        let (statistics, _) = try await runEngine(
+            [trace, trace], configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+        #expect(statistics.total(.bpfCacheMiss) == 1, "\(statistics)")
+        #expect(statistics.total(.bpfCacheHit) == 1, "\(statistics)")
+        #expect(statistics.reported == 2 && statistics.isConserved, "\(statistics)")
+    }
 }
 
 @Suite struct EngineConfigurationTests {

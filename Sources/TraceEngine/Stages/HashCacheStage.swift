@@ -149,6 +149,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     @inline(__always)
     func lookUp(_ trace: UnsafeMutablePointer<RawTrace>) -> TraceHash? {
         trace.pointee.updateHash()  // sources may defer it (`loadDeferringHash`): this stage hashes
+        state.pointee.cachedSinceLookUp = false
         return usesCache ? bpfTraceCache.get(trace.pointee.hash) : nil
     }
 
@@ -162,8 +163,15 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// A trace `lookUp` did not find, in its slot: coalesced onto its hash's symbolization in
     /// flight, or sent to symbolize.
     func acceptMiss(_ slot: UInt32) {
+        let trace = rawSlots.pointer(slot)
+        let hash = trace.pointee.hash
+        if usesCache && state.pointee.cachedSinceLookUp, let umHash = bpfTraceCache.get(hash) {
+            // Its answer came in after the lookup: a hit now, as in Go's one-at-a-time order.
+            acceptHit(trace, umHash: umHash)
+            free(slot)
+            return
+        }
         counters.add(.received)
-        let hash = rawSlots.pointer(slot).pointee.hash
         if usesCache {
             counters.add(.bpfCacheMiss)
             if let entry = inFlight.index(of: hash) {
@@ -206,7 +214,10 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
         inFlightCount -= 1
         let hash = result.bpfHash
         if usesCache {
-            if result.delivered { bpfTraceCache.add(hash, result.umHash) }
+            if result.delivered {
+                bpfTraceCache.add(hash, result.umHash)
+                state.pointee.cachedSinceLookUp = true
+            }
             var next = inFlight.remove(hash)?.head ?? .max
             while next != .max {
                 let slot = next
@@ -354,6 +365,9 @@ private struct HashCacheState {
     var inFlight: InFlightTable
     var nextPending: [UInt32]
     var inFlightCount = 0
+    /// Whether an answer was cached since the last `lookUp`. On the source's thread, the source
+    /// may take answers between a trace's lookup and its `acceptMiss` (while finding it a slot).
+    var cachedSinceLookUp = false
     var idler: Idler
     /// Source (0: room in its ring, freed slots), report (1), workers (2 + worker).
     var bells: PendingBells
