@@ -138,11 +138,11 @@ public final class NativeSymbolizer: TraceProcessor {
             return true
         }
         if named == true { return }
-        let fileOffset = address - recent.start + recent.fileOffset
+        let fileOffset = address - mapping.start + mapping.fileOffset
         rows.set(
-            row, file: recent.table?.takeUnretainedValue().fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
-            mappingStart: recent.start, mappingEnd: recent.end, mappingFileOffset: recent.fileOffset,
-            symbol: process.mappings[recent.index].moduleName + "+0x" + String(fileOffset, radix: 16))
+            row, file: mapping.table?.takeUnretainedValue().fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
+            mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
+            symbol: process.mappings[mapping.index].moduleName + "+0x" + String(fileOffset, radix: 16))
     }
 
     /// The mapping's file's symbols: through `/proc/<pid>/map_files` (the very file mapped, even

@@ -299,11 +299,11 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 /// The stage on the source's thread (`HashCacheThread.source`): the source calls these instead of
 /// filling the source ring, and the stage has no thread of its own.
 protocol InlineHashCache: AnyObject {
-    /// `lookUp`: hashes the trace in the source's scratch memory; its user-mode hash on a hit.
+    /// Hashes the trace in the source's scratch memory: its user-mode hash on a hit.
     func lookUp(_ trace: UnsafeMutablePointer<RawTrace>) -> TraceHash?
-    /// `acceptHit`: reports a hit from the source's scratch memory.
+    /// Reports a hit from the source's scratch memory.
     func acceptHit(_ trace: UnsafePointer<RawTrace>, umHash: TraceHash)
-    /// `acceptMiss`: a miss the source has copied into a slot, hash included.
+    /// Takes a miss the source has copied into a slot, hash included.
     func acceptMiss(_ slot: UInt32)
     /// Takes answers and returned slots, publishes every output ring and rings the stages given
     /// work. The source calls it at each flush and when it has no free slot.
