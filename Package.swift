@@ -95,6 +95,7 @@ let package = Package(
         ),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
         .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel"]),
+        .testTarget(name: "LinuxSystemTests", dependencies: ["LinuxSystem"]),
         .testTarget(
             name: "AgentConfigurationTests",
             dependencies: ["AgentConfiguration", "TraceModel", "TraceEngine", "KernelPath", "LinuxSystem"]

@@ -33,13 +33,20 @@ extension AgentConfiguration {
         var ours: [String: String] = [:]
         let known = Dictionary(uniqueKeysWithValues: ConfigurationKeys.all.map { ($0.environmentName, $0) })
         for (name, value) in environment where name.hasPrefix("TRACEHANDLER_") {
-            guard known[name] != nil else { throw unknownKey(name, value: value) }
+            guard let key = known[name] else { throw unknownKey(name, value: value) }
+            // A value the key refuses is reported under the variable's name: that is what the
+            // user set, and the key's name alone would send them looking in the file.
+            var scratch = AgentConfiguration()
+            do throws(ConfigurationError) {
+                try key.apply(value, to: &scratch)
+            } catch {
+                throw ConfigurationError(key: "\(name) (\(key.name))", value: value, allowed: key.allowed)
+            }
             ours[String(name.dropFirst("TRACEHANDLER_".count))] = value
         }
         providers.append(EnvironmentVariablesProvider(environmentVariables: ours))
 
-        if let file {
-            try checkKeys(ofFile: file)
+        if let file, try checkKeys(ofFile: file) {
             do {
                 providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
             } catch {
@@ -61,10 +68,23 @@ extension AgentConfiguration {
         ConfigurationError(key: name, value: value, allowed: "only the keys `tracehandler config --print-defaults` lists")
     }
 
+    /// The largest configuration file read: far above any real one (the documented defaults
+    /// file is about 6 KiB), and small enough that `--config /dev/zero` ends at once.
+    static let maximumFileBytes = 1 << 20
+
     /// Every key in the file must be one we read, with a single value (not a list or a mapping).
-    static func checkKeys(ofFile path: String) throws(ConfigurationError) {
-        guard let bytes = FileContents.bytes(path) else {
+    /// Returns false when the file sets nothing (empty, or only comments).
+    static func checkKeys(ofFile path: String) throws(ConfigurationError) -> Bool {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
             throw ConfigurationError(key: "--config", value: path, allowed: "a readable file (\(String(cString: strerror(errno))))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw ConfigurationError(key: "--config", value: path, allowed: "a regular file (not a device, a directory or a pipe)")
+        }
+        guard let bytes = FileContents.bytes(path, limit: maximumFileBytes) else {
+            let reason = errno == EFBIG ? "at most \(maximumFileBytes) bytes" : String(cString: strerror(errno))
+            throw ConfigurationError(key: "--config", value: path, allowed: "a readable file (\(reason))")
         }
         let root: Node?
         do {
@@ -72,7 +92,7 @@ extension AgentConfiguration {
         } catch {
             throw ConfigurationError(key: "--config", value: path, allowed: "YAML or JSON (\(error))")
         }
-        guard let root else { return }  // an empty file sets nothing
+        guard let root else { return false }  // an empty file sets nothing
         guard case .mapping(let mapping) = root else {
             throw ConfigurationError(key: "--config", value: path, allowed: "a mapping of keys to values at the top")
         }
@@ -90,5 +110,6 @@ extension AgentConfiguration {
                 }
             }
         }
+        return true
     }
 }

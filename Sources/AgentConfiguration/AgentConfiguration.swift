@@ -20,6 +20,8 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var outputDirectory = "tracehandler-profile"
     /// What `profile` writes: a comma-separated list of `folded`, `pprof` and `otlp`. Default all three.
     public var outputFormat = "folded,pprof,otlp"
+    /// What SIGHUP (a closed terminal, an ssh disconnect) does to a running profile. Default `stop`.
+    public var hangup = HangupAction.stop
 
     /// The formats `outputFormat` names; empty when it names something else.
     public var outputFormats: [OutputFormat] {
@@ -44,6 +46,14 @@ public struct AgentConfiguration: Hashable, Sendable {
         try ConfigurationError.check(!outputDirectory.isEmpty, "output.dir", outputDirectory, allowed: "a directory path")
         try ConfigurationError.check(!outputFormats.isEmpty, "output.format", outputFormat, allowed: OutputFormat.allowed)
     }
+}
+
+/// What SIGHUP does to a running profile.
+public enum HangupAction: String, Hashable, Sendable, CaseIterable {
+    /// End it as SIGTERM does: stop sampling, write what was sampled.
+    case stop
+    /// Keep profiling (as under `nohup`).
+    case ignore
 }
 
 /// An output file of `profile`.

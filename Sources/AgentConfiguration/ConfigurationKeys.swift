@@ -45,7 +45,7 @@ public enum ConfigurationKeys {
         policy("rings.report.policy", "When full: block or drop.", [.block, .drop], \.engine.report.policy),
         int("pool.traces", "Raw-trace slots (3 KiB each) shared by the stages.", "a power of two, 1 ... 1048576", \.engine.rawTraceSlots),
         int("pool.converted", "Converted-trace slots per symbolize worker.", "a power of two, 1 ... 65536", \.engine.convertedTraceSlots),
-        int("symbolize.workers", "Symbolize worker threads (fan-out by trace hash).", "1 ... 64", \.engine.symbolizeWorkers),
+        int("symbolize.workers", "Symbolize worker threads (fan-out by trace hash).", "1 ... 62", \.engine.symbolizeWorkers),
         int("cache.size", "Entries in each of the two trace caches (BPF hash, user-mode hash).", "1 ... 16777216", \.engine.cacheSize),
         int("batch", "Items a stage moves per batch.", "1 ... 4096", \.engine.batchSize),
         ConfigurationKey(
@@ -90,7 +90,7 @@ public enum ConfigurationKeys {
                 return true
             }),
         int("kernel.per-cpu-buffer-bytes", "Bytes of each CPU's perf buffer.", "a power of two, at least 4096", \.kernel.perCPUBufferBytes),
-        int("kernel.ring-buffer-bytes", "Bytes of the BPF ring buffer.", "a power of two, at least 4096", \.kernel.ringBufferBytes),
+        int("kernel.ring-buffer-bytes", "Bytes of the BPF ring buffer.", "a power of two, 4096 ... 1073741824 (1 GiB)", \.kernel.ringBufferBytes),
         int("kernel.wakeup-watermark-bytes", "Wake the poll stage after this many bytes (0: every record, ~2 µs each).",
             "0 ... per-cpu-buffer-bytes - 1", \.kernel.wakeupWatermarkBytes),
         int("kernel.batch-per-buffer", "Records read from one buffer before the next gets its turn.", "1 ... 65536", \.kernel.batchPerBuffer),
@@ -116,6 +116,14 @@ public enum ConfigurationKeys {
             name: "output.format", help: "What `profile` writes: folded stacks, a pprof profile, an OTLP profile (a list).",
             allowed: OutputFormat.allowed, read: { $0.outputFormat },
             write: { c, text in c.outputFormat = text; return !c.outputFormats.isEmpty }),
+        ConfigurationKey(
+            name: "signals.hangup", help: "What SIGHUP (a closed terminal) does to `profile`: stop (as SIGTERM: write what was sampled) or ignore.",
+            allowed: "stop, ignore", read: { $0.hangup.rawValue },
+            write: { c, text in
+                guard let action = HangupAction(rawValue: text) else { return false }
+                c.hangup = action
+                return true
+            }),
     ]
 
     // MARK: Key kinds
@@ -132,13 +140,13 @@ public enum ConfigurationKeys {
 
     static func milliseconds(_ name: String, _ help: String, _ path: WritableKeyPath<AgentConfiguration, Duration> & Sendable) -> ConfigurationKey {
         ConfigurationKey(
-            name: name, help: help, allowed: "a whole number of milliseconds, more than 0",
+            name: name, help: help, allowed: "a whole number of milliseconds, 1 ... 86400000 (a day)",
             read: { c in
                 let (seconds, attoseconds) = c[keyPath: path].components
                 return String(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
             },
             write: { c, text in
-                guard let value = parseInt(text), value > 0 else { return false }
+                guard let value = parseInt(text), value > 0, value <= 86_400_000 else { return false }
                 c[keyPath: path] = .milliseconds(value)
                 return true
             })
@@ -157,7 +165,7 @@ public enum ConfigurationKeys {
 
     static func cpus(_ name: String, _ help: String, _ path: WritableKeyPath<AgentConfiguration, [Int]?> & Sendable) -> ConfigurationKey {
         ConfigurationKey(
-            name: name, help: help, allowed: "a CPU list such as 0 or 0,1 or 0-3 (CPUs this process may run on), or empty",
+            name: name, help: help, allowed: "a CPU list such as 0 or 0,1 or 0-3 (CPUs this process may run on, at most 1023), or empty",
             read: { c in c[keyPath: path].map(cpuText) ?? "" },
             write: { c, text in
                 if text.isEmpty { c[keyPath: path] = nil; return true }
@@ -180,14 +188,19 @@ public enum ConfigurationKeys {
         return overflow ? nil : product
     }
 
-    /// "0,2-3" → [0, 2, 3]; nil when malformed.
+    /// The highest CPU number a list may name: a `cpu_set_t` (what pinning passes to the kernel)
+    /// holds CPUs 0 ..< 1024. Checked before a range is expanded, so `0-9223372036854775806`
+    /// is an error at once, not a list of 2^63 numbers.
+    static let maximumCPU = 1023
+
+    /// "0,2-3" → [0, 2, 3]; nil when malformed or naming a CPU above `maximumCPU`.
     static func parseCPUs(_ text: String) -> [Int]? {
         var cpus: [Int] = []
         for part in text.split(separator: ",") {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingWhitespace) }
-            if bounds.count == 1, let cpu = bounds[0], cpu >= 0 {
+            if bounds.count == 1, let cpu = bounds[0], cpu >= 0, cpu <= maximumCPU {
                 cpus.append(cpu)
-            } else if bounds.count == 2, let first = bounds[0], let last = bounds[1], first >= 0, first <= last {
+            } else if bounds.count == 2, let first = bounds[0], let last = bounds[1], first >= 0, first <= last, last <= maximumCPU {
                 cpus.append(contentsOf: first...last)
             } else {
                 return nil

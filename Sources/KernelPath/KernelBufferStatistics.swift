@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What one kernel buffer (a CPU's perf buffer, or the BPF ring buffer) delivered and lost.
 public struct KernelBufferStatistics: Hashable, Sendable, CustomStringConvertible {
     /// Records handed on (each one raw trace, well-formed or not: the engine judges the trace).
@@ -27,6 +29,40 @@ public struct KernelBufferStatistics: Hashable, Sendable, CustomStringConvertibl
 
     public var description: String {
         "records \(records), lost \(lost), corrupt \(corrupt), other \(other), bytes \(bytes)"
+    }
+}
+
+/// A buffer's statistics as its poll thread publishes them to other threads (the progress line,
+/// the summary): one writer, any readers. Each field is an atomic, stored and loaded relaxed: a
+/// reader may see one field of a drain before another, but never a torn value, and needs no
+/// lock the poll thread would wait for.
+public final class PublishedBufferStatistics: Sendable {
+    private let records = Atomic<UInt64>(0)
+    private let lost = Atomic<UInt64>(0)
+    private let corrupt = Atomic<UInt64>(0)
+    private let other = Atomic<UInt64>(0)
+    private let bytes = Atomic<UInt64>(0)
+
+    init() {}
+
+    /// Only the buffer's poll thread publishes.
+    func publish(_ statistics: KernelBufferStatistics) {
+        records.store(statistics.records, ordering: .relaxed)
+        lost.store(statistics.lost, ordering: .relaxed)
+        corrupt.store(statistics.corrupt, ordering: .relaxed)
+        other.store(statistics.other, ordering: .relaxed)
+        bytes.store(statistics.bytes, ordering: .relaxed)
+    }
+
+    /// The latest published values, from any thread.
+    public func load() -> KernelBufferStatistics {
+        var statistics = KernelBufferStatistics()
+        statistics.records = records.load(ordering: .relaxed)
+        statistics.lost = lost.load(ordering: .relaxed)
+        statistics.corrupt = corrupt.load(ordering: .relaxed)
+        statistics.other = other.load(ordering: .relaxed)
+        statistics.bytes = bytes.load(ordering: .relaxed)
+        return statistics
     }
 }
 

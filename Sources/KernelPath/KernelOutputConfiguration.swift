@@ -29,12 +29,15 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
     /// Checks every field; the error names the key (as the configuration file spells it).
     public func validate() throws(ConfigurationError) {
         let page = 4096
+        // Both sizes reach the kernel as 32-bit values (perf's page count, the ring buffer's
+        // max_entries): 1 GiB keeps them far inside that and inside what a machine can lock.
+        let most = 1 << 30
         try ConfigurationError.check(
-            perCPUBufferBytes >= page && perCPUBufferBytes.nonzeroBitCount == 1, "kernel.per-cpu-buffer-bytes",
-            perCPUBufferBytes, allowed: "a power of two, at least \(page)")
+            perCPUBufferBytes >= page && perCPUBufferBytes <= most && perCPUBufferBytes.nonzeroBitCount == 1,
+            "kernel.per-cpu-buffer-bytes", perCPUBufferBytes, allowed: "a power of two, \(page) ... \(most) (1 GiB)")
         try ConfigurationError.check(
-            ringBufferBytes >= page && ringBufferBytes.nonzeroBitCount == 1, "kernel.ring-buffer-bytes",
-            ringBufferBytes, allowed: "a power of two, at least \(page)")
+            ringBufferBytes >= page && ringBufferBytes <= most && ringBufferBytes.nonzeroBitCount == 1, "kernel.ring-buffer-bytes",
+            ringBufferBytes, allowed: "a power of two, \(page) ... \(most) (1 GiB)")
         try ConfigurationError.check(
             wakeupWatermarkBytes >= 0 && wakeupWatermarkBytes < perCPUBufferBytes, "kernel.wakeup-watermark-bytes",
             wakeupWatermarkBytes, allowed: "0 ..< kernel.per-cpu-buffer-bytes (\(perCPUBufferBytes))")

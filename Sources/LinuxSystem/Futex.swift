@@ -20,7 +20,7 @@ public enum FutexWaitResult: Sendable {
 public enum Futex {
     /// Sleeps while `word` holds `expected`, for at most `timeout` (nil: no limit).
     public static func wait(_ word: borrowing Atomic<UInt32>, expected: UInt32, timeout: Duration?) -> FutexWaitResult {
-        let nanoseconds: Int64 = timeout.map { Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000 } ?? -1
+        let nanoseconds: Int64 = timeout.map(saturatingNanoseconds) ?? -1
         let result = withUnsafePointer(to: word) { pointer in
             th_futex_wait(UnsafeMutableRawPointer(mutating: pointer).assumingMemoryBound(to: UInt32.self), expected, nanoseconds)
         }
@@ -30,6 +30,16 @@ public enum Futex {
         case ETIMEDOUT: return .timedOut
         default: return .interrupted  // EINTR; EFAULT/EINVAL cannot happen with a live word
         }
+    }
+
+    /// `duration` in nanoseconds, at most Int64.max (292 years) and at least 0.
+    static func saturatingNanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (total, sumOverflow) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return sumOverflow ? .max : total
     }
 
     /// Wakes up to `count` threads sleeping on `word`.

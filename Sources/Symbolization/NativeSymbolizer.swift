@@ -16,7 +16,8 @@ import Glibc
 ///   one function hashes alike in every process, whatever ASLR did;
 /// - a frame that cannot be named keeps its address (and mapping, when known), is marked with the
 ///   error bit and shows as `module+0xoffset` — never dropped. A process that exited before
-///   symbolization leaves all its user frames so.
+///   symbolization has no mappings left: its user frames show as `[exited]+0xaddress`, and an
+///   address outside every mapping as `[unknown]+0xaddress`.
 ///
 /// Shared by the engine's symbolize workers: its caches sit behind one lock, taken once a trace.
 public final class NativeSymbolizer: TraceProcessor {
@@ -111,12 +112,18 @@ public final class NativeSymbolizer: TraceProcessor {
         state: inout State, rows: borrowing FrameRows
     ) {
         guard let process else {
-            rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError)
+            // Exited before symbolization: no mapping left to name the module.
+            rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[exited]+0x" + String(address, radix: 16))
             return
         }
         if !(lookup >= recent.start && lookup < recent.end) {
             var found = process.mappingIndex(containing: lookup)
-            if found == nil, state.processes.reread(process) { found = process.mappingIndex(containing: lookup) }
+            if found == nil, state.processes.reread(process) {
+                // The reread replaced the mappings and released their tables: what `recent` holds
+                // (an unretained table, an index into the old mappings) must not be used again.
+                recent = RecentMapping()
+                found = process.mappingIndex(containing: lookup)
+            }
             guard let mappingIndex = found else {
                 rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
                 return
@@ -128,7 +135,7 @@ public final class NativeSymbolizer: TraceProcessor {
         }
         let mapping = recent
         let named = mapping.table?._withUnsafeGuaranteedRef { table -> Bool in
-            guard let virtualAddress = table.virtualAddress(forFileOffset: lookup - mapping.start + mapping.fileOffset),
+            guard let virtualAddress = table.virtualAddress(forFileOffset: lookup &- mapping.start &+ mapping.fileOffset),
                 let index = table.symbolIndex(containing: virtualAddress)
             else { return false }
             let frameAddress = virtualAddress &+ (address &- lookup)
@@ -138,7 +145,7 @@ public final class NativeSymbolizer: TraceProcessor {
             return true
         }
         if named == true { return }
-        let fileOffset = address - mapping.start + mapping.fileOffset
+        let fileOffset = address &- mapping.start &+ mapping.fileOffset
         rows.set(
             row, file: mapping.table?.takeUnretainedValue().fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
             mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,

@@ -90,6 +90,9 @@ public struct EngineConfiguration: Hashable, Sendable {
     public init() {}
 
     /// Checks every field against its allowed range; the error names the key, the value and the range.
+    /// The most symbolize workers an engine can have.
+    public static let maximumSymbolizeWorkers = 62
+
     public func validate(allowedCPUs: [Int]) throws(ConfigurationError) {
         func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws(ConfigurationError) {
             try ConfigurationError.check(ok, key, value, allowed: allowed)
@@ -104,11 +107,15 @@ public struct EngineConfiguration: Hashable, Sendable {
         try check(report.policy != .degrade, "rings.report.policy", report.policy.rawValue, "block, drop")
         try powerOfTwo(rawTraceSlots, "pool.traces", max: 1 << 20)
         try powerOfTwo(convertedTraceSlots, "pool.converted", max: 1 << 16)
-        try check(symbolizeWorkers >= 1 && symbolizeWorkers <= 64, "symbolize.workers", symbolizeWorkers, "1...64")
+        // The hash/cache stage rings its neighbours (source, report, every worker) from one 64-bit
+        // mask (`PendingBells`): at most 62 workers.
+        try check(symbolizeWorkers >= 1 && symbolizeWorkers <= Self.maximumSymbolizeWorkers, "symbolize.workers", symbolizeWorkers,
+                  "1...\(Self.maximumSymbolizeWorkers)")
         try check(cacheSize >= 1 && cacheSize <= 1 << 24, "cache.size", cacheSize, "1...\(1 << 24)")
         try check(batchSize >= 1 && batchSize <= 4096, "batch", batchSize, "1...4096")
-        try check(wait.spins >= 0 && wait.yields >= 0, "wait.spins", wait.spins, "0 or more")
-        try check(wait.parkTimeout > .zero, "wait.park-timeout-ms", wait.parkTimeout, "more than 0")
+        try check(wait.spins >= 0, "wait.spins", wait.spins, "0 or more")
+        try check(wait.yields >= 0, "wait.yields", wait.yields, "0 or more")
+        try check(wait.parkTimeout > .zero && wait.parkTimeout <= .seconds(60), "wait.park-timeout-ms", wait.parkTimeout, "1 ... 60000")
         let allowed = Set(allowedCPUs)
         let allowedText = allowedCPUs.map(String.init).joined(separator: ",")
         func cpusExist(_ cpus: [Int]?, _ key: String) throws(ConfigurationError) {

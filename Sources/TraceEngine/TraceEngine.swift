@@ -80,7 +80,9 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         let source = self.source
         try lifecycle.withLock { (state) throws(SystemError) in
             state.sourceThread = try spawnMeasured(name, cpus: configuration.cpus.source, into: &state) { [self] in
-                body(source) { self.stopRequested.load(ordering: .relaxed) }
+                // Acquiring: pairs with `stopAndJoin`'s releasing store, so a source that sees the
+                // stop also sees `abandoned` set before it (a plain load on x86-64, as relaxed is).
+                body(source) { self.stopRequested.load(ordering: .acquiring) }
                 source.finish()
             }
         }

@@ -1,6 +1,7 @@
 import AgentConfiguration
 import ArgumentParser
 import KernelPath
+import LinuxSystem
 import Symbolization
 import Synchronization
 import TraceEngine
@@ -56,12 +57,21 @@ struct ProfileCommand: AsyncParsableCommand {
         if let missing = KernelSupport.missingCapability() {
             throw CommandFailure("cannot profile: \(missing)")
         }
-        if let pid, kill(pid, 0) != 0 && errno == ESRCH { throw ValidationError("--pid \(pid): no such process") }
+        if let pid { try checkIsProcess(pid) }
         let configuration = try await options.load(extra: flagSettings)
+        if configuration.hangup == .ignore { signal(SIGHUP, SIG_IGN) }
         let output = configuration.kernel
         let engineConfiguration = configuration.engine
         let frequency = configuration.frequency
         let outputDir = configuration.outputDirectory
+        // Checked (and locked) before sampling: a location that cannot take the results must
+        // not cost a whole profile to find out.
+        let outputs: OutputDirectory
+        do {
+            outputs = try OutputDirectory(path: outputDir)
+        } catch {
+            throw CommandFailure("cannot write the profile into \(error)")
+        }
 
         let formats = configuration.outputFormats
         let folded = formats.contains(.folded) ? FoldedStacksReporter() : nil
@@ -94,37 +104,80 @@ struct ProfileCommand: AsyncParsableCommand {
         await engine.stop()
         let sampled = ContinuousClock.now - startedAt
 
-        try makeDirectory(outputDir)
-        printSummary(interrupted: interrupted, sampler: sampler, statistics: engine.statistics())
+        printSummary(interrupted: interrupted != nil, sampler: sampler, statistics: engine.statistics(), kind: output.kind)
+        // Every format is attempted; each failure is reported, and any makes the run fail.
+        var failures: [String] = []
+        func attempt(_ format: OutputFormat, _ name: String, _ write: () throws -> String) {
+            do {
+                print("wrote \(try write()) to \(outputDir)/\(name)")
+            } catch {
+                failures.append("\(format.rawValue): \(error)")
+            }
+        }
         if let folded {
-            let path = outputDir + "/profile.folded"
-            let lines = folded.foldedLines()
-            try writeLines(lines, to: path)
-            print("wrote \(lines.count) folded stacks to \(path)")
+            attempt(.folded, "profile.folded") {
+                let lines = folded.foldedLines()
+                try outputs.write("profile.folded") { (writer: inout OutputWriter) throws(OutputDirectoryError) in
+                    for line in lines { try writer.append(line: line) }
+                }
+                return "\(lines.count) folded stacks"
+            }
         }
         if let profile, formats.contains(.pprof) {
-            let path = outputDir + "/profile.pb.gz"
-            try writeBytes(try profile.gzippedPprof(start: started, duration: sampled), to: path)
-            print("wrote a pprof profile of \(profile.distinctSampleCount) samples to \(path)")
+            attempt(.pprof, "profile.pb.gz") {
+                try outputs.write("profile.pb.gz", bytes: try profile.gzippedPprof(start: started, duration: sampled))
+                return "a pprof profile of \(profile.sampleCount) samples (\(profile.distinctSampleCount) distinct stacks)"
+            }
         }
         if let profile, formats.contains(.otlp) {
-            let path = outputDir + "/profile.otlp.pb"
-            try writeBytes(profile.encodedOTLP(start: started, duration: sampled), to: path)
-            print("wrote an OTLP profile of \(profile.distinctSampleCount) samples to \(path)")
+            attempt(.otlp, "profile.otlp.pb") {
+                try outputs.write("profile.otlp.pb", bytes: profile.encodedOTLP(start: started, duration: sampled))
+                return "an OTLP profile of \(profile.sampleCount) samples (\(profile.distinctSampleCount) distinct stacks)"
+            }
         }
         print("symbolizer: \(symbolizer.statistics())")
+        if !failures.isEmpty {
+            throw CommandFailure("could not write " + failures.joined(separator: "; "))
+        }
+        // Everything was written, but the profile is shorter than asked: a script can tell by the
+        // status a shell gives a command ended by that signal (130 for SIGINT).
+        if let interrupted { throw ExitCode(128 + interrupted) }
     }
 
-    private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics) {
+    /// `pid` must be a running process (a thread group leader): a thread id would match no
+    /// sample, since the sampler compares process ids.
+    private func checkIsProcess(_ pid: Int32) throws {
+        guard let status = FileContents.text("/proc/\(pid)/status") else {
+            throw ValidationError("--pid \(pid): no such process")
+        }
+        let tgid = status.split(separator: "\n").first { $0.hasPrefix("Tgid:") }.flatMap { Int32(String($0.dropFirst(5).filter { !$0.isWhitespace })) }
+        if let tgid, tgid != pid {
+            throw ValidationError("--pid \(pid) is a thread of process \(tgid): give the process id, \(tgid)")
+        }
+    }
+
+    private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics, kind: KernelOutputConfiguration.Kind) {
         let counters = sampler.counters()
         let totals = sampler.buffers.totals
         print(interrupted ? "interrupted: stopped early, everything sampled so far was kept" : "done")
         print("samples: \(counters.records) sent by the sampler, \(totals.records) received, \(statistics.reported) reported")
-        var lost = "lost: \(totals.lost + counters.outputErrors) in all"
+        // A perf buffer that refuses a record both fails the sampler's output call and counts it
+        // in a LOST record: count it once. A BPF ring buffer has no LOST records.
+        let lostInAll = kind == .perfBuffer ? totals.lost : totals.lost + counters.outputErrors
+        var lost = "lost: \(lostInAll) in all"
         for (cpu, buffer) in sampler.buffers.statistics() where buffer.lost > 0 || buffer.corrupt > 0 {
             lost += "; " + (cpu.map { "cpu \($0)" } ?? "ring buffer") + " lost \(buffer.lost) corrupt \(buffer.corrupt)"
         }
-        if counters.outputErrors > 0 { lost += "; refused by the ring buffer \(counters.outputErrors)" }
+        if counters.outputErrors > 0 {
+            lost += kind == .perfBuffer
+                ? "; the sampler saw \(counters.outputErrors) refused by full perf buffers"
+                : "; refused by the ring buffer \(counters.outputErrors)"
+        }
+        // What the engine did not report whole: dropped by stage, and reported without symbols.
+        let drops = EngineCounter.drops.compactMap { counter in statistics.total(counter) == 0 ? nil : "\(counter) \(statistics.total(counter))" }
+        if !drops.isEmpty { lost += "; dropped in the engine: " + drops.joined(separator: ", ") }
+        if statistics.total(.malformed) > 0 { lost += "; malformed records \(statistics.total(.malformed))" }
+        if statistics.total(.degraded) > 0 { lost += "; reported unsymbolized (degraded) \(statistics.total(.degraded))" }
         print(lost)
         print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
         print("engine: \(statistics)")
@@ -132,39 +185,30 @@ struct ProfileCommand: AsyncParsableCommand {
 }
 
 
-/// Set by SIGINT/SIGTERM; the profile loop polls it.
-private let stopSignal = Atomic<Bool>(false)
+/// The number of the SIGINT, SIGTERM or SIGHUP that arrived (0: none yet); the profile loop
+/// polls it.
+private let stopSignal = Atomic<Int32>(0)
 
-/// Routes SIGINT and SIGTERM to `stopSignal`.
+/// Routes SIGINT, SIGTERM and SIGHUP (a closed terminal: the profile is kept, as with SIGTERM,
+/// unless `signals.hangup = ignore`) to `stopSignal`.
 private func catchStopSignals() {
-    signal(SIGINT) { _ in stopSignal.store(true, ordering: .relaxed) }
-    signal(SIGTERM) { _ in stopSignal.store(true, ordering: .relaxed) }
+    for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop) { number in stopSignal.store(number, ordering: .relaxed) } }
 }
 
 private func restoreStopSignals() {
-    signal(SIGINT, SIG_DFL)
-    signal(SIGTERM, SIG_DFL)
+    for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop, SIG_DFL) }
 }
 
-/// Sleeps until `seconds` pass or SIGINT/SIGTERM has arrived, calling `tick` every 20 ms; returns
-/// whether a signal ended it.
-private func waitForDurationOrSignal(seconds: Double, tick: () -> Void) async -> Bool {
+/// Sleeps until `seconds` pass or SIGINT/SIGTERM/SIGHUP has arrived, calling `tick` every 20 ms;
+/// returns the signal that ended it, if one did.
+private func waitForDurationOrSignal(seconds: Double, tick: () -> Void) async -> Int32? {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
-        if stopSignal.load(ordering: .relaxed) { return true }
+        let number = stopSignal.load(ordering: .relaxed)
+        if number != 0 { return number }
         try? await Task.sleep(for: .milliseconds(20))
         tick()
     }
-    return stopSignal.load(ordering: .relaxed)
-}
-
-/// Creates `path` (and its parents) unless it exists.
-func makeDirectory(_ path: String) throws {
-    var prefix = path.hasPrefix("/") ? "/" : ""
-    for part in path.split(separator: "/") {
-        prefix += part + "/"
-        if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-            throw ValidationError("cannot create directory \(prefix): \(String(cString: strerror(errno)))")
-        }
-    }
+    let number = stopSignal.load(ordering: .relaxed)
+    return number == 0 ? nil : number
 }

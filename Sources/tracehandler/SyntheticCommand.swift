@@ -1,4 +1,5 @@
 import ArgumentParser
+import LinuxSystem
 import SyntheticTraces
 import TraceEngine
 import TraceHandler
@@ -30,6 +31,14 @@ struct SyntheticCommand: AsyncParsableCommand {
     var countOnly = false
 
     enum Topology: String, ExpressibleByArgument { case serial, staged }
+
+    func validate() throws {
+        guard traces >= 0 else { throw ValidationError("--traces must be 0 or more") }
+        guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
+        guard cacheSize > 0 else { throw ValidationError("--cache-size must be at least 1") }
+        let most = EngineConfiguration.maximumSymbolizeWorkers
+        guard (1...most).contains(workers) else { throw ValidationError("--workers must be in 1...\(most)") }
+    }
 
     func run() async throws {
         var configuration = SyntheticTraceConfiguration()
@@ -100,24 +109,18 @@ struct SyntheticCommand: AsyncParsableCommand {
     }
 }
 
-/// Writes lines to a file, failing with the path and the system's reason.
+/// Writes `lines` to the file `path`, atomically and without following a link planted there
+/// (`OutputDirectory`), failing with the path and the system's reason.
 func writeLines(_ lines: [String], to path: String) throws {
-    try writeFile(path) { file in for line in lines { fputs(line + "\n", file) } }
-}
-
-func writeBytes(_ bytes: [UInt8], to path: String) throws {
-    try writeFile(path) { file in _ = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) } }
-}
-
-/// Opens `path` for writing, lets `body` write, and reports a failed write or close (a full disk
-/// shows at the close that flushes the buffer).
-private func writeFile(_ path: String, _ body: (UnsafeMutablePointer<FILE>) -> Void) throws {
-    guard let file = fopen(path, "w") else {
-        throw ValidationError("cannot open \(path) for writing: \(String(cString: strerror(errno)))")
-    }
-    body(file)
-    let failed = ferror(file) != 0
-    guard fclose(file) == 0, !failed else {
-        throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))")
+    let slash = path.lastIndex(of: "/")
+    let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    guard !name.isEmpty, name != ".", name != ".." else { throw ValidationError("--output \(path) does not name a file") }
+    do {
+        try OutputDirectory(path: directory).write(name) { (writer: inout OutputWriter) throws(OutputDirectoryError) in
+            for line in lines { try writer.append(line: line) }
+        }
+    } catch {
+        throw CommandFailure("cannot write \(path): \(error)")
     }
 }

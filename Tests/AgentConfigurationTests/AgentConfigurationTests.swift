@@ -68,6 +68,13 @@ import TraceModel
         (["output.format=svg"], [:], "output.format"),
         (["output.format=folded,folded"], [:], "output.format"),
         (["output.format=folded,"], [:], "output.format"),
+        // Values that once passed the loader and then crashed the agent.
+        (["cpus.source=0-9223372036854775806"], [:], "cpus.source"),
+        (["cpus.source=0-100000000"], [:], "cpus.source"),
+        (["wait.park-timeout-ms=10000000000000"], [:], "wait.park-timeout-ms"),
+        (["signals.hangup=sometimes"], [:], "signals.hangup"),
+        // An environment variable's bad value is named by the variable the user set.
+        ([], ["TRACEHANDLER_BATCH": "many"], "TRACEHANDLER_BATCH (batch)"),
     ])
     func badInputNamesItsKey(settings: [String], environment: [String: String], key: String) async throws {
         await #expect { _ = try await AgentConfiguration.load(file: nil, environment: environment, settings: settings) } throws: { error in
@@ -107,10 +114,15 @@ import TraceModel
         ("cache.size=0", "cache.size"),
         ("batch=5000", "batch"),
         ("wait.spins=-1", "wait.spins"),
-        ("cpus.source=4095", "cpus.source"),
-        ("cpus.hash-cache=4095", "cpus.hash-cache"),
-        ("cpus.report=4095", "cpus.report"),
-        ("cpus.symbolize=4095", "cpus.symbolize"),
+        ("cpus.source=1000", "cpus.source"),
+        ("cpus.hash-cache=1000", "cpus.hash-cache"),
+        ("cpus.report=1000", "cpus.report"),
+        ("cpus.symbolize=1000", "cpus.symbolize"),
+        ("symbolize.workers=63", "symbolize.workers"),
+        ("wait.yields=-1", "wait.yields"),
+        ("wait.park-timeout-ms=3600000", "wait.park-timeout-ms"),
+        ("kernel.ring-buffer-bytes=4GiB", "kernel.ring-buffer-bytes"),
+        ("kernel.per-cpu-buffer-bytes=2GiB", "kernel.per-cpu-buffer-bytes"),
         ("kernel.per-cpu-buffer-bytes=5000", "kernel.per-cpu-buffer-bytes"),
         ("kernel.ring-buffer-bytes=1024", "kernel.ring-buffer-bytes"),
         ("kernel.wakeup-watermark-bytes=2MiB", "kernel.wakeup-watermark-bytes"),
@@ -127,6 +139,27 @@ import TraceModel
         #expect { try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs()) } throws: { error in
             guard let error = error as? ConfigurationError else { return false }
             return error.key == key && !error.allowed.isEmpty && error.description.contains(key)
+        }
+    }
+
+    @Test(arguments: ["", "# only a comment\n", "\n\n"])
+    func aFileThatSetsNothingLoadsTheDefaults(text: String) async throws {
+        let loaded = try await AgentConfiguration.load(file: try file(text), environment: [:], settings: [])
+        #expect(loaded == AgentConfiguration())
+    }
+
+    /// A device that never ends, a pipe, a directory: refused at once, without reading them.
+    @Test(arguments: ["/dev/zero", "/dev/urandom", "/tmp"])
+    func aConfigurationFileThatIsNotARegularFileIsRefused(path: String) async throws {
+        await #expect { _ = try await AgentConfiguration.load(file: path, environment: [:], settings: []) } throws: { error in
+            (error as? ConfigurationError)?.key == "--config"
+        }
+    }
+
+    @Test func aConfigurationFileOfMoreThanAMebibyteIsRefused() async throws {
+        let path = try file("# " + String(repeating: "x", count: 2 << 20) + "\n")
+        await #expect { _ = try await AgentConfiguration.load(file: path, environment: [:], settings: []) } throws: { error in
+            (error as? ConfigurationError).map { $0.key == "--config" && $0.allowed.contains("bytes") } ?? false
         }
     }
 }

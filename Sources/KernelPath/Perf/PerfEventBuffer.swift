@@ -6,13 +6,16 @@ import Glibc
 #endif
 
 /// One CPU's perf buffer for BPF output (`PERF_COUNT_SW_BPF_OUTPUT`): the event's fd and its
-/// mapping of 1 + 2^n pages. Owns both; `deinit` unmaps and closes.
+/// mapping of 1 + 2^n pages, each held by its own owner (`OwnedFileDescriptor`, `MemoryMapping`),
+/// so a failing `init` releases what it had acquired exactly once and `deinit` only disables the
+/// event.
 final class PerfEventBuffer {
     let cpu: Int
-    let fd: Int32
-    private let mapping: UnsafeMutableRawPointer
-    private let mappingSize: Int
+    private let descriptor: OwnedFileDescriptor
+    private let mapping: MemoryMapping
     let reader: PerfRingReader
+
+    var fd: Int32 { descriptor.rawValue }
 
     /// How the kernel wakes the reader.
     enum Wakeup: Hashable, Sendable {
@@ -35,38 +38,37 @@ final class PerfEventBuffer {
         switch wakeup {
         case .bytes(let bytes):
             attr.watermark = 1
-            attr.wakeup_watermark = UInt32(bytes)
+            attr.wakeup_watermark = UInt32(clamping: bytes)
         case .everyRecord:
             attr.wakeup_events = 1
         }
-        let fd = th_perf_event_open(&attr, -1, Int32(cpu), -1, UInt(PERF_FLAG_FD_CLOEXEC))
-        guard fd >= 0 else {
-            throw .failed("perf_event_open(bpf output, cpu \(cpu))", errno: -fd, needs: "CAP_PERFMON (or CAP_SYS_ADMIN)")
+        let rawFD = th_perf_event_open(&attr, -1, Int32(cpu), -1, UInt(PERF_FLAG_FD_CLOEXEC))
+        guard rawFD >= 0 else {
+            throw .failed("perf_event_open(bpf output, cpu \(cpu))", errno: -rawFD, needs: "CAP_PERFMON (or CAP_SYS_ADMIN)")
         }
+        let descriptor = OwnedFileDescriptor(taking: rawFD)
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         let size = (1 + dataPages) * pageSize
-        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
-            let error = errno
-            close(fd)
-            throw .failed("mmap(perf buffer, cpu \(cpu), \(size) bytes)", errno: error, needs: "a larger RLIMIT_MEMLOCK or perf_event_mlock_kb")
+        let mapping: MemoryMapping
+        do {
+            mapping = try MemoryMapping(sharedReadWrite: descriptor, size: size)
+        } catch {
+            throw .failed("mmap(perf buffer, cpu \(cpu), \(size) bytes)", errno: error.errno, needs: "a larger RLIMIT_MEMLOCK or perf_event_mlock_kb")
         }
-        self.cpu = cpu
-        self.fd = fd
-        self.mapping = mapping
-        mappingSize = size
-        reader = PerfRingReader(
-            metadata: mapping, data: UnsafeRawBufferPointer(start: mapping + pageSize, count: dataPages * pageSize))
-        let enabled = th_perf_event_enable(fd)
-        if enabled != 0 {
-            munmap(mapping, size)
-            close(fd)
+        let enabled = th_perf_event_enable(descriptor.rawValue)
+        guard enabled == 0 else {
             throw .system(SystemError("ioctl(PERF_EVENT_IOC_ENABLE, cpu \(cpu))", errno: -enabled))
         }
+        // Nothing fails past this point: every stored property is set only now.
+        reader = PerfRingReader(
+            metadata: mapping.base, data: UnsafeRawBufferPointer(start: mapping.base + pageSize, count: dataPages * pageSize))
+        self.cpu = cpu
+        self.descriptor = descriptor
+        self.mapping = mapping
     }
 
     deinit {
-        _ = th_perf_event_disable(fd)
-        munmap(mapping, mappingSize)
-        close(fd)
+        // The mapping and the descriptor release themselves after this.
+        _ = th_perf_event_disable(descriptor.rawValue)
     }
 }

@@ -23,7 +23,13 @@ public final class PerfRingReader {
     private let mask: UInt64
     /// Room for the largest record (`size` is a 16-bit field), for records that wrap.
     private let scratch: UnsafeMutableRawBufferPointer
-    public private(set) var statistics = KernelBufferStatistics()
+    /// What this reader counted; only the poll thread touches it.
+    private var counts = KernelBufferStatistics()
+    /// `counts`, published after every drain for other threads.
+    private let publishedStatistics = PublishedBufferStatistics()
+
+    /// What the reader has delivered and lost, as of its last drain; safe from any thread.
+    public var statistics: KernelBufferStatistics { publishedStatistics.load() }
 
     static let sampleType: UInt32 = 9  // PERF_RECORD_SAMPLE
     static let lostType: UInt32 = 2  // PERF_RECORD_LOST
@@ -59,7 +65,8 @@ public final class PerfRingReader {
         var counted = KernelBufferStatistics()
         defer {
             th_store_release_u64(tail, position)
-            statistics = statistics + counted
+            counts = counts + counted
+            publishedStatistics.publish(counts)
         }
 
         while position != published {

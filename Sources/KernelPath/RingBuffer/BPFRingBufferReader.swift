@@ -23,7 +23,13 @@ public final class BPFRingBufferReader {
     private let producerPosition: UnsafePointer<UInt64>
     private let data: UnsafeRawPointer
     private let size: UInt64
-    public private(set) var statistics = KernelBufferStatistics()
+    /// What this reader counted; only the poll thread touches it.
+    private var counts = KernelBufferStatistics()
+    /// `counts`, published after every drain for other threads.
+    private let publishedStatistics = PublishedBufferStatistics()
+
+    /// What the reader has delivered and lost, as of its last drain; safe from any thread.
+    public var statistics: KernelBufferStatistics { publishedStatistics.load() }
     /// Records the program discarded (`bpf_ringbuf_discard`), skipped.
     public private(set) var discarded: UInt64 = 0
 
@@ -64,6 +70,7 @@ public final class BPFRingBufferReader {
     }
 
     private func drain(budget: inout Int, stoppedAtBusy: inout Bool, onSample: (UnsafeRawBufferPointer) -> Bool) -> DrainEnd {
+        defer { publishedStatistics.publish(counts) }
         var position = consumerPosition.pointee
         while true {
             let published = th_load_acquire_u64(producerPosition)
@@ -85,7 +92,7 @@ public final class BPFRingBufferReader {
                 let length = UInt64(word & ~(Self.busyBit | Self.discardBit))
                 let total = (length + Self.headerSize + 7) & ~7
                 guard total <= size, total <= published - position else {
-                    statistics.corrupt += 1
+                    counts.corrupt += 1
                     position = published
                     th_store_release_u64(consumerPosition, position)
                     break
@@ -96,9 +103,9 @@ public final class BPFRingBufferReader {
                     guard onSample(UnsafeRawBufferPointer(start: header + Int(Self.headerSize), count: Int(length))) else {
                         return .refused
                     }
-                    statistics.records += 1
+                    counts.records += 1
                 }
-                statistics.bytes += total
+                counts.bytes += total
                 budget -= 1
                 position += total
                 th_store_release_u64(consumerPosition, position)

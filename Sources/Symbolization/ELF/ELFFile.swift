@@ -20,9 +20,27 @@ public enum SymbolizationError: Error, Hashable, Sendable, CustomStringConvertib
 }
 
 /// One opened ELF file (libelf over an fd). Owns both; reads symbols, program headers and the
-/// build id. Corrupt or truncated files give `SymbolizationError.notELF`, never a crash: libelf
-/// bounds-checks what it maps, and every count read from the file is checked against the data.
+/// build id. Corrupt or truncated files give `SymbolizationError.notELF`, never a crash.
+///
+/// The file belongs to whoever can write it — any local user, for a process of theirs that the
+/// agent samples as root — so nothing in it is trusted:
+/// - libelf reads it with `pread` into its own memory (`ELF_C_READ`), never through a mapping: a
+///   mapped file that its owner truncates while we parse it raises SIGBUS on the next page we
+///   touch; a `pread` past the new end is a short read, which libelf reports as an error;
+/// - no section larger than `maximumSectionBytes` is read, so a sparse file claiming a huge
+///   symbol table cannot make us allocate and fill it;
+/// - every offset, count and size from the file goes through checked arithmetic.
 final class ELFFile {
+    /// The largest section read (symbol, string and note sections): above any real binary's
+    /// `.symtab`/`.strtab` (tens of MiB for the largest C++ programs), far below the memory that
+    /// would hurt the agent.
+    static let maximumSectionBytes: UInt64 = 128 << 20
+    /// Longest symbol name kept; longer ones (mangled templates can reach kilobytes) are cut.
+    static let maximumNameBytes = 4096
+    /// Most section or program headers read: the count an ELF header can hold without the
+    /// extended numbering that lets a file claim 2^32 of them.
+    static let maximumHeaderCount = 0xFFFF
+
     private let fd: Int32
     private let elf: OpaquePointer
     let path: String
@@ -39,7 +57,7 @@ final class ELFFile {
     /// Takes ownership of `fd`.
     init(fd: Int32, path: String) throws(SymbolizationError) {
         precondition(Self.libelfReady, "libelf version mismatch")
-        guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else {
+        guard let elf = elf_begin(fd, ELF_C_READ, nil) else {
             close(fd)
             throw .notELF(path: path, reason: String(cString: elf_errmsg(-1)))
         }
@@ -65,35 +83,61 @@ final class ELFFile {
 
     /// The function symbols (`.symtab`, else `.dynsym`), PT_LOAD segments and build id.
     func symbolTable() throws(SymbolizationError) -> SymbolTable {
+        try symbolTable(from: sections())
+    }
+
+    /// The sections the symbol table is read from (their headers only; no section data yet).
+    struct Sections {
+        var symtab: OpaquePointer?
+        var dynsym: OpaquePointer?
+        var notes: [OpaquePointer] = []
+    }
+
+    /// Reads and checks the section header table.
+    func sections() throws(SymbolizationError) -> Sections {
         var header = GElf_Ehdr()
         guard gelf_getehdr(elf, &header) != nil else { throw .notELF(path: path, reason: "no ELF header") }
         var sectionNames = 0
         guard elf_getshdrstrndx(elf, &sectionNames) == 0 else { throw .notELF(path: path, reason: "no section name table") }
+        // libelf reads the whole section header table at the first section it is asked for: check
+        // that the table lies inside the file (and is of a sane size) before it does.
+        var sectionCount = 0
+        guard elf_getshdrnum(elf, &sectionCount) == 0, sectionCount <= Self.maximumHeaderCount else {
+            throw .notELF(path: path, reason: "more than \(Self.maximumHeaderCount) sections")
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .cannotOpen(path: path, errno: errno) }
+        let (headersBytes, productOverflow) = UInt64(sectionCount).multipliedReportingOverflow(by: UInt64(header.e_shentsize))
+        let (headersEnd, sumOverflow) = header.e_shoff.addingReportingOverflow(headersBytes)
+        guard !productOverflow, !sumOverflow, headersEnd <= UInt64(max(status.st_size, 0)) else {
+            throw .notELF(path: path, reason: "truncated: the section headers end past the end of the file")
+        }
 
-        var symtab: OpaquePointer?
-        var dynsym: OpaquePointer?
-        var notes: [OpaquePointer] = []
+        var found = Sections()
         var section = elf_nextscn(elf, nil)
         while let current = section {
             var sectionHeader = GElf_Shdr()
             if gelf_getshdr(current, &sectionHeader) != nil {
                 switch sectionHeader.sh_type {
-                case UInt32(SHT_SYMTAB): symtab = current
-                case UInt32(SHT_DYNSYM): dynsym = current
-                case UInt32(SHT_NOTE): notes.append(current)
+                case UInt32(SHT_SYMTAB): found.symtab = current
+                case UInt32(SHT_DYNSYM): found.dynsym = current
+                case UInt32(SHT_NOTE): found.notes.append(current)
                 default: break
                 }
             }
             section = elf_nextscn(elf, current)
         }
-        var status = stat()
-        if fstat(fd, &status) == 0, header.e_shoff + UInt64(header.e_shnum) * UInt64(header.e_shentsize) > UInt64(status.st_size) {
-            throw .notELF(path: path, reason: "truncated: the section headers end past the end of the file")
-        }
-        let symbols = (symtab ?? dynsym).map { readSymbols($0) } ?? []
+        return found
+    }
+
+    /// The symbol table from the sections `sections()` found: here section data is read, and
+    /// the file may have shrunk since (see the type's comment).
+    func symbolTable(from sections: Sections) throws(SymbolizationError) -> SymbolTable {
+        var symbols: [RawSymbol] = []
+        if let section = sections.symtab ?? sections.dynsym { symbols = try readSymbols(section) }
         if symbols.isEmpty { throw .notELF(path: path, reason: "no function symbols") }
         return SymbolTable(
-            fileID: try fileID(), buildID: buildID(notes), isDynamicOnly: symtab == nil && dynsym != nil,
+            fileID: try fileID(), buildID: buildID(sections.notes), isDynamicOnly: sections.symtab == nil && sections.dynsym != nil,
             segments: segments(), symbols: symbols.map { ($0.start, $0.size, $0.name.utf8) })
     }
 
@@ -104,23 +148,46 @@ final class ELFFile {
         var isGlobal: Bool
     }
 
-    private func readSymbols(_ section: OpaquePointer) -> [RawSymbol] {
+    /// The section's data, read only when its header's size is within `maximumSectionBytes`.
+    private func boundedData(_ section: OpaquePointer) throws(SymbolizationError) -> UnsafeMutablePointer<Elf_Data>? {
         var sectionHeader = GElf_Shdr()
-        guard gelf_getshdr(section, &sectionHeader) != nil, sectionHeader.sh_entsize > 0,
-            let data = elf_getdata(section, nil)
+        guard gelf_getshdr(section, &sectionHeader) != nil else { return nil }
+        guard sectionHeader.sh_size <= Self.maximumSectionBytes else {
+            throw .notELF(path: path, reason: "a section of \(sectionHeader.sh_size) bytes (at most \(Self.maximumSectionBytes) are read)")
+        }
+        return elf_getdata(section, nil)
+    }
+
+    private func readSymbols(_ section: OpaquePointer) throws(SymbolizationError) -> [RawSymbol] {
+        var sectionHeader = GElf_Shdr()
+        // A symbol entry is 24 bytes (ELF64) or 16 (ELF32); anything else is not a symbol table.
+        guard gelf_getshdr(section, &sectionHeader) != nil, sectionHeader.sh_entsize >= 16, sectionHeader.sh_entsize <= 64,
+            let data = try boundedData(section)
         else { return [] }
-        let count = Int(data.pointee.d_size / Int(sectionHeader.sh_entsize))
+        // The names' section is read (by elf_strptr) only within the same bound.
+        guard sectionHeader.sh_link < UInt32.max, let names = elf_getscn(elf, Int(sectionHeader.sh_link)), try boundedData(names) != nil else {
+            return []
+        }
+        let count = data.pointee.d_size / Int(sectionHeader.sh_entsize)
         var symbols: [RawSymbol] = []
         symbols.reserveCapacity(count / 2)
+        // Many symbols can share one long name: bound what the copies add up to, too.
+        var nameBytes: UInt64 = 0
         for index in 0..<count {
             var symbol = GElf_Sym()
-            guard gelf_getsym(data, Int32(index), &symbol) != nil else { continue }
+            guard gelf_getsym(data, Int32(truncatingIfNeeded: index), &symbol) != nil else { continue }
             let type = symbol.st_info & 0xf
             guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC), symbol.st_shndx != UInt16(SHN_UNDEF),
                 symbol.st_value != 0, let name = elf_strptr(elf, Int(sectionHeader.sh_link), Int(symbol.st_name))
             else { continue }
+            let length = strnlen(name, Self.maximumNameBytes)
+            nameBytes += UInt64(length)
+            guard nameBytes <= Self.maximumSectionBytes else {
+                throw .notELF(path: path, reason: "symbol names of more than \(Self.maximumSectionBytes) bytes")
+            }
+            let text = String(decoding: UnsafeRawBufferPointer(start: name, count: length), as: UTF8.self)
             symbols.append(RawSymbol(
-                start: symbol.st_value, size: symbol.st_size, name: Substring(String(cString: name)),
+                start: symbol.st_value, size: symbol.st_size, name: Substring(text),
                 isGlobal: symbol.st_info >> 4 == UInt8(STB_GLOBAL)))
         }
         // Sorted by address; of aliases at one address, keep the sized, global one.
@@ -137,7 +204,7 @@ final class ELFFile {
 
     private func segments() -> [SymbolTable.Segment] {
         var count = 0
-        guard elf_getphdrnum(elf, &count) == 0 else { return [] }
+        guard elf_getphdrnum(elf, &count) == 0, count <= Self.maximumHeaderCount else { return [] }
         var segments: [SymbolTable.Segment] = []
         for index in 0..<count {
             var header = GElf_Phdr()
@@ -149,7 +216,7 @@ final class ELFFile {
 
     private func buildID(_ notes: [OpaquePointer]) -> String? {
         for section in notes {
-            guard let data = elf_getdata(section, nil), let bytes = data.pointee.d_buf else { continue }
+            guard let data = try? boundedData(section), let bytes = data.pointee.d_buf else { continue }
             var offset = 0
             while true {
                 var note = GElf_Nhdr()
@@ -159,6 +226,8 @@ final class ELFFile {
                 if next == 0 { break }
                 offset = next
                 guard note.n_type == 3 /* NT_GNU_BUILD_ID */, note.n_namesz == 4,
+                    nameOffset >= 0, nameOffset <= data.pointee.d_size - 4,
+                    descriptorOffset >= 0, descriptorOffset <= data.pointee.d_size,
                     Int(note.n_descsz) <= data.pointee.d_size - descriptorOffset
                 else { continue }
                 let name = String(decoding: UnsafeRawBufferPointer(start: bytes + nameOffset, count: 3), as: UTF8.self)

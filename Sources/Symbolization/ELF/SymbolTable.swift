@@ -54,14 +54,15 @@ public final class SymbolTable: @unchecked Sendable {
 
     public var symbolCount: Int { starts.count }
 
-    /// Approximate memory held, for the cache's bound.
     /// Approximate memory held, for the cache's bound (demangled names counted at their slot size).
     public var byteCount: Int { starts.count * 36 + names.count + segments.count * 24 + 256 }
 
-    /// The virtual address of a file offset, through the PT_LOAD segment that maps it.
+    /// The virtual address of a file offset, through the PT_LOAD segment that maps it; nil when
+    /// no segment maps it, or when the segment's address (read from the file) would overflow.
     public func virtualAddress(forFileOffset offset: UInt64) -> UInt64? {
         for segment in segments where offset >= segment.fileOffset && offset - segment.fileOffset < segment.fileSize {
-            return segment.virtualAddress + (offset - segment.fileOffset)
+            let (address, overflow) = segment.virtualAddress.addingReportingOverflow(offset - segment.fileOffset)
+            return overflow ? nil : address
         }
         return nil
     }

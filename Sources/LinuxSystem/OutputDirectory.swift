@@ -1,0 +1,174 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The directory a run writes its results into, checked and locked before the run starts and
+/// written so that nobody who can write the directory can redirect or half-write what lands
+/// there.
+///
+/// The agent runs as root; the directory may be writable by other users. So:
+/// - the directory is opened once (`O_DIRECTORY`) and every file is made relative to that
+///   descriptor: renaming the directory afterwards does not move where results go;
+/// - each result is written to a new temporary name (`O_CREAT | O_EXCL | O_NOFOLLOW`: never an
+///   existing file or a symbolic link someone planted), flushed to disk (`fsync`) and then
+///   renamed over the final name. A rename replaces a planted symbolic link itself, never the
+///   file it points to, and readers see the old file or the whole new one, never a part;
+/// - a lock (`flock` on `.tracehandler.lock`, held while this value lives) makes a second run
+///   into the same directory fail at its start instead of silently replacing the first one's
+///   results.
+public final class OutputDirectory {
+    public let path: String
+    private let directory: OwnedFileDescriptor
+    private let lock: OwnedFileDescriptor
+    private var temporaryNames = 0
+
+    /// The lock file's name inside the directory.
+    public static let lockName = ".tracehandler.lock"
+
+    /// Makes `path` (and its parents) unless it exists, opens and locks it, and proves it
+    /// writable by creating and removing a file in it.
+    public init(path: String) throws(OutputDirectoryError) {
+        self.path = path
+        try Self.makeDirectories(path)
+        let directoryFD = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw OutputDirectoryError(path: path, "cannot open it as a directory", errno: errno) }
+        let directory = OwnedFileDescriptor(taking: directoryFD)
+        // O_NONBLOCK: a FIFO planted under the lock's name must not hang the open.
+        let lockFD = openat(directory.rawValue, Self.lockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        guard lockFD >= 0 else { throw OutputDirectoryError(path: path, "cannot create its lock file \(Self.lockName)", errno: errno) }
+        let lock = OwnedFileDescriptor(taking: lockFD)
+        var status = stat()
+        guard fstat(lock.rawValue, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw OutputDirectoryError(path: path, "its lock file \(Self.lockName) is not a regular file", errno: 0)
+        }
+        guard flock(lock.rawValue, LOCK_EX | LOCK_NB) == 0 else {
+            let error = errno
+            if error == EWOULDBLOCK {
+                throw OutputDirectoryError(path: path, "another tracehandler run is writing into it", errno: 0)
+            }
+            throw OutputDirectoryError(path: path, "cannot lock \(Self.lockName)", errno: error)
+        }
+        self.directory = directory
+        self.lock = lock
+        // Writable (a read-only mount, a full disk for new inodes): find out now, not after sampling.
+        let probe = try createTemporary(for: "write-check")
+        unlinkat(self.directory.rawValue, probe.name, 0)
+    }
+
+    /// Replaces the file `name` in the directory with `bytes`, atomically.
+    public func write(_ name: String, bytes: [UInt8]) throws(OutputDirectoryError) {
+        try write(name) { (writer: inout OutputWriter) throws(OutputDirectoryError) in try writer.append(bytes) }
+    }
+
+    /// Replaces the file `name` in the directory with what `body` appends, atomically: on any
+    /// error the old file (if any) stays and the temporary one is removed.
+    public func write(_ name: String, _ body: (inout OutputWriter) throws(OutputDirectoryError) -> Void) throws(OutputDirectoryError) {
+        precondition(!name.contains("/") && !name.isEmpty && name != "." && name != "..", "a file name, not a path")
+        let temporary = try createTemporary(for: name)
+        var writer = OutputWriter(descriptor: temporary.descriptor.rawValue, path: path + "/" + name)
+        do throws(OutputDirectoryError) {
+            try body(&writer)
+            try writer.flush()
+            guard fsync(temporary.descriptor.rawValue) == 0 else { throw writer.error("fsync", errno: errno) }
+            guard renameat(directory.rawValue, temporary.name, directory.rawValue, name) == 0 else {
+                throw writer.error("rename into place", errno: errno)
+            }
+        } catch {
+            unlinkat(directory.rawValue, temporary.name, 0)
+            throw error
+        }
+        // The rename itself reaches the disk with the directory.
+        _ = fsync(directory.rawValue)
+    }
+
+    /// A new file in the directory, open for writing, and its name.
+    private struct TemporaryFile: ~Copyable {
+        let name: String
+        let descriptor: OwnedFileDescriptor
+    }
+
+    private func createTemporary(for name: String) throws(OutputDirectoryError) -> TemporaryFile {
+        // A name someone else made first (O_EXCL fails) is skipped, not used.
+        for _ in 0..<16 {
+            temporaryNames += 1
+            let temporary = ".\(name).\(getpid()).\(temporaryNames).tmp"
+            let fd = openat(directory.rawValue, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            if fd >= 0 { return TemporaryFile(name: temporary, descriptor: OwnedFileDescriptor(taking: fd)) }
+            let error = errno
+            if error != EEXIST { throw OutputDirectoryError(path: path, "cannot create a file in it", errno: error) }
+        }
+        throw OutputDirectoryError(path: path, "cannot create a file in it: every temporary name is taken", errno: EEXIST)
+    }
+
+    private static func makeDirectories(_ path: String) throws(OutputDirectoryError) {
+        guard !path.isEmpty else { throw OutputDirectoryError(path: path, "an empty path", errno: 0) }
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part + "/"
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw OutputDirectoryError(path: path, "cannot create \(prefix)", errno: errno)
+            }
+        }
+    }
+}
+
+/// Appends bytes to one output file through a buffer, reporting short writes and errors.
+public struct OutputWriter: ~Copyable {
+    private let descriptor: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private static let bufferBytes = 1 << 20
+
+    init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+        buffer.reserveCapacity(Self.bufferBytes)
+    }
+
+    public mutating func append(_ bytes: some Collection<UInt8>) throws(OutputDirectoryError) {
+        if buffer.count + bytes.count > Self.bufferBytes { try flush() }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= Self.bufferBytes { try flush() }
+    }
+
+    /// `line` and a newline.
+    public mutating func append(line: String) throws(OutputDirectoryError) {
+        try append(line.utf8)
+        try append(CollectionOfOne(UInt8(ascii: "\n")))
+    }
+
+    mutating func flush() throws(OutputDirectoryError) {
+        var written = 0
+        while written < buffer.count {
+            let result = buffer.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                throw error("write", errno: code)
+            }
+            written += result
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func error(_ step: String, errno: Int32) -> OutputDirectoryError {
+        OutputDirectoryError(path: path, "cannot \(step)", errno: errno)
+    }
+}
+
+/// Why a result could not be written: the path, what failed, and the system's reason.
+public struct OutputDirectoryError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var problem: String
+    public var errno: Int32
+
+    public init(path: String, _ problem: String, errno: Int32) {
+        self.path = path
+        self.problem = problem
+        self.errno = errno
+    }
+
+    public var description: String {
+        "\(path): \(problem)" + (errno == 0 ? "" : " (\(String(cString: strerror(errno))))")
+    }
+}
