@@ -6,6 +6,13 @@
 // PERF_RECORD_LOST).
 #include "output_maps.h"
 
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, th_trace_record);
+} record_scratch SEC(".maps");
+
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int th_generate(void *ctx) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();

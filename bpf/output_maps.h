@@ -1,5 +1,6 @@
-// What both BPF programs declare alike: their configuration, the scratch slot they build a
-// record in, the two output maps (one of which the configuration selects) and the counters.
+// What both BPF programs declare alike: their configuration, the two output maps (one of which
+// the configuration selects) and the counters. Each program has its own scratch slot to build a
+// record in (a 3 KiB record does not fit the 512-byte BPF stack).
 #ifndef TH_OUTPUT_MAPS_H
 #define TH_OUTPUT_MAPS_H
 
@@ -13,14 +14,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";  // bpf_get_stack and the output
 
 // Set by the loader before load; read-only afterwards, so the verifier prunes the unused branch.
 const volatile struct th_program_config config = {};
-
-// A 3 KiB record does not fit the 512-byte BPF stack: build it in a per-CPU scratch slot.
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, th_trace_record);
-} record_scratch SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -40,10 +33,12 @@ struct {
     __type(value, __u64);
 } counters SEC(".maps");
 
-static __always_inline void count(__u32 counter) {
+static __always_inline void count_n(__u32 counter, __u64 n) {
     __u64 *value = bpf_map_lookup_elem(&counters, &counter);
-    if (value) *value += 1;
+    if (value) *value += n;
 }
+
+static __always_inline void count(__u32 counter) { count_n(counter, 1); }
 
 // The header fields every record carries, for the current task.
 static __always_inline void fill_header(th_trace_record *r, __u64 pid_tgid) {
@@ -56,16 +51,22 @@ static __always_inline void fill_header(th_trace_record *r, __u64 pid_tgid) {
     __builtin_memset(r->apm_transaction_id, 0, sizeof(r->apm_transaction_id));
 }
 
-// Hands the used prefix of the record to the configured output map and counts the outcome.
+// Hands the first `size` bytes at `data` to the configured output map and counts the outcome.
+// The caller bounds `size` by the object `data` points into, visibly to the verifier.
+static __always_inline void output_sized(void *ctx, const void *data, __u64 size) {
+    long err;
+    if (config.use_ring_buffer)
+        err = bpf_ringbuf_output(&trace_ring, (void *)data, size, 0);
+    else
+        err = bpf_perf_event_output(ctx, &trace_events, BPF_F_CURRENT_CPU, (void *)data, size);
+    count(err ? TH_COUNTER_OUTPUT_ERRORS : TH_COUNTER_RECORDS);
+}
+
+// Hands the used prefix of the record (header and `frames` frames) to the configured output map.
 static __always_inline void output(void *ctx, th_trace_record *r, __u32 frames) {
     __u64 size = TH_TRACE_RECORD_SIZE(frames);
     if (size > sizeof(*r)) size = sizeof(*r);
-    long err;
-    if (config.use_ring_buffer)
-        err = bpf_ringbuf_output(&trace_ring, r, size, 0);
-    else
-        err = bpf_perf_event_output(ctx, &trace_events, BPF_F_CURRENT_CPU, r, size);
-    count(err ? TH_COUNTER_OUTPUT_ERRORS : TH_COUNTER_RECORDS);
+    output_sized(ctx, r, size);
 }
 
 #endif

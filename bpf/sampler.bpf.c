@@ -1,7 +1,10 @@
 // The BPF sampler: a perf_event program attached to a cpu-clock software event on every online
 // CPU. Each sample becomes one raw trace record (trace_record.h): pid, tid, cpu, ktime, comm,
-// the kernel stack and the frame-pointer user stack, leaf first. Records go out through a perf
-// event array (one buffer per CPU, the default) or a BPF ring buffer, as chosen before load.
+// the kernel stack and the frame-pointer user stack, leaf first; when the configuration asks for
+// it (stack_bytes > 0), a user task's sample also carries a snapshot for DWARF unwinding in user
+// space: its user IP, SP and BP and a window of its user stack from SP upwards. Records go out
+// through a perf event array (one buffer per CPU, the default) or a BPF ring buffer, as chosen
+// before load.
 //
 // Built by scripts/build-bpf with the toolchain's `clang -target bpf`; the object is embedded in
 // the agent (Sources/CBPFObjects), and CI rebuilds it to prove the two match.
@@ -12,6 +15,21 @@
 struct stack_addresses {
     __u64 ip[TH_MAX_FRAMES];
 };
+
+// The whole record, snapshot included, is built in one per-CPU slot and sent with one output
+// call: 31 KiB, within the 32 KiB the kernel allows a per-CPU value (trace_record.h). The
+// snapshot starts after the used frames, inside `record.frames` when fewer than 128 are used.
+struct sample_scratch {
+    th_trace_record record;
+    __u8 snapshot_room[TH_USER_SNAPSHOT_SIZE(TH_USER_SNAPSHOT_MAX_BYTES)];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct sample_scratch);
+} sample_scratch SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -55,6 +73,84 @@ static __always_inline __u32 append_frames(th_trace_record *r, __u32 first, cons
     return first + count;
 }
 
+#define TH_PAGE_SIZE 4096
+
+// Keeps clang from dropping a bound it can prove but the verifier cannot.
+#define TH_OPAQUE(x) asm volatile("" : "+r"(x))
+
+// Finds how far the stack is readable above SP: one bpf_loop pass reading one byte per page,
+// from SP's page up to and including the page holding the byte just past the window. A copy that
+// crosses into an unmapped page fails whole; probing first gives the exact readable length (the
+// stack's mapping ends on a page boundary) at the cost of one failed one-byte read, where halving
+// a failed copy costs several and loses up to half of what was readable.
+struct probe_context {
+    __u64 next;   // lowest address not yet known to be readable
+    __u64 limit;  // SP + window: the first byte past the window
+};
+
+static long probe_page(__u32 i, void *data) {
+    struct probe_context *c = data;
+    if (c->next > c->limit) return 1;
+    __u8 byte;
+    if (bpf_probe_read_user(&byte, 1, (const void *)c->next)) return 1;
+    c->next = (c->next | (TH_PAGE_SIZE - 1)) + 1;
+    return 0;
+}
+
+// Appends the user snapshot after `frames` frames; returns its size. Only for a task with user
+// frames: the frame-pointer walk (get_perf_callchain) finds none for kernel threads and user
+// workers (io_uring, vhost), which have no user registers, and always finds the user IP otherwise.
+static __always_inline __u32 append_snapshot(struct sample_scratch *scratch, __u32 frames) {
+    // The registers saved at the last entry from user mode: the interrupted user instruction, or
+    // the system call's return point when the sample hit the kernel. The uapi struct pt_regs has
+    // the kernel's layout on x86-64; the verifier checks each load against the kernel's BTF. (Not
+    // CO-RE: relocating against vmlinux BTF made libbpf's load take 30-90 ms instead of 3.)
+    struct pt_regs *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    __u64 ip = regs->rip, sp = regs->rsp, bp = regs->rbp;
+    if (sp == 0) return 0;
+
+    if (frames > TH_MAX_FRAMES) frames = TH_MAX_FRAMES;
+    th_user_snapshot *snapshot = (void *)((__u8 *)&scratch->record + TH_TRACE_RECORD_SIZE(frames));
+    __u8 *stack = (__u8 *)(snapshot + 1);
+
+    __u32 window = config.stack_bytes;
+    if (window > TH_USER_SNAPSHOT_MAX_BYTES) window = TH_USER_SNAPSHOT_MAX_BYTES;
+    struct probe_context probe = {.next = sp, .limit = sp + window};
+    if (probe.limit < sp) probe.limit = ~0ULL;
+    bpf_loop(TH_USER_SNAPSHOT_MAX_BYTES / TH_PAGE_SIZE + 2, probe_page, &probe, 0);
+
+    __u32 flags = 0;
+    __u64 readable_end = probe.next;
+    if (readable_end > probe.limit) {
+        readable_end = probe.limit;
+        flags |= TH_USER_SNAPSHOT_WINDOW_CUT;  // the byte past the window is readable: the stack goes on
+    }
+    __u64 n = readable_end - sp;
+    TH_OPAQUE(n);
+    if (n > TH_USER_SNAPSHOT_MAX_BYTES) n = TH_USER_SNAPSHOT_MAX_BYTES;
+    // Every page was readable a moment ago; should the copy fail all the same (the stack was
+    // unmapped or paged out meanwhile), take what lies on SP's own page, if that is less.
+    if (n > 0 && bpf_probe_read_user(stack, n, (const void *)sp) != 0) {
+        flags |= TH_USER_SNAPSHOT_READ_CUT;
+        __u64 own_page = ((sp | (TH_PAGE_SIZE - 1)) + 1 - sp) & (TH_PAGE_SIZE * 2 - 1);
+        if (own_page < n && bpf_probe_read_user(stack, own_page, (const void *)sp) == 0)
+            n = own_page;
+        else
+            n = 0;
+    }
+
+    snapshot->ip = ip;
+    snapshot->sp = sp;
+    snapshot->bp = bp;
+    snapshot->stack_bytes = n;
+    snapshot->flags = flags;
+    count(TH_COUNTER_SNAPSHOTS);
+    count_n(TH_COUNTER_SNAPSHOT_BYTES, n);
+    if (flags) count(TH_COUNTER_SNAPSHOT_TRUNCATED);
+    if (n == 0) count(TH_COUNTER_SNAPSHOT_ERRORS);
+    return TH_USER_SNAPSHOT_SIZE(n);
+}
+
 SEC("perf_event")
 int th_sample(struct bpf_perf_event_data *ctx) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -63,9 +159,10 @@ int th_sample(struct bpf_perf_event_data *ctx) {
     if (config.target_pid != 0 && pid != config.target_pid) return 0;
 
     __u32 zero = 0;
-    th_trace_record *r = bpf_map_lookup_elem(&record_scratch, &zero);
+    struct sample_scratch *scratch = bpf_map_lookup_elem(&sample_scratch, &zero);
     struct stack_addresses *s = bpf_map_lookup_elem(&stack_scratch, &zero);
-    if (!r || !s) return 0;
+    if (!scratch || !s) return 0;
+    th_trace_record *r = &scratch->record;
 
     fill_header(r, pid_tgid);
 
@@ -82,6 +179,13 @@ int th_sample(struct bpf_perf_event_data *ctx) {
     r->kernel_frame_count = kernel < frames ? kernel : frames;
     r->user_frame_count = frames - r->kernel_frame_count;
 
-    output(ctx, r, frames);
+    if (config.stack_bytes == 0) {
+        output(ctx, r, frames);
+        return 0;
+    }
+    __u64 size = TH_TRACE_RECORD_SIZE(frames);
+    if (user > 0) size += append_snapshot(scratch, frames);  // a user task (see append_snapshot)
+    if (size > sizeof(*scratch)) size = sizeof(*scratch);
+    output_sized(ctx, scratch, size);
     return 0;
 }

@@ -13,6 +13,11 @@ struct th_program_config {
     __u32 use_ring_buffer;  // 0: perf event array, 1: BPF ring buffer
     __u32 frame_count;      // generator only: frames per record
     __u32 distinct_stacks;  // generator only: stacks to choose from
+    // Sampler only: the user stack window, in bytes, copied from the user SP with each sample of
+    // a user task for DWARF unwinding (trace_record.h th_user_snapshot). 0: no snapshot (the
+    // frame-pointer stack only, as before); clamped to TH_USER_SNAPSHOT_MAX_BYTES (28 KiB).
+    // perf's default is 8192.
+    __u32 stack_bytes;
 };
 
 enum th_program_counter {
@@ -20,7 +25,12 @@ enum th_program_counter {
     TH_COUNTER_OUTPUT_ERRORS = 1,        // the output map refused the record (buffer full)
     TH_COUNTER_KERNEL_STACK_ERRORS = 2,  // bpf_get_stack failed for the kernel stack
     TH_COUNTER_USER_STACK_ERRORS = 3,    // bpf_get_stack failed for the user stack
-    TH_COUNTER_COUNT = 4,
+    // Only with th_program_config.stack_bytes > 0:
+    TH_COUNTER_SNAPSHOTS = 4,            // records built with a user stack snapshot (sent or refused)
+    TH_COUNTER_SNAPSHOT_BYTES = 5,       // stack bytes those snapshots carry, summed
+    TH_COUNTER_SNAPSHOT_TRUNCATED = 6,   // snapshots cut short (a TH_USER_SNAPSHOT_*_CUT flag set)
+    TH_COUNTER_SNAPSHOT_ERRORS = 7,      // snapshots with no stack bytes: SP's page unreadable (e.g. mid-execve)
+    TH_COUNTER_COUNT = 8,
 };
 
 #endif

@@ -77,8 +77,76 @@ enum {
     TH_OFFSET_APM_TRANSACTION_ID = __builtin_offsetof(th_trace_record, apm_transaction_id),
 };
 
+/*
+ * The user stack snapshot: what a user-space DWARF unwinder needs (perf's `--call-graph dwarf`
+ * method; see UNWINDING.md). When the sampler's configuration asks for one
+ * (th_program_config.stack_bytes > 0) and the sampled task is a user task, the record goes on
+ * right after its used frames, at TH_TRACE_RECORD_SIZE(frames), with this 32-byte header and then
+ * `stack_bytes` bytes of the user stack copied from `sp` upwards. Kernel threads take none.
+ *
+ * The rule: a record carries a snapshot iff its byte count is at least
+ * TH_TRACE_RECORD_SIZE(frames) + TH_USER_SNAPSHOT_HEADER_SIZE, frames being kernel + user frame
+ * count (TH_RECORD_HAS_SNAPSHOT). "Larger than TH_TRACE_RECORD_SIZE(frames)" alone is not enough:
+ * a perf buffer pads its raw records to 4 mod 8 bytes, so a record without a snapshot arrives
+ * 4 bytes longer than it was sent. The stack bytes are exactly `stack_bytes`; a reader checks that
+ * they fit in what it received (anything after them is padding).
+ *
+ * The registers are the user registers even when the sample interrupted the kernel (then `ip` is
+ * the system call's return point in user space). The copy ends at the window
+ * (th_program_config.stack_bytes) or at the first page above `sp` that is not readable without a
+ * fault, whichever comes first: the end of the stack's mapping, or on the main thread the
+ * never-touched random gap exec leaves below the argument strings (frames all lie below it).
+ * It may run on past a thread stack's mapping into an adjacent readable one; an unwinder stops
+ * at the outermost frame anyway. A task sampled inside execve after its memory was replaced has
+ * registers but no readable stack: stack_bytes 0.
+ */
+typedef struct th_user_snapshot {
+    __u64 ip;
+    __u64 sp;
+    __u64 bp;
+    __u32 stack_bytes; /* bytes of stack that follow, from sp upwards; at most TH_USER_SNAPSHOT_MAX_BYTES */
+    __u32 flags;       /* TH_USER_SNAPSHOT_* */
+    /* then stack_bytes bytes */
+} th_user_snapshot;
+
+/* The copy filled the window and the stack goes on above it (the byte after the window is
+ * readable): return addresses above sp + stack_bytes are missing ("snapshot too short"). */
+#define TH_USER_SNAPSHOT_WINDOW_CUT 0x1u
+/* A read failed (the stack changed under the copy) and a shorter copy was taken. */
+#define TH_USER_SNAPSHOT_READ_CUT 0x2u
+
+#define TH_USER_SNAPSHOT_HEADER_SIZE 32
+/*
+ * The largest window: 28 KiB. The sampler assembles the whole record (header, 128 frames, the
+ * snapshot) in one per-CPU array value, and the kernel refuses per-CPU values over 32 KiB
+ * (PCPU_MIN_UNIT_SIZE): 3136 + 32 + 28672 = 31840 bytes. (A perf record's size is 16 bits, so
+ * 64 KiB would be the next limit.) A larger configured window is clamped to this.
+ */
+#define TH_USER_SNAPSHOT_MAX_BYTES 28672
+#define TH_USER_SNAPSHOT_SIZE(stack_bytes) (TH_USER_SNAPSHOT_HEADER_SIZE + (stack_bytes))
+#define TH_TRACE_RECORD_WITH_SNAPSHOT_SIZE(frame_count, stack_bytes) \
+    (TH_TRACE_RECORD_SIZE(frame_count) + TH_USER_SNAPSHOT_SIZE(stack_bytes))
+/* The largest record the sampler sends. */
+#define TH_TRACE_RECORD_MAX_SIZE TH_TRACE_RECORD_WITH_SNAPSHOT_SIZE(TH_MAX_FRAMES, TH_USER_SNAPSHOT_MAX_BYTES)
+/* Whether a record of `byte_count` bytes with `frame_count` frames carries a snapshot. */
+#define TH_RECORD_HAS_SNAPSHOT(byte_count, frame_count) \
+    ((byte_count) >= TH_TRACE_RECORD_SIZE(frame_count) + TH_USER_SNAPSHOT_HEADER_SIZE)
+
+/* Snapshot field offsets, from the snapshot's start (TH_TRACE_RECORD_SIZE(frames) in the record). */
+enum {
+    TH_OFFSET_SNAPSHOT_IP = __builtin_offsetof(th_user_snapshot, ip),
+    TH_OFFSET_SNAPSHOT_SP = __builtin_offsetof(th_user_snapshot, sp),
+    TH_OFFSET_SNAPSHOT_BP = __builtin_offsetof(th_user_snapshot, bp),
+    TH_OFFSET_SNAPSHOT_STACK_BYTES = __builtin_offsetof(th_user_snapshot, stack_bytes),
+    TH_OFFSET_SNAPSHOT_FLAGS = __builtin_offsetof(th_user_snapshot, flags),
+};
+
 _Static_assert(sizeof(th_frame) == 24, "th_frame is 24 bytes");
 _Static_assert(__builtin_offsetof(th_trace_record, frames) == TH_TRACE_RECORD_HEADER_SIZE,
                "the header is 64 bytes");
+_Static_assert(sizeof(th_user_snapshot) == TH_USER_SNAPSHOT_HEADER_SIZE, "the snapshot header is 32 bytes");
+_Static_assert(TH_TRACE_RECORD_SIZE(0) % 8 == 0 && sizeof(th_frame) % 8 == 0,
+               "a snapshot starts 8-byte aligned after any number of frames");
+_Static_assert(TH_TRACE_RECORD_MAX_SIZE <= 32768, "a whole record fits one per-CPU array value (32 KiB)");
 
 #endif /* TH_TRACE_RECORD_H */

@@ -137,7 +137,12 @@ final class BPFObject {
             case UInt32(TH_COUNTER_RECORDS.rawValue): result.records = total
             case UInt32(TH_COUNTER_OUTPUT_ERRORS.rawValue): result.outputErrors = total
             case UInt32(TH_COUNTER_KERNEL_STACK_ERRORS.rawValue): result.kernelStackErrors = total
-            default: result.userStackErrors = total
+            case UInt32(TH_COUNTER_USER_STACK_ERRORS.rawValue): result.userStackErrors = total
+            case UInt32(TH_COUNTER_SNAPSHOTS.rawValue): result.snapshots = total
+            case UInt32(TH_COUNTER_SNAPSHOT_BYTES.rawValue): result.snapshotBytes = total
+            case UInt32(TH_COUNTER_SNAPSHOT_TRUNCATED.rawValue): result.snapshotsTruncated = total
+            case UInt32(TH_COUNTER_SNAPSHOT_ERRORS.rawValue): result.snapshotErrors = total
+            default: break
             }
         }
         return result
@@ -152,6 +157,12 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     public var outputErrors: UInt64 = 0
     public var kernelStackErrors: UInt64 = 0
     public var userStackErrors: UInt64 = 0
+    /// User stack snapshots taken (DWARF unwinding), the bytes they copied, how many were cut
+    /// short of the configured window, and how many copied nothing.
+    public var snapshots: UInt64 = 0
+    public var snapshotBytes: UInt64 = 0
+    public var snapshotsTruncated: UInt64 = 0
+    public var snapshotErrors: UInt64 = 0
 
     /// Every record the program tried to send.
     public var attempts: UInt64 { records + outputErrors }
