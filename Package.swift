@@ -78,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "Symbolization",
-            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle"]
+            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle", "CZlib"]
         ),
         .target(
             name: "KernelPath",

@@ -102,6 +102,15 @@ public enum ConfigurationKeys {
         int("symbolize.symbol-table-bytes", "Memory for ELF symbol tables (least recently used go first).", "at least 1048576",
             \.symbolizer.symbolTableBytes),
         int("symbolize.processes", "Processes whose mappings are kept.", "1 ... 1000000", \.symbolizer.processes),
+        ConfigurationKey(
+            name: "symbolize.debug-directories", help: "Where separate debug files are installed (by build id, or by .gnu_debuglink), comma-separated.",
+            allowed: "absolute directory paths, comma-separated, at most 16 (or empty)", read: { $0.symbolizer.debugDirectories.joined(separator: ",") },
+            write: { c, text in
+                let paths = text.split(separator: ",").map { String($0).trimmingWhitespace }
+                guard paths.allSatisfy({ $0.hasPrefix("/") }), paths.count <= 16 else { return false }
+                c.symbolizer.debugDirectories = paths
+                return true
+            }),
         milliseconds("symbolize.revalidate-after-ms", "How old a process entry may get before pid reuse is checked, in milliseconds.",
                      \.symbolizer.revalidateAfter),
     ]

@@ -46,7 +46,7 @@ public final class NativeSymbolizer: TraceProcessor {
         executableReporter?.reportExecutable(ExecutableMetadata(fileID: Self.kernelFileID, fileName: "[kernel.kallsyms]", buildID: nil))
         state = Mutex(State(
             processes: ProcessMappingCache(capacity: configuration.processes, revalidateAfter: configuration.revalidateAfter),
-            tables: SymbolTableCache(byteLimit: configuration.symbolTableBytes),
+            tables: SymbolTableCache(byteLimit: configuration.symbolTableBytes, debugDirectories: configuration.debugDirectories),
             kernel: KernelSymbols()))
     }
 
@@ -163,7 +163,8 @@ public final class NativeSymbolizer: TraceProcessor {
             var fd = open(mapFile, O_RDONLY | O_CLOEXEC)
             if fd < 0 { fd = open("/proc/\(process.pid)/root\(mapping.path)", O_RDONLY | O_CLOEXEC) }
             if fd >= 0 {
-                table = state.tables.table(fd: fd, path: mapping.path)
+                let directory = mapping.path.lastIndex(of: "/").map { "/proc/\(process.pid)/root" + mapping.path[..<$0] }
+                table = state.tables.table(fd: fd, path: mapping.path, originalDirectory: directory)
                 close(fd)
             }
         }
@@ -188,7 +189,8 @@ public final class NativeSymbolizer: TraceProcessor {
             SymbolizerStatistics(
                 processes: state.processes.count, mapsReads: state.processes.reads, symbolTables: state.tables.count,
                 symbolTableBytes: state.tables.bytes, elfParses: state.tables.parses,
-                kernelSymbols: state.kernel.symbolCount, unreadableFiles: state.tables.failures.count)
+                kernelSymbols: state.kernel.symbolCount, unreadableFiles: state.tables.failures.count,
+                debugFiles: state.tables.debugFiles.found, debugFilesRejected: state.tables.debugFiles.rejected)
         }
     }
 }
@@ -201,9 +203,14 @@ public struct SymbolizerStatistics: Hashable, Sendable, CustomStringConvertible 
     public var elfParses: Int
     public var kernelSymbols: Int
     public var unreadableFiles: Int
+    /// Separate debug files that named a stripped file's functions, and candidates refused
+    /// because their build id or CRC did not match.
+    public var debugFiles: Int
+    public var debugFilesRejected: Int
 
     public var description: String {
         "processes \(processes) (maps read \(mapsReads) times), symbol tables \(symbolTables) (\(symbolTableBytes >> 10) KiB, "
-            + "\(elfParses) parses, \(unreadableFiles) unreadable files), kernel symbols \(kernelSymbols)"
+            + "\(elfParses) parses, \(unreadableFiles) unreadable files, \(debugFiles) debug files, \(debugFilesRejected) not matching), "
+            + "kernel symbols \(kernelSymbols)"
     }
 }

@@ -9,6 +9,9 @@ public struct SymbolizerConfiguration: Hashable, Sendable {
     /// How old a process entry may get before its start time is checked again (pid reuse).
     /// Default 1 s.
     public var revalidateAfter: Duration = .seconds(1)
+    /// Where separate debug files are installed, searched by build id (`DIR/.build-id/xx/….debug`)
+    /// and by `.gnu_debuglink` (`DIR/<the file's directory>/NAME`). Default `/usr/lib/debug`.
+    public var debugDirectories: [String] = ["/usr/lib/debug"]
 
     public init() {}
 
@@ -18,5 +21,8 @@ public struct SymbolizerConfiguration: Hashable, Sendable {
         try ConfigurationError.check(
             revalidateAfter > .zero && revalidateAfter <= .seconds(3600), "symbolize.revalidate-after-ms", revalidateAfter,
             allowed: "more than 0 s, at most 3600 s")
+        try ConfigurationError.check(
+            debugDirectories.count <= 16 && debugDirectories.allSatisfy { $0.hasPrefix("/") && !$0.contains(",") },
+            "symbolize.debug-directories", debugDirectories.joined(separator: ","), allowed: "at most 16 absolute paths, comma-separated")
     }
 }

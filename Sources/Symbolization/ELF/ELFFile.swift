@@ -41,8 +41,8 @@ final class ELFFile {
     /// extended numbering that lets a file claim 2^32 of them.
     static let maximumHeaderCount = 0xFFFF
 
-    private let fd: Int32
-    private let elf: OpaquePointer
+    let fd: Int32
+    let elf: OpaquePointer
     let path: String
 
     private static let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
@@ -86,11 +86,15 @@ final class ELFFile {
         try symbolTable(from: sections())
     }
 
-    /// The sections the symbol table is read from (their headers only; no section data yet).
+    /// The sections the agent reads (their headers only; no section data yet).
     struct Sections {
         var symtab: OpaquePointer?
         var dynsym: OpaquePointer?
         var notes: [OpaquePointer] = []
+        /// Call-frame information for the unwinder, and the link to a separate debug file.
+        var ehFrame: OpaquePointer?
+        var debugFrame: OpaquePointer?
+        var debugLink: OpaquePointer?
     }
 
     /// Reads and checks the section header table.
@@ -122,6 +126,14 @@ final class ELFFile {
                 case UInt32(SHT_SYMTAB): found.symtab = current
                 case UInt32(SHT_DYNSYM): found.dynsym = current
                 case UInt32(SHT_NOTE): found.notes.append(current)
+                case UInt32(SHT_PROGBITS), UInt32(SHT_X86_64_UNWIND):
+                    // By name: only these three are wanted, and the names table is bounded.
+                    switch sectionName(sectionHeader, namesIndex: sectionNames) {
+                    case ".eh_frame": found.ehFrame = current
+                    case ".debug_frame": found.debugFrame = current
+                    case ".gnu_debuglink": found.debugLink = current
+                    default: break
+                    }
                 default: break
                 }
             }
@@ -130,26 +142,8 @@ final class ELFFile {
         return found
     }
 
-    /// The symbol table from the sections `sections()` found: here section data is read, and
-    /// the file may have shrunk since (see the type's comment).
-    func symbolTable(from sections: Sections) throws(SymbolizationError) -> SymbolTable {
-        var symbols: [RawSymbol] = []
-        if let section = sections.symtab ?? sections.dynsym { symbols = try readSymbols(section) }
-        if symbols.isEmpty { throw .notELF(path: path, reason: "no function symbols") }
-        return SymbolTable(
-            fileID: try fileID(), buildID: buildID(sections.notes), isDynamicOnly: sections.symtab == nil && sections.dynsym != nil,
-            segments: segments(), symbols: symbols.map { ($0.start, $0.size, $0.name.utf8) })
-    }
-
-    private struct RawSymbol {
-        var start: UInt64
-        var size: UInt64
-        var name: Substring
-        var isGlobal: Bool
-    }
-
     /// The section's data, read only when its header's size is within `maximumSectionBytes`.
-    private func boundedData(_ section: OpaquePointer) throws(SymbolizationError) -> UnsafeMutablePointer<Elf_Data>? {
+    func boundedData(_ section: OpaquePointer) throws(SymbolizationError) -> UnsafeMutablePointer<Elf_Data>? {
         var sectionHeader = GElf_Shdr()
         guard gelf_getshdr(section, &sectionHeader) != nil else { return nil }
         guard sectionHeader.sh_size <= Self.maximumSectionBytes else {
@@ -158,84 +152,21 @@ final class ELFFile {
         return elf_getdata(section, nil)
     }
 
-    private func readSymbols(_ section: OpaquePointer) throws(SymbolizationError) -> [RawSymbol] {
-        var sectionHeader = GElf_Shdr()
-        // A symbol entry is 24 bytes (ELF64) or 16 (ELF32); anything else is not a symbol table.
-        guard gelf_getshdr(section, &sectionHeader) != nil, sectionHeader.sh_entsize >= 16, sectionHeader.sh_entsize <= 64,
-            let data = try boundedData(section)
-        else { return [] }
-        // The names' section is read (by elf_strptr) only within the same bound.
-        guard sectionHeader.sh_link < UInt32.max, let names = elf_getscn(elf, Int(sectionHeader.sh_link)), try boundedData(names) != nil else {
-            return []
-        }
-        let count = data.pointee.d_size / Int(sectionHeader.sh_entsize)
-        var symbols: [RawSymbol] = []
-        symbols.reserveCapacity(count / 2)
-        // Many symbols can share one long name: bound what the copies add up to, too.
-        var nameBytes: UInt64 = 0
-        for index in 0..<count {
-            var symbol = GElf_Sym()
-            guard gelf_getsym(data, Int32(truncatingIfNeeded: index), &symbol) != nil else { continue }
-            let type = symbol.st_info & 0xf
-            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC), symbol.st_shndx != UInt16(SHN_UNDEF),
-                symbol.st_value != 0, let name = elf_strptr(elf, Int(sectionHeader.sh_link), Int(symbol.st_name))
-            else { continue }
-            let length = strnlen(name, Self.maximumNameBytes)
-            nameBytes += UInt64(length)
-            guard nameBytes <= Self.maximumSectionBytes else {
-                throw .notELF(path: path, reason: "symbol names of more than \(Self.maximumSectionBytes) bytes")
-            }
-            let text = String(decoding: UnsafeRawBufferPointer(start: name, count: length), as: UTF8.self)
-            symbols.append(RawSymbol(
-                start: symbol.st_value, size: symbol.st_size, name: Substring(text),
-                isGlobal: symbol.st_info >> 4 == UInt8(STB_GLOBAL)))
-        }
-        // Sorted by address; of aliases at one address, keep the sized, global one.
-        symbols.sort { a, b in
-            if a.start != b.start { return a.start < b.start }
-            if (a.size != 0) != (b.size != 0) { return a.size != 0 }
-            return a.isGlobal && !b.isGlobal
-        }
-        var unique: [RawSymbol] = []
-        unique.reserveCapacity(symbols.count)
-        for symbol in symbols where unique.last?.start != symbol.start { unique.append(symbol) }
-        return unique
+    /// A section's name, when the section name table is within the read bound.
+    private func sectionName(_ header: GElf_Shdr, namesIndex: Int) -> String? {
+        guard let names = elf_getscn(elf, namesIndex), (try? boundedData(names)) != nil,
+            let name = elf_strptr(elf, namesIndex, Int(header.sh_name))
+        else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: name, count: strnlen(name, 64)), as: UTF8.self)
     }
 
-    private func segments() -> [SymbolTable.Segment] {
-        var count = 0
-        guard elf_getphdrnum(elf, &count) == 0, count <= Self.maximumHeaderCount else { return [] }
-        var segments: [SymbolTable.Segment] = []
-        for index in 0..<count {
-            var header = GElf_Phdr()
-            guard gelf_getphdr(elf, Int32(index), &header) != nil, header.p_type == UInt32(PT_LOAD) else { continue }
-            segments.append(SymbolTable.Segment(virtualAddress: header.p_vaddr, fileOffset: header.p_offset, fileSize: header.p_filesz))
-        }
-        return segments
-    }
-
-    private func buildID(_ notes: [OpaquePointer]) -> String? {
-        for section in notes {
-            guard let data = try? boundedData(section), let bytes = data.pointee.d_buf else { continue }
-            var offset = 0
-            while true {
-                var note = GElf_Nhdr()
-                var nameOffset = 0
-                var descriptorOffset = 0
-                let next = gelf_getnote(data, offset, &note, &nameOffset, &descriptorOffset)
-                if next == 0 { break }
-                offset = next
-                guard note.n_type == 3 /* NT_GNU_BUILD_ID */, note.n_namesz == 4,
-                    nameOffset >= 0, nameOffset <= data.pointee.d_size - 4,
-                    descriptorOffset >= 0, descriptorOffset <= data.pointee.d_size,
-                    Int(note.n_descsz) <= data.pointee.d_size - descriptorOffset
-                else { continue }
-                let name = String(decoding: UnsafeRawBufferPointer(start: bytes + nameOffset, count: 3), as: UTF8.self)
-                guard name == "GNU" else { continue }
-                let descriptor = UnsafeRawBufferPointer(start: bytes + descriptorOffset, count: Int(note.n_descsz))
-                return descriptor.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-            }
-        }
-        return nil
+    /// A copy of a section's bytes and its address (`sh_addr`), within the read bound; nil for a
+    /// section without contents in this file (`SHT_NOBITS`, as in a debug file's `.eh_frame`).
+    func contents(of section: OpaquePointer) throws(SymbolizationError) -> (bytes: [UInt8], address: UInt64)? {
+        var header = GElf_Shdr()
+        guard gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
+            let data = try boundedData(section), let buffer = data.pointee.d_buf
+        else { return nil }
+        return (Array(UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size)), header.sh_addr)
     }
 }

@@ -24,10 +24,18 @@ final class SymbolTableCache {
     private(set) var parses = 0
     private(set) var failures: [String: SymbolizationError] = [:]
 
-    init(byteLimit: Int) { self.byteLimit = byteLimit }
+    /// Where files stripped to `.dynsym` find their full symbols.
+    private(set) var debugFiles: DebugFileLocator
+
+    init(byteLimit: Int, debugDirectories: [String] = SymbolizerConfiguration().debugDirectories) {
+        self.byteLimit = byteLimit
+        debugFiles = DebugFileLocator(directories: debugDirectories)
+    }
 
     /// The table of the file open at `fd` (owned by the caller), parsing it on first sight.
-    func table(fd: Int32, path: String) -> SymbolTable? {
+    /// `originalDirectory`: the file's directory as this process reaches it, where a debug
+    /// link may point (nil: look in the debug directories only).
+    func table(fd: Int32, path: String, originalDirectory: String? = nil) -> SymbolTable? {
         clock += 1
         var status = stat()
         guard fstat(fd, &status) == 0 else { return nil }
@@ -38,7 +46,10 @@ final class SymbolTableCache {
         }
         do {
             let file = try ELFFile(fd: dup(fd), path: path)
-            let table = try file.symbolTable()
+            let sections = try file.sections()
+            let debugFile = sections.symtab == nil
+                ? debugFiles.debugFile(for: file, sections: sections, originalDirectory: originalDirectory) : nil
+            let table = try file.symbolTable(from: sections, debugFile: debugFile)
             parses += 1
             byKey[key] = table.fileID
             if tables[table.fileID] == nil {
