@@ -5,6 +5,8 @@
 // Module map (see design/architecture.md):
 //   CTraceRecord     C: the raw trace record shared with the BPF side, and the reference XXH3.
 //   TraceModel       Pure vocabulary: raw traces, frames, hashes, converted traces, event metadata.
+//   Unwinding        Pure: DWARF call-frame information (.eh_frame, .debug_frame) → unwind tables,
+//                    and the walker of copied user stacks (the unwind stage's work).
 //   TraceHandler     Pure: the Go-faithful tracehandler (LRU caches, handleTrace, start/run).
 //   TraceEngine      The staged engine: SPSC rings, slot pools, the four stages, backpressure.
 //   LinuxSystem      Typed wrappers of the Linux calls the engine needs (threads, pinning, futex).
@@ -51,6 +53,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CTraceRecord"),
+        .target(name: "Unwinding"),
         .target(name: "TraceModel", dependencies: ["CTraceRecord"]),
         .target(
             name: "TraceHandler",
@@ -78,7 +81,7 @@ let package = Package(
         ),
         .target(
             name: "Symbolization",
-            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle", "CZlib"]
+            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle", "CZlib", "Unwinding"]
         ),
         .target(
             name: "KernelPath",
@@ -96,6 +99,7 @@ let package = Package(
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
         .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel"]),
         .testTarget(name: "LinuxSystemTests", dependencies: ["LinuxSystem"]),
+        .testTarget(name: "UnwindingTests", dependencies: ["Unwinding"]),
         .testTarget(
             name: "AgentConfigurationTests",
             dependencies: ["AgentConfiguration", "TraceModel", "TraceEngine", "KernelPath", "LinuxSystem"]

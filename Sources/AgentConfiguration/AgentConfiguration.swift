@@ -12,6 +12,14 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var engine = EngineConfiguration()
     public var kernel = KernelOutputConfiguration()
     public var symbolizer = SymbolizerConfiguration()
+    /// How user stacks are walked. Default `dwarf`.
+    public var unwindMode = UnwindMode.dwarf
+    /// The user stack window each sample copies for DWARF unwinding, in bytes. Default 8192 (perf's).
+    public var stackBytes = 8192
+    /// The DWARF unwinder's tables and caches.
+    public var unwinder = UnwinderConfiguration()
+    /// Unwind workers in `dwarf` mode (the engine gets none in `frame-pointers` mode). Default 1.
+    public var unwindWorkers = 1
     /// Samples a second on each CPU. Default 99.
     public var frequency = 99
     /// How often a running profile or bench prints its progress line (to standard error). Default 1 s.
@@ -33,10 +41,24 @@ public struct AgentConfiguration: Hashable, Sendable {
 
     public init() {}
 
+    /// The engine as the agent runs it: the unwind stage only in `dwarf` mode.
+    public var agentEngine: EngineConfiguration {
+        var engine = self.engine
+        engine.unwind.workers = unwindMode == .dwarf ? unwindWorkers : 0
+        return engine
+    }
+
     /// Checks every part; the first problem is thrown, naming its key, value and allowed range.
     /// `allowedCPUs` are the CPUs pinning may name (this process's affinity mask).
     public func validate(allowedCPUs: [Int]) throws(ConfigurationError) {
-        try engine.validate(allowedCPUs: allowedCPUs)
+        try agentEngine.validate(allowedCPUs: allowedCPUs)
+        try ConfigurationError.check(
+            (1...EngineConfiguration.maximumUnwindWorkers).contains(unwindWorkers), "unwind.workers", unwindWorkers,
+            allowed: "1 ... \(EngineConfiguration.maximumUnwindWorkers)")
+        try ConfigurationError.check(
+            (512...Sampler.maximumStackBytes).contains(stackBytes) && stackBytes % 8 == 0, "unwind.stack-bytes", stackBytes,
+            allowed: "a multiple of 8, 512 ... \(Sampler.maximumStackBytes)")
+        try unwinder.validate()
         try kernel.validate()
         try symbolizer.validate()
         try ConfigurationError.check((1...100_000).contains(frequency), "sampling.frequency", frequency, allowed: "1 ... 100000 Hz")
@@ -46,6 +68,17 @@ public struct AgentConfiguration: Hashable, Sendable {
         try ConfigurationError.check(!outputDirectory.isEmpty, "output.dir", outputDirectory, allowed: "a directory path")
         try ConfigurationError.check(!outputFormats.isEmpty, "output.format", outputFormat, allowed: OutputFormat.allowed)
     }
+}
+
+/// How the agent walks user stacks.
+public enum UnwindMode: String, Hashable, Sendable, CaseIterable {
+    /// Each sample copies the user registers and a window of the user stack; the unwind stage
+    /// walks it with the files' DWARF CFI (as `perf record --call-graph dwarf`): whole stacks
+    /// through code built without frame pointers. The frame-pointer stack is the fallback.
+    case dwarf
+    /// The kernel's frame-pointer walk only (`bpf_get_stack`): cheaper, but code without frame
+    /// pointers shows as its leaf.
+    case framePointers = "frame-pointers"
 }
 
 /// What SIGHUP does to a running profile.

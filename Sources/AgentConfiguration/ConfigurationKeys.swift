@@ -27,7 +27,7 @@ public struct ConfigurationKey: Sendable {
 
 /// Every key the agent reads, in the order the defaults file lists them.
 public enum ConfigurationKeys {
-    public static let all: [ConfigurationKey] = engine + kernel + symbolizer + agent
+    public static let all: [ConfigurationKey] = engine + kernel + symbolizer + unwind + agent
 
     public static func named(_ name: String) -> ConfigurationKey? { all.first { $0.name == name } }
 
@@ -75,6 +75,13 @@ public enum ConfigurationKeys {
                 return true
             }),
         cpus("cpus.report", "CPUs of the report thread.", \.engine.cpus.report),
+        cpus("cpus.unwind", "CPUs of the unwind workers (one list for all).", \.engine.cpus.unwind),
+        int("rings.unwind.capacity", "Slots in each ring from the poll stage to an unwind worker.", "a power of two, 1 ... 65536",
+            \.engine.unwind.edge.capacity),
+        policy("rings.unwind.policy", "When the unwind stage is full: block, drop, or degrade (keep the frame-pointer stack).",
+               [.block, .drop, .degrade], \.engine.unwind.edge.policy),
+        int("pool.snapshots", "Records with stack snapshots in the unwind stage at once (32 KiB each).", "a power of two, 1 ... 16384",
+            \.engine.unwind.snapshotSlots),
         int("wait.spins", "Polls of an idle stage before it yields.", "0 or more", \.engine.wait.spins),
         int("wait.yields", "sched_yield calls of an idle stage before it parks.", "0 or more", \.engine.wait.yields),
         milliseconds("wait.park-timeout-ms", "Longest a parked stage sleeps unwoken, in milliseconds.", \.engine.wait.parkTimeout),
@@ -109,10 +116,27 @@ public enum ConfigurationKeys {
                 let paths = text.split(separator: ",").map { String($0).trimmingWhitespace }
                 guard paths.allSatisfy({ $0.hasPrefix("/") }), paths.count <= 16 else { return false }
                 c.symbolizer.debugDirectories = paths
+                c.unwinder.debugDirectories = paths
                 return true
             }),
         milliseconds("symbolize.revalidate-after-ms", "How old a process entry may get before pid reuse is checked, in milliseconds.",
                      \.symbolizer.revalidateAfter),
+    ]
+
+    static let unwind: [ConfigurationKey] = [
+        ConfigurationKey(
+            name: "unwind.mode",
+            help: "How user stacks are walked: dwarf (copy a window of the user stack with each sample, walk it with the files' CFI) or frame-pointers.",
+            allowed: UnwindMode.allCases.map(\.rawValue).joined(separator: ", "), read: { $0.unwindMode.rawValue },
+            write: { c, text in
+                guard let mode = UnwindMode(rawValue: text) else { return false }
+                c.unwindMode = mode
+                return true
+            }),
+        int("unwind.stack-bytes", "User stack bytes each sample copies for DWARF unwinding.", "a multiple of 8, 512 ... \(Sampler.maximumStackBytes)",
+            \.stackBytes),
+        int("unwind.workers", "Unwind worker threads (dwarf mode).", "1 ... \(EngineConfiguration.maximumUnwindWorkers)", \.unwindWorkers),
+        int("unwind.table-bytes", "Memory for unwind tables (least recently used go first).", "at least 1048576", \.unwinder.tableBytes),
     ]
 
     static let agent: [ConfigurationKey] = [

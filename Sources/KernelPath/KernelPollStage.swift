@@ -31,7 +31,7 @@ public final class KernelPollStage: @unchecked Sendable {
     /// Drains into `source` until `isStopRequested()` turns true, then drains once more.
     public func run(into source: EngineSource, isStopRequested: () -> Bool) {
         run(isStopRequested: isStopRequested, flush: { source.flush() }) { bytes in
-            source.emit { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+            source.emitRecord(bytes)  // a record with a stack snapshot goes to the unwind stage
             return true
         }
     }

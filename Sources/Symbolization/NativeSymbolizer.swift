@@ -22,7 +22,7 @@ import Glibc
 /// Shared by the engine's symbolize workers: its caches sit behind one lock, taken once a trace.
 public final class NativeSymbolizer: TraceProcessor {
     private struct State: ~Copyable {
-        var processes: ProcessMappingCache
+        var processes: ProcessMappingCache<SymbolTable>
         var tables: SymbolTableCache
         var kernel: KernelSymbols
         var kernelCheckedAt: UInt64 = 0
@@ -69,7 +69,7 @@ public final class NativeSymbolizer: TraceProcessor {
             // Every frame becomes exactly one row, so the rows are written in place.
             trace.withFrameRows(count: frames.count) { rows in
                 state.withLock { state in
-                    let now = ProcessMappingCache.monotonicNanoseconds()
+                    let now = monotonicNanoseconds()
                     refreshKernelSymbolsIfStale(&state, now: now)
                     let process = hasUserFrames ? state.processes.process(pid: pid, now: now) : nil
                     var recent = RecentMapping()
@@ -97,7 +97,7 @@ public final class NativeSymbolizer: TraceProcessor {
     /// same file as their callees, and this skips the search and the lookups for them.
     ///
     /// `table` is unmanaged and used as a guaranteed reference, so a frame costs no retain and
-    /// release of it: the table is held by `process.tables` (and `process` by the converting
+    /// release of it: the table is held by `process.resolved` (and `process` by the converting
     /// call) for as long as this value lives, one conversion under the lock.
     private struct RecentMapping {
         var start: UInt64 = 0
@@ -108,7 +108,7 @@ public final class NativeSymbolizer: TraceProcessor {
     }
 
     private func setNative(
-        _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache.Process?, recent: inout RecentMapping,
+        _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache<SymbolTable>.Process?, recent: inout RecentMapping,
         state: inout State, rows: borrowing FrameRows
     ) {
         guard let process else {
@@ -154,8 +154,8 @@ public final class NativeSymbolizer: TraceProcessor {
 
     /// The mapping's file's symbols: through `/proc/<pid>/map_files` (the very file mapped, even
     /// if its path was replaced), else `/proc/<pid>/root/<path>`; resolved once per mapping.
-    private func symbolTable(forMapping index: Int, in process: ProcessMappingCache.Process, state: inout State) -> SymbolTable? {
-        if let resolved = process.tables[index] { return resolved }
+    private func symbolTable(forMapping index: Int, in process: ProcessMappingCache<SymbolTable>.Process, state: inout State) -> SymbolTable? {
+        if let resolved = process.resolved[index] { return resolved }
         let mapping = process.mappings[index]
         var table: SymbolTable?
         if mapping.isFile {
@@ -168,7 +168,7 @@ public final class NativeSymbolizer: TraceProcessor {
                 close(fd)
             }
         }
-        process.tables[index] = .some(table)
+        process.resolved[index] = .some(table)
         if let table, let executableReporter {
             executableReporter.reportExecutable(ExecutableMetadata(fileID: table.fileID, fileName: mapping.path, buildID: table.buildID))
         }

@@ -7,8 +7,9 @@ public enum BackpressurePolicy: String, Hashable, Sendable, CaseIterable {
     case block
     /// The newest item is dropped and counted.
     case drop
-    /// Only on the edge into symbolize: the trace goes on to report unsymbolized (raw addresses,
-    /// `Trace.isSymbolized == false`) instead of waiting or being dropped.
+    /// On the edge into symbolize: the trace goes on to report unsymbolized (raw addresses,
+    /// `Trace.isSymbolized == false`) instead of waiting or being dropped. On the edge into
+    /// unwind: the record goes on with its frame-pointer stack, not unwound.
     case degrade
 }
 
@@ -31,6 +32,8 @@ public struct StageCPUs: Hashable, Sendable {
     /// One list per symbolize worker, or one list for all of them.
     public var symbolize: [[Int]]?
     public var report: [Int]?
+    /// Every unwind worker's CPUs (one list for all).
+    public var unwind: [Int]?
 
     public init(source: [Int]? = nil, hashCache: [Int]? = nil, symbolize: [[Int]]? = nil, report: [Int]? = nil) {
         self.source = source
@@ -86,13 +89,17 @@ public struct EngineConfiguration: Hashable, Sendable {
     public var cpus = StageCPUs()
     /// `wait.*`: how idle stages wait.
     public var wait = WaitStrategy()
+    /// `unwind.*`: the unwind stage, for records that carry a user stack snapshot.
+    public var unwind = UnwindStageConfiguration()
 
     public init() {}
 
-    /// Checks every field against its allowed range; the error names the key, the value and the range.
     /// The most symbolize workers an engine can have.
     public static let maximumSymbolizeWorkers = 62
+    /// The most unwind workers an engine can have.
+    public static let maximumUnwindWorkers = 64
 
+    /// Checks every field against its allowed range; the error names the key, the value and the range.
     public func validate(allowedCPUs: [Int]) throws(ConfigurationError) {
         func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws(ConfigurationError) {
             try ConfigurationError.check(ok, key, value, allowed: allowed)
@@ -126,6 +133,10 @@ public struct EngineConfiguration: Hashable, Sendable {
         try cpusExist(cpus.source, "cpus.source")
         try cpusExist(cpus.hashCache, "cpus.hash-cache")
         try cpusExist(cpus.report, "cpus.report")
+        try cpusExist(cpus.unwind, "cpus.unwind")
+        try check((0...Self.maximumUnwindWorkers).contains(unwind.workers), "unwind.workers", unwind.workers, "0...\(Self.maximumUnwindWorkers)")
+        try powerOfTwo(unwind.edge.capacity, "rings.unwind.capacity", max: 1 << 16)
+        try powerOfTwo(unwind.snapshotSlots, "pool.snapshots", max: 1 << 14)
         if let lists = cpus.symbolize {
             try check(lists.count == 1 || lists.count == symbolizeWorkers, "cpus.symbolize", lists.count,
                       "one CPU list, or one per worker (\(symbolizeWorkers))")
@@ -137,4 +148,22 @@ public struct EngineConfiguration: Hashable, Sendable {
         guard let lists = cpus.symbolize else { return nil }
         return lists.count == 1 ? lists[0] : lists[worker]
     }
+}
+
+/// The unwind stage: between the source and hash/cache, `workers` threads walk the user stack
+/// snapshots some records carry (DWARF CFI), each fed by a ring of its own from the source's
+/// thread and answering through another, with snapshot slots from a pool of their own.
+public struct UnwindStageConfiguration: Hashable, Sendable {
+    /// `unwind.workers`: unwind threads. 0: no stage; a snapshot record goes on with its
+    /// frame-pointer stack. Default 0 for an engine; the agent sets it for `unwind.mode = dwarf`.
+    public var workers = 0
+    /// `rings.unwind`: source → each unwind worker. Policy `block` (the source waits for a slot,
+    /// the kernel's buffers absorb the rest), `drop`, or `degrade` (the record goes on with its
+    /// frame-pointer stack). Default 256, block.
+    public var edge = EdgeConfiguration(capacity: 256, policy: .block)
+    /// `pool.snapshots`: records with snapshots in the stage at once, 32 KiB each (the largest
+    /// record the sampler sends). Default 256 (8 MiB). A power of two.
+    public var snapshotSlots = 256
+
+    public init() {}
 }

@@ -1,3 +1,4 @@
+import TraceModel
 import Synchronization
 
 /// Every count the engine keeps. Each stage has its own block of these; a stage writes only its own.
@@ -19,6 +20,22 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     /// Records the source could not read as traces: skipped and counted.
     case malformed
 
+    // The unwind stage (records with a user stack snapshot). How each walk ended, per worker:
+    /// Reached the outermost frame: the whole stack.
+    case unwindComplete
+    case unwindNoMapping
+    case unwindNoRule
+    case unwindUnsupportedRule
+    case unwindSnapshotTooShort
+    case unwindFrameLimit
+    case unwindBadFrame
+    case unwindMalformedSnapshot
+    /// Walks that found fewer frames than the frame-pointer stack, which was kept instead.
+    case unwindKeptFramePointers
+    /// At the source: snapshots sent on with their frame-pointer stack, not unwound, because the
+    /// unwind stage was full (policy `degrade`) or the record was larger than a snapshot slot.
+    case degradedUnwind
+
     // Drops, by reason. Every one of them is a sample that will never be reported.
     /// The source found no free trace slot (policy `drop`).
     case dropPoolExhausted
@@ -32,11 +49,27 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     case dropCoalescedWithDropped
     /// Still in the engine when `stop(drain: false)` ended it, or offered after that.
     case dropShutdown
+    /// The unwind stage had no free snapshot slot or its rings were full (policy `drop`).
+    case dropUnwindFull
 
     public static let drops: [EngineCounter] = [
         .dropPoolExhausted, .dropSourceRingFull, .dropSymbolizeRingFull, .dropReportRingFull, .dropCoalescedWithDropped,
-        .dropShutdown,
+        .dropShutdown, .dropUnwindFull,
     ]
+
+    /// The counter of a walk's ending.
+    static func unwind(_ stop: UnwindStop) -> EngineCounter {
+        switch stop {
+        case .complete: .unwindComplete
+        case .noMapping: .unwindNoMapping
+        case .noRule: .unwindNoRule
+        case .unsupportedRule: .unwindUnsupportedRule
+        case .snapshotTooShort: .unwindSnapshotTooShort
+        case .frameLimit: .unwindFrameLimit
+        case .badFrame: .unwindBadFrame
+        case .malformedSnapshot: .unwindMalformedSnapshot
+        }
+    }
 
     public var description: String {
         switch self {
@@ -50,12 +83,23 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
         case .coalesced: "coalesced"
         case .degraded: "degraded"
         case .malformed: "malformed"
+        case .unwindComplete: "unwind_complete"
+        case .unwindNoMapping: "unwind_no_mapping"
+        case .unwindNoRule: "unwind_no_rule"
+        case .unwindUnsupportedRule: "unwind_unsupported_rule"
+        case .unwindSnapshotTooShort: "unwind_snapshot_too_short"
+        case .unwindFrameLimit: "unwind_frame_limit"
+        case .unwindBadFrame: "unwind_bad_frame"
+        case .unwindMalformedSnapshot: "unwind_malformed_snapshot"
+        case .unwindKeptFramePointers: "unwind_kept_frame_pointers"
+        case .degradedUnwind: "degraded_unwind"
         case .dropPoolExhausted: "drop_pool_exhausted"
         case .dropSourceRingFull: "drop_source_ring_full"
         case .dropSymbolizeRingFull: "drop_symbolize_ring_full"
         case .dropReportRingFull: "drop_report_ring_full"
         case .dropCoalescedWithDropped: "drop_coalesced_with_dropped"
         case .dropShutdown: "drop_shutdown"
+        case .dropUnwindFull: "drop_unwind_full"
         }
     }
 }

@@ -1,6 +1,7 @@
 /// The engine's stages, as statistics name them.
 public enum EngineStage: Hashable, Sendable, CustomStringConvertible {
     case source
+    case unwind(worker: Int)
     case hashCache
     case symbolize(worker: Int)
     case report
@@ -8,6 +9,7 @@ public enum EngineStage: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .source: "source"
+        case .unwind(let worker): "unwind-\(worker)"
         case .hashCache: "hash-cache"
         case .symbolize(let worker): "symbolize-\(worker)"
         case .report: "report"

@@ -6,6 +6,7 @@ import TraceModel
 ///
 /// Topology (k = symbolize workers; every ring has one producer and one consumer):
 ///
+///     (unwind[j] ◄─inputs[j]/outputs[j]─► source: see UnwindStage)
 ///     source ──sourceRing──► hash/cache ──symbolizeRings[i]──► symbolize[i] ──workerReportRings[i]──► report
 ///        ▲                    │  ▲  ▲                               │  ▲                                │  │
 ///        └───freeRawSlots─────┘  │  └────feedbackRings[i]───────────┘  └──────convertedReturns[i]───────┘  │
@@ -33,6 +34,9 @@ final class EngineWiring: Sendable {
     let workerBells: [Doorbell]
     let reportBell = Doorbell()
 
+    /// Between the source and hash/cache, for records with stack snapshots (see `UnwindStage`).
+    let unwind: UnwindStage?
+
     let sourceCounters = StageCounters()
     let hashCounters = StageCounters()
     let workerCounters: [StageCounters]
@@ -46,9 +50,10 @@ final class EngineWiring: Sendable {
     let hashFinished = Atomic<Bool>(false)
     let workersFinished = Atomic<Int>(0)
 
-    init(configuration c: EngineConfiguration, clock: KTimeConverter) {
+    init(configuration c: EngineConfiguration, clock: KTimeConverter, unwinder: (any SnapshotUnwinder)?) {
         configuration = c
         self.clock = clock
+        unwind = unwinder.flatMap { c.unwind.workers > 0 ? UnwindStage(configuration: c.unwind, unwinder: $0, wait: c.wait) : nil }
         let k = c.symbolizeWorkers
         rawSlots = SlotStorage(count: c.rawTraceSlots) { RawTrace() }
         convertedSlots = (0..<k).map { _ in
@@ -94,8 +99,11 @@ final class EngineWiring: Sendable {
             for c in EngineCounter.allCases where counters.load(c) != 0 { counts[c] = counters.load(c) }
             return StageStatistics(stage: stage, counts: counts, outputHighWaterMark: rings.max() ?? 0)
         }
-        var stages = [
-            stats(.source, sourceCounters, [sourceRing.highWaterMark]),
+        var stages = [stats(.source, sourceCounters, [sourceRing.highWaterMark] + (unwind?.inputs.map(\.highWaterMark) ?? []))]
+        for (i, counters) in (unwind?.counters ?? []).enumerated() {
+            stages.append(stats(.unwind(worker: i), counters, [unwind!.outputs[i].highWaterMark]))
+        }
+        stages += [
             stats(.hashCache, hashCounters, symbolizeRings.map(\.highWaterMark) + [hashReportRing.highWaterMark]),
         ]
         for i in 0..<configuration.symbolizeWorkers {

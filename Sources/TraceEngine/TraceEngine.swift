@@ -41,15 +41,18 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         init(_ name: String) { self.name = name }
     }
 
+    /// - Parameter unwinder: walks the user stack snapshots records may carry, on
+    ///   `configuration.unwind.workers` threads (`SourceStage.emitRecord`). Without one (or with
+    ///   no workers), such records go on with their frame-pointer stacks.
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
-        clock: KTimeConverter = .system()
+        unwinder: (any SnapshotUnwinder)? = nil, clock: KTimeConverter = .system()
     ) throws(ConfigurationError) {
         try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
         self.configuration = configuration
         self.processor = processor
         self.reporter = reporter
-        wiring = EngineWiring(configuration: configuration, clock: clock)
+        wiring = EngineWiring(configuration: configuration, clock: clock, unwinder: unwinder)
         hashCache = HashCacheStage(wiring: wiring, processor: processor, reporter: reporter)
         source = EngineSource(parts: wiring, inlineHashCache: configuration.hashCacheThread == .source ? hashCache : nil)
     }
@@ -64,6 +67,14 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             if c.hashCacheThread == .own {
                 let hash = hashCache
                 state.stageThreads.append(try spawnMeasured("th-hash-cache", cpus: c.cpus.hashCache, into: &state) { hash.run() })
+            }
+            if let unwind = wiring.unwind {
+                let wiring = self.wiring
+                for worker in 0..<c.unwind.workers {
+                    state.stageThreads.append(try spawnMeasured("th-unwind-\(worker)", cpus: c.cpus.unwind, into: &state) {
+                        unwind.runWorker(worker, sourceBell: wiring.sourceBell, isAbandoned: { wiring.isAbandoned })
+                    })
+                }
             }
             for worker in 0..<c.symbolizeWorkers {
                 let stage = SymbolizeStage(wiring: wiring, processor: processor, worker: worker)

@@ -57,15 +57,18 @@ public final class FoldedStacksReporter: TraceReporter {
     /// Calls of `reportFramesForTrace` so far.
     public var frameReportCount: UInt64 { state.withLock { $0.frameReports } }
 
-    /// The folded lines, most samples first (ties in text order).
+    /// The folded lines, most samples first (ties in text order). Traces that fold to the same
+    /// text — the same functions at different instructions, which hash apart — are one line.
     public func foldedLines() -> [String] {
         let (stacks, counts) = state.withLock { ($0.stacks, $0.counts) }
-        let lines = counts.map { key, count -> (String, UInt64) in
+        var lines: [String: UInt64] = [:]
+        lines.reserveCapacity(counts.count)
+        for (key, count) in counts {
             let comm = FrameNames.sanitized(key.comm.description)
             let stack = stacks[key.hash] ?? "[unknown trace \(key.hash)]"
-            return (stack.isEmpty ? comm : comm + ";" + stack, count)
+            lines[stack.isEmpty ? comm : comm + ";" + stack, default: 0] += count
         }
-        return lines.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.map { "\($0.0) \($0.1)" }
+        return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
     }
 
     /// Root first, ';'-separated; the trace's columns are leaf first.

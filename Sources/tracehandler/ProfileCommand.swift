@@ -61,7 +61,7 @@ struct ProfileCommand: AsyncParsableCommand {
         let configuration = try await options.load(extra: flagSettings)
         if configuration.hangup == .ignore { signal(SIGHUP, SIG_IGN) }
         let output = configuration.kernel
-        let engineConfiguration = configuration.engine
+        let engineConfiguration = configuration.agentEngine
         let frequency = configuration.frequency
         let outputDir = configuration.outputDirectory
         // Checked (and locked) before sampling: a location that cannot take the results must
@@ -79,14 +79,16 @@ struct ProfileCommand: AsyncParsableCommand {
             ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency)) : nil
         let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
         let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: profile)
-        let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter)
-        let sampler = try Sampler(frequency: frequency, pid: pid, output: output)
+        let unwinder = configuration.unwindMode == .dwarf ? try DWARFUnwinder(configuration: configuration.unwinder) : nil
+        let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter, unwinder: unwinder)
+        let sampler = try Sampler(
+            frequency: frequency, pid: pid, output: output, stackBytes: configuration.unwindMode == .dwarf ? configuration.stackBytes : 0)
         let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
         try engine.start()
         try engine.runSource(name: "th-poll") { source, isStopRequested in
             poll.run(into: source, isStopRequested: isStopRequested)
         }
-        print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(output.kind.rawValue))")
+        print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(output.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)")
         fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
 
         let started = UnixTime64(rawValue: UnixClock.nanoseconds())
@@ -136,6 +138,7 @@ struct ProfileCommand: AsyncParsableCommand {
             }
         }
         print("symbolizer: \(symbolizer.statistics())")
+        if let unwinder { print("unwinder: \(unwinder.statistics())") }
         if !failures.isEmpty {
             throw CommandFailure("could not write " + failures.joined(separator: "; "))
         }
@@ -180,6 +183,10 @@ struct ProfileCommand: AsyncParsableCommand {
         if statistics.total(.degraded) > 0 { lost += "; reported unsymbolized (degraded) \(statistics.total(.degraded))" }
         print(lost)
         print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
+        if counters.snapshots > 0 {
+            print("stack snapshots: \(counters.snapshots) (\(counters.snapshotBytes / counters.snapshots) bytes on average), "
+                + "\(counters.snapshotsTruncated) cut at the window or a fault, \(counters.snapshotErrors) with no readable stack")
+        }
         print("engine: \(statistics)")
     }
 }

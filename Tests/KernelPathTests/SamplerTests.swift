@@ -33,16 +33,25 @@ struct SamplerTests {
 
 /// Samples `child` at 999 Hz through the kernel path into an engine until the sampler has sent 300
 /// records (0.3 s of the child's CPU time), however long a loaded machine takes, up to 20 s.
+/// With an `unwinder`, each sample also carries an 8 KiB stack snapshot, walked by one unwind worker.
 func sample<P: TraceProcessor, R: TraceReporter>(
-    _ child: BusyChild, kind: KernelOutputConfiguration.Kind, processor: P, reporter: R
+    _ child: BusyChild, kind: KernelOutputConfiguration.Kind, processor: P, reporter: R, unwinder: DWARFUnwinder? = nil
+) async throws -> (ProgramCounters, EngineStatistics) {
+    try await sample(pid: child.processIdentifier, kind: kind, processor: processor, reporter: reporter, unwinder: unwinder)
+}
+
+func sample<P: TraceProcessor, R: TraceReporter>(
+    pid: Int32, kind: KernelOutputConfiguration.Kind, processor: P, reporter: R, unwinder: DWARFUnwinder? = nil
 ) async throws -> (ProgramCounters, EngineStatistics) {
     var output = KernelOutputConfiguration()
     output.kind = kind
     output.wakeupWatermarkBytes = 4096
     output.pollInterval = .milliseconds(20)
-    let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
+    let sampler = try Sampler(frequency: 999, pid: pid, output: output, stackBytes: unwinder == nil ? 0 : 8192)
     defer { sampler.close() }
-    let engine = try TraceEngine(configuration: EngineConfiguration(), processor: processor, reporter: reporter)
+    var configuration = EngineConfiguration()
+    configuration.unwind.workers = unwinder == nil ? 0 : 1
+    let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter, unwinder: unwinder)
     try engine.start()
     let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
     try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }

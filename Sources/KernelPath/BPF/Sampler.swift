@@ -1,4 +1,5 @@
 internal import CBPFObjects
+internal import CTraceRecord
 internal import CLinuxShims
 import LinuxSystem
 
@@ -14,13 +15,21 @@ public final class Sampler {
     public let buffers: KernelBuffers
     public let cpus: [Int]
 
+    /// The largest user stack window a sample can carry (the sampler builds each record in one
+    /// per-CPU value of at most 32 KiB).
+    public static let maximumStackBytes = Int(TH_USER_SNAPSHOT_MAX_BYTES)
+
     /// - Parameters:
     ///   - frequency: samples a second per CPU.
     ///   - pid: only this process (its threads included); nil: every process.
-    public init(frequency: Int, pid: Int32?, output: KernelOutputConfiguration) throws(KernelPathError) {
+    ///   - stackBytes: the user stack window copied with each sample of a user task, for DWARF
+    ///     unwinding (0 ... `maximumStackBytes`); 0: the frame-pointer stack only.
+    public init(frequency: Int, pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int = 0) throws(KernelPathError) {
+        precondition((0...Self.maximumStackBytes).contains(stackBytes), "stack window out of range")
         var config = th_program_config()
         config.target_pid = UInt32(pid ?? 0)
         config.use_ring_buffer = output.kind == .ringBuffer ? 1 : 0
+        config.stack_bytes = UInt32(stackBytes)
         object = try BPFObject(.sampler, config: config, ringBufferSize: output.ringBufferBytes)
         buffers = try KernelBuffers(object: object, configuration: output)
         cpus = OnlineCPUs.read()

@@ -56,7 +56,12 @@ extension ELFFile {
             guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC), symbol.st_shndx != UInt16(SHN_UNDEF),
                 symbol.st_value != 0, let name = elf_strptr(elf, Int(sectionHeader.sh_link), Int(symbol.st_name))
             else { continue }
-            let length = strnlen(name, Self.maximumNameBytes)
+            var length = strnlen(name, Self.maximumNameBytes)
+            // `name@VERSION` / `name@@VERSION` (versioned symbols in a debug file's .symtab):
+            // the function's name is the part before.
+            if let at = memchr(name, Int32(UInt8(ascii: "@")), length), UnsafeRawPointer(at) > UnsafeRawPointer(name) {
+                length = UnsafeRawPointer(at) - UnsafeRawPointer(name)
+            }
             nameBytes += UInt64(length)
             guard nameBytes <= Self.maximumSectionBytes else {
                 throw .notELF(path: path, reason: "symbol names of more than \(Self.maximumSectionBytes) bytes")
@@ -78,16 +83,16 @@ extension ELFFile {
         return unique
     }
 
-    private func segments() -> [SymbolTable.Segment] {
+    func segments() -> LoadSegments {
         var count = 0
-        guard elf_getphdrnum(elf, &count) == 0, count <= Self.maximumHeaderCount else { return [] }
-        var segments: [SymbolTable.Segment] = []
+        guard elf_getphdrnum(elf, &count) == 0, count <= Self.maximumHeaderCount else { return LoadSegments(segments: []) }
+        var segments: [LoadSegments.Segment] = []
         for index in 0..<count {
             var header = GElf_Phdr()
             guard gelf_getphdr(elf, Int32(index), &header) != nil, header.p_type == UInt32(PT_LOAD) else { continue }
-            segments.append(SymbolTable.Segment(virtualAddress: header.p_vaddr, fileOffset: header.p_offset, fileSize: header.p_filesz))
+            segments.append(LoadSegments.Segment(virtualAddress: header.p_vaddr, fileOffset: header.p_offset, fileSize: header.p_filesz))
         }
-        return segments
+        return LoadSegments(segments: segments)
     }
 
 }

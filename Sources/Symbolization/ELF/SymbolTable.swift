@@ -1,4 +1,5 @@
 public import TraceModel
+import Unwinding
 
 /// The function symbols of one ELF file, sorted by address, with what is needed to turn a file
 /// offset into the file's virtual addresses. Built once per file (`ELFFile.symbolTable()`), shared
@@ -12,13 +13,7 @@ public final class SymbolTable: @unchecked Sendable {
     /// True when the names came from `.dynsym` (the file is stripped of `.symtab`).
     public let isDynamicOnly: Bool
 
-    struct Segment: Sendable {
-        var virtualAddress: UInt64
-        var fileOffset: UInt64
-        var fileSize: UInt64
-    }
-
-    private let segments: [Segment]
+    private let segments: LoadSegments
     private let starts: [UInt64]
     /// The end of each symbol (start + size), or 0 when the size is unknown (then it runs to the next).
     private let ends: [UInt64]
@@ -26,7 +21,7 @@ public final class SymbolTable: @unchecked Sendable {
     private let names: [UInt8]
     private var displayNames: [String?]
 
-    init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: [Segment], symbols: [(start: UInt64, size: UInt64, name: Substring.UTF8View)]) {
+    init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: LoadSegments, symbols: [(start: UInt64, size: UInt64, name: Substring.UTF8View)]) {
         self.fileID = fileID
         self.buildID = buildID
         self.isDynamicOnly = isDynamicOnly
@@ -55,17 +50,10 @@ public final class SymbolTable: @unchecked Sendable {
     public var symbolCount: Int { starts.count }
 
     /// Approximate memory held, for the cache's bound (demangled names counted at their slot size).
-    public var byteCount: Int { starts.count * 36 + names.count + segments.count * 24 + 256 }
+    public var byteCount: Int { starts.count * 36 + names.count + segments.byteCount + 256 }
 
-    /// The virtual address of a file offset, through the PT_LOAD segment that maps it; nil when
-    /// no segment maps it, or when the segment's address (read from the file) would overflow.
-    public func virtualAddress(forFileOffset offset: UInt64) -> UInt64? {
-        for segment in segments where offset >= segment.fileOffset && offset - segment.fileOffset < segment.fileSize {
-            let (address, overflow) = segment.virtualAddress.addingReportingOverflow(offset - segment.fileOffset)
-            return overflow ? nil : address
-        }
-        return nil
-    }
+    /// The virtual address of a file offset, through the PT_LOAD segment that maps it.
+    public func virtualAddress(forFileOffset offset: UInt64) -> UInt64? { segments.virtualAddress(forFileOffset: offset) }
 
     /// The symbol containing `address` (a virtual address of this file): its index, or nil.
     public func symbolIndex(containing address: UInt64) -> Int? {
@@ -102,21 +90,9 @@ extension SymbolTable {
 }
 
 extension Array where Element == UInt64 {
-    /// In an ascending array, the index of the last element ≤ `value` (binary search), or nil.
-    /// Branch-free: the loop runs log2(count) times whatever the data, and each step is a
-    /// conditional move, not a branch the CPU mispredicts half the time.
+    /// In an ascending array, the index of the last element ≤ `value` (the branch-free search
+    /// the unwind tables use), or nil.
     func lastIndex(atOrBelow value: UInt64) -> Int? {
-        withUnsafeBufferPointer { elements in
-            guard !elements.isEmpty else { return nil }
-            // The answer, if any, is in base ..< base + remaining.
-            var base = 0
-            var remaining = elements.count
-            while remaining > 1 {
-                let half = remaining / 2
-                base = elements[base + half] <= value ? base + half : base
-                remaining -= half
-            }
-            return elements[base] <= value ? base : nil
-        }
+        withUnsafeBufferPointer { $0.lastIndex(atOrBelow: value) }
     }
 }

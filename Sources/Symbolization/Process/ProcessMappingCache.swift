@@ -15,7 +15,11 @@ import Glibc
 ///   it is the thread's name, and threads rename themselves). An address outside every mapping
 ///   rereads them at once, once per revalidation period.
 /// - bounded: at most `capacity` processes; the least recently used goes first.
-final class ProcessMappingCache {
+///
+/// `Resolved` is what a user of the cache derives from one mapping once (the symbolizer: the
+/// file's symbol table; the unwinder: its unwind table and load bias), kept with the mapping and
+/// forgotten with it.
+final class ProcessMappingCache<Resolved> {
     final class Process {
         let pid: UInt32
         let startTime: UInt64
@@ -26,9 +30,9 @@ final class ProcessMappingCache {
         private(set) var starts: [UInt64]
         var validatedAt: UInt64
         var lastUsed: UInt64
-        /// The symbol table of each mapping, by index: nil until resolved; `.some(nil)` when
+        /// What each mapping resolved to, by index: nil until resolved; `.some(nil)` when
         /// resolution failed (not retried).
-        var tables: [SymbolTable??]
+        var resolved: [Resolved??]
         var rereadForMissingAddress = false
 
         init(pid: UInt32, startTime: UInt64, mappings: [Mapping], now: UInt64) {
@@ -36,7 +40,7 @@ final class ProcessMappingCache {
             self.startTime = startTime
             self.mappings = mappings
             starts = mappings.map(\.start)
-            tables = Array(repeating: nil, count: mappings.count)
+            resolved = Array(repeating: nil, count: mappings.count)
             validatedAt = now
             lastUsed = now
         }
@@ -90,7 +94,7 @@ final class ProcessMappingCache {
     private func replaceMappings(of entry: Process, with mappings: [Mapping]) {
         guard mappings != entry.mappings else { return }
         entry.mappings = mappings
-        entry.tables = Array(repeating: nil, count: mappings.count)
+        entry.resolved = Array(repeating: nil, count: mappings.count)
     }
 
     /// Rereads a process's mappings once after an address fell outside all of them.
@@ -117,9 +121,11 @@ final class ProcessMappingCache {
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
-    static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the caches' clock.
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

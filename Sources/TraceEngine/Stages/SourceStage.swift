@@ -32,6 +32,8 @@ public final class EngineSource: @unchecked Sendable {
     /// The hash/cache stage, when it runs on this thread. The per-trace path uses it in place
     /// (`!` after a nil check): binding it with `if let` retained and released it every trace.
     private let inlineHashCache: (any InlineHashCache)?
+    /// The unwind stage, when the engine has one.
+    private let unwind: UnwindStage?
     /// The per-trace mutable state, in memory of its own: a class's `var`s pay a dynamic
     /// exclusivity check on every access.
     private let state: UnsafeMutablePointer<State>
@@ -42,6 +44,8 @@ public final class EngineSource: @unchecked Sendable {
         var freeCount = 0
         var unflushed = 0
         var finished = false
+        /// Inside `flush`'s collection of unwound records.
+        var collecting = false
         var idler: Idler
         /// Where `emit` fills a trace when hash/cache runs here: a hit is reported from it, so
         /// the record stays in this CPU's cache and never enters the pool.
@@ -58,6 +62,7 @@ public final class EngineSource: @unchecked Sendable {
         policy = parts.configuration.source.policy
         batchSize = parts.configuration.batchSize
         self.inlineHashCache = inlineHashCache
+        unwind = parts.unwind
         let scratch = UnsafeMutablePointer<RawTrace>.allocate(capacity: 1)
         scratch.initialize(to: RawTrace())
         state = .allocate(capacity: 1)
@@ -81,6 +86,57 @@ public final class EngineSource: @unchecked Sendable {
     public func emit(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
         precondition(!state.pointee.finished, "emit after finish")
         counters.add(.received)
+        return emitReceived(fill)
+    }
+
+    /// Offers one record as the kernel delivered it (`RawTrace.loadDeferringHash` reads it). A
+    /// record with a user stack snapshot goes to the unwind stage, when the engine has one, and
+    /// enters the engine once unwound (at a later `flush`); when the stage is full, the
+    /// `rings.unwind` policy applies: wait, drop, or go on with the frame-pointer stack.
+    @discardableResult
+    public func emitRecord(_ bytes: UnsafeRawBufferPointer) -> EmitOutcome {
+        guard let unwind, RawTrace.carriesSnapshot(bytes) else {
+            return emit { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+        }
+        precondition(!state.pointee.finished, "emit after finish")
+        counters.add(.received)
+        guard bytes.count <= UnwindStage.slotBytes else {
+            // Larger than any record the sampler sends: not unwound, its frames go on.
+            counters.add(.degradedUnwind)
+            return emitReceived { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+        }
+        var offered = unwind.offer(bytes)
+        while !offered {
+            switch unwind.configuration.edge.policy {
+            case .drop:
+                counters.add(.dropUnwindFull)
+                return .dropped
+            case .degrade:
+                counters.add(.degradedUnwind)
+                return emitReceived { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+            case .block:
+                // Slots come back as the workers answer: take the answers in (which also
+                // publishes what was offered), try again, and only then wait for an answer — not
+                // with `waitForRoom`, whose flush could take in the last answers and leave
+                // nothing to wait for.
+                flush()
+                offered = unwind.offer(bytes)
+                if !offered {
+                    idle(until: { unwind.hasAnswers })
+                    if parts.isAbandoned {
+                        counters.add(.dropShutdown)
+                        return .dropped
+                    }
+                }
+            }
+        }
+        state.pointee.unflushed += 1
+        if state.pointee.unflushed >= batchSize { flush() }
+        return .queued
+    }
+
+    /// `emit` for a trace already counted as received (offered to the unwind stage, now back).
+    private func emitReceived(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
         if inlineHashCache != nil { return emitThroughInlineHashCache(fill) }
         guard let slot = takeFreeSlot() else {
             counters.add(parts.isAbandoned ? .dropShutdown : .dropPoolExhausted)
@@ -145,6 +201,16 @@ public final class EngineSource: @unchecked Sendable {
     /// `finish` flushes. (Publishing once a batch, not once a trace, keeps the ring's index line
     /// from crossing between CPUs on every trace: that store was the source's costliest line.)
     public func flush() {
+        // Unwound records enter the engine here. Not again from inside: emitting one may wait
+        // for room, and waiting flushes.
+        if let unwind, !state.pointee.collecting {
+            state.pointee.collecting = true
+            unwind.publish()
+            unwind.collect { bytes in
+                emitReceived { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+            }
+            state.pointee.collecting = false
+        }
         state.pointee.unflushed = 0
         if let inlineHashCache {
             inlineHashCache.service()
@@ -157,6 +223,15 @@ public final class EngineSource: @unchecked Sendable {
     /// Declares that no more traces come; the engine drains what it has. Idempotent.
     public func finish() {
         guard !state.pointee.finished else { return }
+        if let unwind {
+            // Everything handed to the unwind workers comes back and enters the engine first.
+            unwind.finishInput()
+            flush()
+            while unwind.inFlight > 0 && !parts.isAbandoned {
+                idle(until: { unwind.hasAnswers })
+                flush()
+            }
+        }
         state.pointee.finished = true
         parts.sourceFinished.store(true, ordering: .releasing)  // pairs with hash/cache's acquiring load
         if let inlineHashCache {
@@ -195,6 +270,13 @@ public final class EngineSource: @unchecked Sendable {
             let returns = self.returns
             waitForRoom { returns.approximateCount > 0 }
         }
+    }
+
+    /// Spins, yields and parks until `ready` (or the engine is abandoned), without flushing.
+    private func idle(until ready: () -> Bool) {
+        state.pointee.idler.workDone()
+        let parts = self.parts
+        while !ready() && !parts.isAbandoned { state.pointee.idler.idle { ready() || parts.isAbandoned } }
     }
 
     /// Blocks (spin, yield, park) until `ready`; flushes first so the stage it waits on is awake.

@@ -1,0 +1,124 @@
+import Synchronization
+import Unwinding
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One file's unwind table and how the file's bytes are placed at its virtual addresses.
+final class UnwindFile: Sendable {
+    let table: UnwindTable
+    let segments: LoadSegments
+
+    init(table: UnwindTable, segments: LoadSegments) {
+        self.table = table
+        self.segments = segments
+    }
+
+    var byteCount: Int { table.byteCount + segments.byteCount }
+}
+
+/// Unwind tables by file, shared by every unwind worker, within a memory bound: one ELF file's
+/// CFI is parsed once however many processes (and workers) meet it. Files are found by
+/// (device, inode, size, mtime) of the opened file, as `SymbolTableCache` finds them; the least
+/// recently used tables go first when their bytes pass `byteLimit`.
+///
+/// A table is built outside the lock (milliseconds for glibc, a third of a second for an
+/// 85 MB compiler), so one worker's build does not stall the others' lookups.
+final class UnwindTableCache: Sendable {
+    private struct State: ~Copyable {
+        var files: [SymbolTableCache.FileKey: (file: UnwindFile?, lastUsed: UInt64)] = [:]
+        var clock: UInt64 = 0
+        var bytes = 0
+        var builds = 0
+        var failures = 0
+        var debugFiles = 0
+    }
+
+    let byteLimit: Int
+    let debugDirectories: [String]
+    private let state = Mutex(State())
+
+    init(byteLimit: Int, debugDirectories: [String]) {
+        self.byteLimit = byteLimit
+        self.debugDirectories = debugDirectories
+    }
+
+    /// The unwind table of the file open at `fd` (owned by the caller), built on first sight;
+    /// nil when the file cannot be read as ELF (counted). A readable file without CFI has an
+    /// empty table: the walker's frame-pointer fallback still applies in it.
+    func file(fd: Int32, path: String, originalDirectory: String?) -> UnwindFile? {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        let key = SymbolTableCache.FileKey(
+            device: UInt64(status.st_dev), inode: UInt64(status.st_ino), size: Int64(status.st_size), modified: status.st_mtim.tv_sec)
+        let cached = state.withLock { state -> UnwindFile?? in
+            state.clock += 1
+            guard let entry = state.files[key] else { return nil }
+            state.files[key] = (entry.file, state.clock)
+            return .some(entry.file)
+        }
+        if let cached { return cached }
+
+        let built = build(fd: fd, path: path, originalDirectory: originalDirectory)
+        return state.withLock { state in
+            if built == nil { state.failures += 1 } else { state.builds += 1 }
+            if state.files[key] == nil {
+                state.bytes += built?.byteCount ?? 0
+                state.files[key] = (built, state.clock)
+                evict(&state)
+            }
+            return built
+        }
+    }
+
+    private func build(fd: Int32, path: String, originalDirectory: String?) -> UnwindFile? {
+        do {
+            let file = try ELFFile(fd: dup(fd), path: path)
+            let sections = try file.sections()
+            let ehFrame = try sections.ehFrame.flatMap { section in try file.contents(of: section) }
+            var debugFrame = try sections.debugFrame.flatMap { section in try file.contents(of: section) }
+            if ehFrame == nil && debugFrame == nil {
+                // Stripped of both: `.debug_frame` may be in the separate debug file.
+                var locator = DebugFileLocator(directories: debugDirectories)
+                if let debug = locator.debugFile(for: file, sections: sections, originalDirectory: originalDirectory),
+                    let section = debug.sections.debugFrame
+                {
+                    debugFrame = try debug.file.contents(of: section)
+                    state.withLock { $0.debugFiles += 1 }
+                }
+            }
+            let table = try Self.table(ehFrame: ehFrame, debugFrame: debugFrame)
+            return UnwindFile(table: table, segments: file.segments())
+        } catch {
+            return nil
+        }
+    }
+
+    private static func table(ehFrame: (bytes: [UInt8], address: UInt64)?, debugFrame: (bytes: [UInt8], address: UInt64)?) throws -> UnwindTable {
+        func withSection<R>(
+            _ section: (bytes: [UInt8], address: UInt64)?, _ format: CFISection.Format, _ body: (CFISection?) throws -> R
+        ) rethrows -> R {
+            guard let section else { return try body(nil) }
+            return try section.bytes.withUnsafeBytes { bytes in
+                try body(CFISection(bytes: bytes, virtualAddress: section.address, format: format))
+            }
+        }
+        return try withSection(ehFrame, .ehFrame) { eh in
+            try withSection(debugFrame, .debugFrame) { debug in try UnwindTable(ehFrame: eh, debugFrame: debug) }
+        }
+    }
+
+    private func evict(_ state: inout State) {
+        while state.bytes > byteLimit && state.files.count > 1 {
+            guard let oldest = state.files.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else { return }
+            state.files[oldest.key] = nil
+            state.bytes -= oldest.value.file?.byteCount ?? 0
+        }
+    }
+
+    /// Tables held, their bytes, builds, failed builds, and `.debug_frame`s taken from debug files.
+    var statistics: (tables: Int, bytes: Int, builds: Int, failures: Int, debugFiles: Int) {
+        state.withLock { ($0.files.count, $0.bytes, $0.builds, $0.failures, $0.debugFiles) }
+    }
+}

@@ -1,0 +1,90 @@
+/// Turns the collected FDEs into the table's sorted rows: orders FDEs by start, resolves
+/// overlaps, inserts `noRule` rows at gaps, merges neighbours with equal rules.
+enum UnwindRowMerger {
+    struct Merged {
+        var starts: [UInt64] = []
+        var rules: [UnwindRule] = []
+        var statistics: UnwindTableStatistics
+    }
+
+    static func merge(_ collector: FrameEntryCollector) -> Merged {
+        var merged = Merged(statistics: collector.statistics)
+        let entries = usableEntries(collector.entries, statistics: &merged.statistics)
+        merged.starts.reserveCapacity(collector.rowStarts.count + entries.count)
+        merged.rules.reserveCapacity(collector.rowStarts.count + entries.count)
+
+        // Everything below `coveredUntil` belongs to an FDE already emitted.
+        var coveredUntil: UInt64 = 0
+        for entry in entries {
+            if entry.end <= coveredUntil {
+                merged.statistics.overlappingFrameEntries += 1
+                continue
+            }
+            if entry.start < coveredUntil { merged.statistics.overlappingFrameEntries += 1 }
+            // The rule in force where a clipped entry takes over.
+            var clipped: UnwindRule?
+            for index in entry.firstRow ..< entry.firstRow + entry.rowCount {
+                let start = collector.rowStarts[index]
+                let rule = collector.rowRules[index]
+                if start < coveredUntil {
+                    clipped = rule
+                    continue
+                }
+                if let rule = clipped, start > coveredUntil { append(coveredUntil, rule, to: &merged) }
+                clipped = nil
+                append(start, rule, to: &merged)
+            }
+            if let rule = clipped { append(coveredUntil, rule, to: &merged) }
+            append(entry.end, .noRule, to: &merged)
+            coveredUntil = entry.end
+        }
+        for rule in merged.rules {
+            if case .unsupported(let reason) = rule.cfa { merged.statistics.unsupportedRows[reason, default: 0] += 1 }
+        }
+        return merged
+    }
+
+    /// Entries sorted by start (`.eh_frame` first on ties), without `.debug_frame` entries that
+    /// overlap any `.eh_frame` entry.
+    private static func usableEntries(_ entries: [CollectedFrameEntry], statistics: inout UnwindTableStatistics) -> [CollectedFrameEntry] {
+        let sorted = entries.sorted { ($0.start, $0.source, $0.firstRow) < ($1.start, $1.source, $1.firstRow) }
+        let preferred = sorted.filter { $0.source == 0 }
+        guard preferred.count < sorted.count, !preferred.isEmpty else { return sorted }
+        // ends so far: the furthest end among preferred entries starting at or before each one.
+        var furthestEnd: [UInt64] = []
+        furthestEnd.reserveCapacity(preferred.count)
+        for entry in preferred { furthestEnd.append(max(furthestEnd.last ?? 0, entry.end)) }
+        return sorted.filter { entry in
+            guard entry.source != 0 else { return true }
+            // The last preferred entry starting before this one ends; overlap iff some preferred
+            // entry starting before our end ends after our start.
+            var low = 0
+            var high = preferred.count
+            while low < high {
+                let middle = (low + high) / 2
+                if preferred[middle].start < entry.end { low = middle + 1 } else { high = middle }
+            }
+            let overlaps = low > 0 && furthestEnd[low - 1] > entry.start
+            if overlaps { statistics.debugFrameEntriesShadowed += 1 }
+            return !overlaps
+        }
+    }
+
+    /// Appends a row: a row at the same address replaces the last one (the later FDE starts
+    /// where the earlier ended), and a row repeating the rule before it is not needed.
+    private static func append(_ start: UInt64, _ rule: UnwindRule, to merged: inout Merged) {
+        if let last = merged.starts.last, last == start {
+            merged.rules[merged.rules.count - 1] = rule
+            if merged.rules.count >= 2, merged.rules[merged.rules.count - 2] == rule {
+                merged.starts.removeLast()
+                merged.rules.removeLast()
+            }
+            return
+        }
+        if merged.rules.last == rule { return }
+        // A leading noRule row says nothing that "below the first row" doesn't.
+        if merged.rules.isEmpty, rule == .noRule { return }
+        merged.starts.append(start)
+        merged.rules.append(rule)
+    }
+}
