@@ -81,7 +81,7 @@ let package = Package(
         ),
         .target(
             name: "Symbolization",
-            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CSystemLibraries", "CDemangle", "CZlib", "Unwinding"]
+            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CDemangle", "CZlib", "Unwinding"]
         ),
         .target(
             name: "KernelPath",

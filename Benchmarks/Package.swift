@@ -51,6 +51,19 @@ let package = Package(
             path: "Benchmarks/SymbolizationBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // A snapshot of the calling thread's stack, for the unwind benchmark.
+        .target(name: "CStackCapture", cSettings: [.unsafeFlags(["-O2", "-fomit-frame-pointer"])]),
+        .executableTarget(
+            name: "UnwindBenchmarks",
+            dependencies: [
+                "CStackCapture",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Symbolization", package: "swift-tracehandler"),
+                .product(name: "TraceModel", package: "swift-tracehandler"),
+            ],
+            path: "Benchmarks/UnwindBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         .executableTarget(
             name: "MicroBenchmarks",
             dependencies: [

@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include "linux_shims.h"
 
 #include <errno.h>
@@ -72,4 +74,11 @@ int th_perf_event_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) 
 
 int th_io_uring_enable_rings(int ring_fd) {
     return syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0 ? -errno : 0;
+}
+
+uintptr_t th_vdso_base(void) { return (uintptr_t)getauxval(AT_SYSINFO_EHDR); }
+
+int th_memfd_create(const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }

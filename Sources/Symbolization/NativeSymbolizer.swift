@@ -158,7 +158,9 @@ public final class NativeSymbolizer: TraceProcessor {
         if let resolved = process.resolved[index] { return resolved }
         let mapping = process.mappings[index]
         var table: SymbolTable?
-        if mapping.isFile {
+        if mapping.path == "[vdso]", let vdso = VDSOImage.descriptor {
+            table = state.tables.table(fd: vdso, path: "[vdso]")
+        } else if mapping.isFile {
             let mapFile = "/proc/\(process.pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"
             var fd = open(mapFile, O_RDONLY | O_CLOEXEC)
             if fd < 0 { fd = open("/proc/\(process.pid)/root\(mapping.path)", O_RDONLY | O_CLOEXEC) }

@@ -9,7 +9,7 @@ import TraceReporters
 /// Whole stacks for code built the way distributions build it (`gcc -O2`, no frame pointers):
 /// the sampler copies each sample's user stack, the unwind stage walks it with the files' CFI,
 /// and the profile's stacks reach `main` — through a shared library, glibc's `qsort` calling
-/// back into the program, and a signal handler.
+/// back into the program, a signal handler, and the kernel's vDSO (`clock_gettime`).
 @Suite(.serialized, .enabled(if: KernelSupport.missingCapability() == nil, "\(KernelSupport.missingCapability() ?? "")"))
 struct DWARFUnwindingTests {
     static let library = """
@@ -46,6 +46,10 @@ struct DWARFUnwindingTests {
             sink++;
         }
         __attribute__((noinline)) static void through_signal(void) { raise(SIGUSR1); sink++; }
+        __attribute__((noinline)) static void through_clock(void) {
+            struct timespec now;
+            for (int i = 0; i < 100; i++) { clock_gettime(CLOCK_MONOTONIC, &now); sink += now.tv_nsec; }
+        }
         int main(int argc, char **argv) {
             // A test runner's children may inherit SIGUSR1 blocked.
             sigset_t usr1;
@@ -57,6 +61,7 @@ struct DWARFUnwindingTests {
             while (time(0) < end) {
                 if (!strcmp(argv[1], "library")) through_library();
                 else if (!strcmp(argv[1], "qsort")) through_qsort();
+                else if (!strcmp(argv[1], "vdso")) through_clock();
                 else through_signal();
             }
             return (int)(sink & 1);
@@ -124,6 +129,7 @@ struct DWARFUnwindingTests {
         ("library", ";main;through_library;th_lib_call;", 95),
         ("qsort", ";main;through_qsort;", 95),
         ("signal", ";main;through_signal;", 85),
+        ("vdso", ";main;through_clock;clock_gettime;__vdso_clock_gettime", 95),
     ])
     func stacksWithoutFramePointersReachMain(mode: String, chain: String, percent: Int) async throws {
         let lines = try await profile(mode)

@@ -29,6 +29,13 @@ void th_set_current_thread_name(const char *name);
 /* The kernel's id of the calling thread. */
 int32_t th_gettid(void);
 
+/* Where the kernel mapped this process's vDSO (getauxval(AT_SYSINFO_EHDR)); 0 when it did not. */
+uintptr_t th_vdso_base(void);
+
+/* An anonymous file in memory, closed on exec (memfd_create, a _GNU_SOURCE extension). Returns
+ * the descriptor or -errno. */
+int th_memfd_create(const char *name);
+
 /* Asks the CPU to start loading `bytes` from `p` into its caches (a hint; never faults): a stage
  * calls it for the next items of a batch while it works on the current one. Swift has no prefetch. */
 static inline void th_prefetch_read(const void *p, size_t bytes) {

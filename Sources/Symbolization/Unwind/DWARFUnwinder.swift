@@ -28,10 +28,13 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
     private let configuration: UnwinderConfiguration
     private let walker: StackWalker
 
-    /// One worker's state: its process cache and its frame buffer.
+    /// One worker's state: its process cache, its frame buffer, and the mapping the last frame
+    /// fell in (callers are mostly in the same file as their callees: the search and the
+    /// per-mapping lookup are skipped for them).
     private final class Worker {
         let processes: ProcessMappingCache<UnwindTableMapping>
         let frames: UnsafeMutableBufferPointer<UInt64>
+        let recent = RecentMapping()
 
         init(_ configuration: UnwinderConfiguration) {
             processes = ProcessMappingCache(capacity: configuration.processes, revalidateAfter: configuration.revalidateAfter)
@@ -79,7 +82,8 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
         }
         let stack = UnsafeRawBufferPointer(rebasing: record[stackStart..<stackStart + stackBytes])
         let room = UnsafeMutableBufferPointer(rebasing: state.frames[0..<(RawTrace.maxFrames - kernel)])
-        let lookup = ProcessUnwindLookup(process: process, processes: state.processes, tables: tables)
+        state.recent.forget()  // another record, maybe another process
+        let lookup = ProcessUnwindLookup(process: process, processes: state.processes, tables: tables, recent: state.recent)
         let walk = walker.walk(registers: registers, stack: stack, lookup: lookup, into: room)
         let stop = Self.stop(walk.stopReason)
         guard walk.frameCount >= user || walk.stopReason == .outermostFrame else {
@@ -133,27 +137,50 @@ public struct UnwinderStatistics: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// The mapping one frame of a record fell in, and what it resolved to.
+private final class RecentMapping {
+    var start: UInt64 = 0
+    var end: UInt64 = 0
+    var resolved: UnwindTableMapping?
+
+    func forget() { end = 0 }
+}
+
 /// The walker's view of one process: its mappings (from the worker's cache) and each mapped
 /// file's table and load bias, resolved once per mapping.
 private struct ProcessUnwindLookup: UnwindTableLookup {
     let process: ProcessMappingCache<UnwindTableMapping>.Process
     let processes: ProcessMappingCache<UnwindTableMapping>
     let tables: UnwindTableCache
+    let recent: RecentMapping
 
     func mapping(containing address: UInt64) -> UnwindTableMapping? {
+        if address >= recent.start && address < recent.end { return recent.resolved }
         var found = process.mappingIndex(containing: address)
         // Mapped since the maps were read (dlopen): read them again, once per period.
         if found == nil, processes.reread(process) { found = process.mappingIndex(containing: address) }
         guard let index = found else { return nil }
-        if let resolved = process.resolved[index] { return resolved }
-        let resolved = resolve(process.mappings[index])
-        process.resolved[index] = .some(resolved)
+        let resolved: UnwindTableMapping?
+        if let known = process.resolved[index] {
+            resolved = known
+        } else {
+            resolved = resolve(process.mappings[index])
+            process.resolved[index] = .some(resolved)
+        }
+        let mapping = process.mappings[index]
+        (recent.start, recent.end, recent.resolved) = (mapping.start, mapping.end, resolved)
         return resolved
     }
 
     /// The table of the file behind `mapping`, opened as the symbolizer opens it: through
     /// `/proc/<pid>/map_files` (the very file mapped), else `/proc/<pid>/root/<path>`.
     private func resolve(_ mapping: Mapping) -> UnwindTableMapping? {
+        if mapping.path == "[vdso]", let vdso = VDSOImage.descriptor {
+            guard let file = tables.file(fd: vdso, path: "[vdso]", originalDirectory: nil),
+                let bias = file.segments.loadBias(mappingStart: mapping.start, fileOffset: mapping.fileOffset)
+            else { return nil }
+            return UnwindTableMapping(table: file.table, loadBias: bias)
+        }
         guard mapping.isFile else { return nil }
         let mapFile = "/proc/\(process.pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"
         var fd = open(mapFile, O_RDONLY | O_CLOEXEC)

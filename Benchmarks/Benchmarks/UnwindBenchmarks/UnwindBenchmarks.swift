@@ -1,0 +1,80 @@
+import Benchmark
+import CStackCapture
+import Symbolization
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The unwind stage's work on a warm snapshot: a real stack of this very process (a C recursion
+// 8 deep, compiled without frame pointers, under the benchmark's own Swift frames: 20 frames in
+// all, to `_start`), copied as the
+// sampler copies one (registers + 8 KiB from SP), walked again and again by the DWARF unwinder
+// once its caches hold the process's mappings and the files' unwind tables. One scaled iteration
+// is one snapshot.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        warmupIterations: 1,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(5),
+        maxIterations: 20
+    )
+
+    Benchmark("Unwind a warm 20-frame snapshot of this process (DWARF CFI)") { benchmark in
+        var record = SnapshotRecord.capture(depth: 8)
+        let unwinder = try! DWARFUnwinder()
+        unwinder.prepare(workers: 1)
+        let first = record.unwind(unwinder)  // builds the tables, reads the maps
+        if first.stop != .complete || record.walkedFrames != 20 {
+            benchmark.error("the walk ended \(first.stop) after \(record.walkedFrames) frames, not 20 at _start")
+        }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(record.unwind(unwinder))
+        }
+    }
+}
+
+/// A raw trace record with room for 128 frames and then the snapshot, laid out as the sampler
+/// sends it (trace_record.h): the snapshot sits after `placeholderFrames` frame-pointer frames, so
+/// the walk's frames, written over those, never reach it, and the record can be unwound again
+/// after resetting the frame count.
+struct SnapshotRecord {
+    static let placeholderFrames = 64
+    var bytes: [UInt8]
+    var walkedFrames = 0
+
+    static func capture(depth: Int32) -> SnapshotRecord {
+        let window = 8192
+        var registers = [UInt64](repeating: 0, count: 3)
+        var stack = [UInt8](repeating: 0, count: window)
+        let copied = stack.withUnsafeMutableBytes { th_capture_stack(depth, &registers, $0.baseAddress, window) }
+        let snapshot = RawTrace.headerSize + placeholderFrames * RawTrace.frameSize
+        var bytes = [UInt8](repeating: 0, count: snapshot + RawTrace.snapshotHeaderSize + copied)
+        bytes.withUnsafeMutableBytes { record in
+            record.storeBytes(of: UInt32(getpid()), toByteOffset: 0, as: UInt32.self)  // pid
+            record.storeBytes(of: UInt32(getpid()), toByteOffset: 4, as: UInt32.self)  // tid
+            record.storeBytes(of: UInt16(placeholderFrames), toByteOffset: 14, as: UInt16.self)  // user frames
+            record.storeBytes(of: registers[0], toByteOffset: snapshot, as: UInt64.self)
+            record.storeBytes(of: registers[1], toByteOffset: snapshot + 8, as: UInt64.self)
+            record.storeBytes(of: registers[2], toByteOffset: snapshot + 16, as: UInt64.self)
+            record.storeBytes(of: UInt32(copied), toByteOffset: snapshot + 24, as: UInt32.self)
+            stack.withUnsafeBytes { (record.baseAddress! + snapshot + RawTrace.snapshotHeaderSize).copyMemory(from: $0.baseAddress!, byteCount: copied) }
+        }
+        return SnapshotRecord(bytes: bytes)
+    }
+
+    /// Unwinds the record in place, as an unwind worker does, and makes it unwindable again.
+    mutating func unwind(_ unwinder: DWARFUnwinder) -> UnwindOutcome {
+        let count = bytes.count
+        let outcome = bytes.withUnsafeMutableBytes { record in
+            let outcome = unwinder.unwind(record: record, byteCount: count, worker: 0)
+            record.storeBytes(of: UInt16(Self.placeholderFrames), toByteOffset: 14, as: UInt16.self)
+            return outcome
+        }
+        walkedFrames = (outcome.byteCount - RawTrace.headerSize) / RawTrace.frameSize
+        return outcome
+    }
+}

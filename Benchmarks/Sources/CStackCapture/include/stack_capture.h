@@ -1,0 +1,14 @@
+// A stack snapshot of the calling thread, as the sampler takes one of a sampled task: for the
+// unwind benchmarks, which walk a real stack of their own process.
+#ifndef TH_STACK_CAPTURE_H
+#define TH_STACK_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Recurses `depth` times, then writes the registers at the deepest call (regs: IP, SP, BP) and up
+// to `capacity` bytes of the stack from SP upwards (clamped to the thread's stack) into `stack`.
+// Returns the bytes copied.
+size_t th_capture_stack(int depth, uint64_t regs[3], void *stack, size_t capacity);
+
+#endif
