@@ -28,6 +28,9 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var outputDirectory = "tracehandler-profile"
     /// What `profile` writes: a comma-separated list of `folded`, `pprof` and `otlp`. Default all three.
     public var outputFormat = "folded,pprof,otlp"
+    /// The most distinct stacks (and samples) a profile keeps; the rest are one `[overflow]` entry.
+    /// Default 16384 (under churn at 9999 Hz the agent's RSS then stays flat near 200 MB).
+    public var maximumStacks = 16_384
     /// What SIGHUP (a closed terminal, an ssh disconnect) does to a running profile. Default `stop`.
     public var hangup = HangupAction.stop
 
@@ -67,6 +70,7 @@ public struct AgentConfiguration: Hashable, Sendable {
             allowed: "100 ... 3600000")
         try ConfigurationError.check(!outputDirectory.isEmpty, "output.dir", outputDirectory, allowed: "a directory path")
         try ConfigurationError.check(!outputFormats.isEmpty, "output.format", outputFormat, allowed: OutputFormat.allowed)
+        try ConfigurationError.check((1...(1 << 24)).contains(maximumStacks), "output.max-stacks", maximumStacks, allowed: "1 ... 16777216")
     }
 }
 

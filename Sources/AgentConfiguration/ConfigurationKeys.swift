@@ -149,6 +149,8 @@ public enum ConfigurationKeys {
             name: "output.format", help: "What `profile` writes: folded stacks, a pprof profile, an OTLP profile (a list).",
             allowed: OutputFormat.allowed, read: { $0.outputFormat },
             write: { c, text in c.outputFormat = text; return !c.outputFormats.isEmpty }),
+        int("output.max-stacks", "The most distinct stacks a profile keeps (memory stays flat under process churn); the rest are one [overflow] entry.",
+            "1 ... 16777216", \.maximumStacks),
         ConfigurationKey(
             name: "signals.hangup", help: "What SIGHUP (a closed terminal) does to `profile`: stop (as SIGTERM: write what was sampled) or ignore.",
             allowed: "stop, ignore", read: { $0.hangup.rawValue },

@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Counts are keyed by the user-mode trace hash and joined with the frames when the output is
 /// rendered, because the tracehandler reports a trace's count before its frames. A count whose
-/// frames never arrived is not dropped: it renders as `comm;[unknown trace HASH] count`.
+/// frames never arrived is not dropped: it renders as `comm;[unknown trace HASH] count`. Memory is
+/// bounded by `ProfileBound`: samples beyond it are one `[overflow]` line.
 public final class FoldedStacksReporter: TraceReporter {
     private struct StackKey: Hashable {
         var comm: Comm
@@ -19,11 +20,16 @@ public final class FoldedStacksReporter: TraceReporter {
         var counts: [StackKey: UInt64] = [:]
         var samples: UInt64 = 0
         var frameReports: UInt64 = 0
+        /// Samples beyond the bound (`ProfileBound`), in the `[overflow]` line.
+        var overflow: UInt64 = 0
     }
 
     private let state = Mutex(State())
+    private let bound: ProfileBound
 
-    public init() {}
+    public init(bound: ProfileBound = ProfileBound()) {
+        self.bound = bound
+    }
 
     public var supportsReportTraceEvent: Bool { false }
 
@@ -31,23 +37,35 @@ public final class FoldedStacksReporter: TraceReporter {
         let folded = Self.fold(trace)
         state.withLock {
             $0.frameReports += 1
-            $0.stacks[trace.hash] = folded
+            keep(folded, of: trace.hash, in: &$0)
         }
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock {
-            $0.samples += UInt64(count)
-            $0.counts[StackKey(comm: meta.comm, hash: traceHash), default: 0] += UInt64(count)
-        }
+        state.withLock { add(UInt64(count), StackKey(comm: meta.comm, hash: traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         let folded = Self.fold(trace)
         state.withLock {
-            $0.samples += 1
-            $0.stacks[trace.hash] = folded
-            $0.counts[StackKey(comm: meta.comm, hash: trace.hash), default: 0] += 1
+            keep(folded, of: trace.hash, in: &$0)
+            add(1, StackKey(comm: meta.comm, hash: trace.hash), in: &$0)
+        }
+    }
+
+    private func keep(_ folded: String, of hash: TraceHash, in state: inout State) {
+        if bound.admitsTrace(known: state.stacks[hash] != nil, stacks: state.stacks.count) { state.stacks[hash] = folded }
+    }
+
+    private func add(_ samples: UInt64, _ key: StackKey, in state: inout State) {
+        state.samples += samples
+        if bound.admitsSample(
+            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.stacks[key.hash] != nil,
+            stacks: state.stacks.count)
+        {
+            state.counts[key, default: 0] += samples
+        } else {
+            state.overflow += samples
         }
     }
 
@@ -60,9 +78,10 @@ public final class FoldedStacksReporter: TraceReporter {
     /// The folded lines, most samples first (ties in text order). Traces that fold to the same
     /// text — the same functions at different instructions, which hash apart — are one line.
     public func foldedLines() -> [String] {
-        let (stacks, counts) = state.withLock { ($0.stacks, $0.counts) }
+        let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
         var lines: [String: UInt64] = [:]
-        lines.reserveCapacity(counts.count)
+        lines.reserveCapacity(counts.count + 1)
+        if overflow > 0 { lines["[overflow];" + ProfileBound.overflowFrame] = overflow }
         for (key, count) in counts {
             let comm = FrameNames.sanitized(key.comm.description)
             let stack = stacks[key.hash] ?? "[unknown trace \(key.hash)]"

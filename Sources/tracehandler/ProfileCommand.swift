@@ -74,9 +74,10 @@ struct ProfileCommand: AsyncParsableCommand {
         }
 
         let formats = configuration.outputFormats
-        let folded = formats.contains(.folded) ? FoldedStacksReporter() : nil
+        let bound = ProfileBound(maximumStacks: configuration.maximumStacks)
+        let folded = formats.contains(.folded) ? FoldedStacksReporter(bound: bound) : nil
         let profile = formats.contains(.pprof) || formats.contains(.otlp)
-            ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency)) : nil
+            ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency), bound: bound) : nil
         let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
         let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: profile)
         let unwinder = configuration.unwindMode == .dwarf ? try DWARFUnwinder(configuration: configuration.unwinder) : nil

@@ -40,4 +40,22 @@ import TraceReporters
         reporter.reportTraceEvent(trace, meta: Self.meta("x;y"))
         #expect(reporter.foldedLines() == ["x:y;a:b 1"])
     }
+
+    /// Process churn: a new process, a new stack, for as long as the profile runs. Beyond the
+    /// bound, frames are not kept and samples are counted in one `[overflow]` line.
+    @Test func beyondTheBoundSamplesAreCountedAsOverflow() {
+        let reporter = FoldedStacksReporter(bound: ProfileBound(maximumStacks: 4))
+        for i in 0..<10 {
+            var trace = Trace()
+            trace.append(file: FileID(high: 0, low: 1), lineno: UInt64(0x1000 + i), type: .native, symbol: "f\(i)")
+            trace.hash = trace.computeHash()
+            reporter.reportFramesForTrace(trace)
+            reporter.reportCountForTrace(trace.hash, count: 2, meta: Self.meta("app"))
+        }
+        let lines = reporter.foldedLines()
+        #expect(lines.count == 5, "\(lines)")
+        #expect(lines.first == "[overflow];\(ProfileBound.overflowFrame) 12")
+        #expect(Set(lines.dropFirst()) == ["app;f0 2", "app;f1 2", "app;f2 2", "app;f3 2"])
+        #expect(reporter.sampleCount == 20)
+    }
 }

@@ -51,6 +51,20 @@ import TraceReporters
         #expect(profile.samples == [.init(functions: ["[unknown trace \(hash)]"], values: [5, 50_000_000], comm: "app", pid: 7)])
     }
 
+    /// Process churn: the same stack in ever new processes. Beyond the bound, samples go to one
+    /// `[overflow]` sample instead of one entry per process.
+    @Test func beyondTheBoundSamplesAreCountedAsOverflow() throws {
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10), bound: ProfileBound(maximumStacks: 3))
+        let trace = Self.trace()
+        reporter.reportFramesForTrace(trace)
+        for pid in UInt32(100)..<110 { reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("true", pid: pid)) }
+        #expect(reporter.sampleCount == 10)
+        let profile = try DecodedProfile(reporter.encodedPprof(start: UnixTime64(rawValue: 0), duration: .seconds(1)))
+        #expect(profile.samples.count == 4)
+        #expect(profile.samples.first == .init(functions: [ProfileBound.overflowFrame], values: [7, 70_000_000], comm: "[overflow]", pid: 0))
+        #expect(profile.samples.reduce(0) { $0 + $1.values[0] } == 10)
+    }
+
     @Test func theGzippedProfileInflatesToTheEncodedOne() throws {
         let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         let trace = Self.trace()

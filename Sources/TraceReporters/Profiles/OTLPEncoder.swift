@@ -26,7 +26,7 @@ enum OTLPEncoder {
         profile.message(1) { $0.varint(1, samplesType.0); $0.varint(2, samplesType.1) }
         for sample in samples {
             let locationIDs = sample.trace.map { tables.locations(of: $0, executables: executables) }
-                ?? [tables.placeholderLocation(named: "[unknown trace \(sample.traceHash)]")]
+                ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
             let stack: UInt64
             if let known = stackIDs[locationIDs] {
                 stack = known

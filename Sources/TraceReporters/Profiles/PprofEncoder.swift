@@ -18,7 +18,7 @@ enum PprofEncoder {
         }
         for sample in samples {
             let locationIDs = sample.trace.map { tables.locations(of: $0, executables: executables) }
-                ?? [tables.placeholderLocation(named: "[unknown trace \(sample.traceHash)]")]
+                ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
             let comm = tables.string(sample.comm)
             profile.message(2) { message in
                 message.packed(1, locationIDs)

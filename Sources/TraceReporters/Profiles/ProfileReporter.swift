@@ -22,34 +22,52 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
         var counts: [SampleKey: UInt64] = [:]
         var executables: [FileID: ExecutableMetadata] = [:]
         var samples: UInt64 = 0
+        /// Samples beyond the bound (`ProfileBound`), in the `[overflow]` sample.
+        var overflow: UInt64 = 0
     }
 
     private let state = Mutex(State())
     private let period: Duration
+    private let bound: ProfileBound
 
-    /// - Parameter samplingPeriod: the CPU time one sample stands for (1 s / frequency).
-    public init(samplingPeriod: Duration) {
+    /// - Parameters:
+    ///   - samplingPeriod: the CPU time one sample stands for (1 s / frequency).
+    ///   - bound: how many distinct traces and samples the profile keeps.
+    public init(samplingPeriod: Duration, bound: ProfileBound = ProfileBound()) {
         period = samplingPeriod
+        self.bound = bound
     }
 
     public var supportsReportTraceEvent: Bool { false }
 
     public func reportFramesForTrace(_ trace: Trace) {
-        state.withLock { $0.traces[trace.hash] = trace }
+        state.withLock { keep(trace, in: &$0) }
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock {
-            $0.samples += UInt64(count)
-            $0.counts[SampleKey(comm: meta.comm, pid: meta.pid, hash: traceHash), default: 0] += UInt64(count)
-        }
+        state.withLock { add(UInt64(count), SampleKey(comm: meta.comm, pid: meta.pid, hash: traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         state.withLock {
-            $0.samples += 1
-            $0.traces[trace.hash] = trace
-            $0.counts[SampleKey(comm: meta.comm, pid: meta.pid, hash: trace.hash), default: 0] += 1
+            keep(trace, in: &$0)
+            add(1, SampleKey(comm: meta.comm, pid: meta.pid, hash: trace.hash), in: &$0)
+        }
+    }
+
+    private func keep(_ trace: Trace, in state: inout State) {
+        if bound.admitsTrace(known: state.traces[trace.hash] != nil, stacks: state.traces.count) { state.traces[trace.hash] = trace }
+    }
+
+    private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
+        state.samples += samples
+        if bound.admitsSample(
+            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.traces[key.hash] != nil,
+            stacks: state.traces.count)
+        {
+            state.counts[key, default: 0] += samples
+        } else {
+            state.overflow += samples
         }
     }
 
@@ -88,10 +106,15 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     private func snapshot() -> ([ProfileSample], [FileID: ExecutableMetadata]) {
-        let (traces, counts, executables) = state.withLock { ($0.traces, $0.counts, $0.executables) }
-        let samples = counts.map { key, count in
+        let (traces, counts, executables, overflow) = state.withLock { ($0.traces, $0.counts, $0.executables, $0.overflow) }
+        var samples = counts.map { key, count in
             ProfileSample(comm: key.comm.description, pid: key.pid, trace: traces[key.hash], traceHash: key.hash, count: count)
-        }.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
+        }
+        if overflow > 0 {
+            samples.append(ProfileSample(comm: "[overflow]", pid: 0, trace: nil, traceHash: TraceHash(high: 0, low: 0), count: overflow,
+                                         placeholder: ProfileBound.overflowFrame))
+        }
+        samples = samples.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
         return (samples, executables)
     }
 

@@ -8,6 +8,8 @@ struct ProfileSample {
     var trace: Trace?
     var traceHash: TraceHash
     var count: UInt64
+    /// The one frame's name when `trace` is nil; nil: `[unknown trace HASH]`.
+    var placeholder: String? = nil
 }
 
 /// The tables a profile refers into, shared by the pprof and OTLP encoders: strings, mappings,
