@@ -17,13 +17,14 @@ public struct KernelBufferStatistics: Hashable, Sendable, CustomStringConvertibl
 
     public init() {}
 
+    /// Field by field, saturating: `lost` is summed from counts the kernel writes.
     public static func + (a: Self, b: Self) -> Self {
         var sum = a
-        sum.records += b.records
-        sum.lost += b.lost
-        sum.corrupt += b.corrupt
-        sum.other += b.other
-        sum.bytes += b.bytes
+        sum.records = sum.records.addingSaturating(b.records)
+        sum.lost = sum.lost.addingSaturating(b.lost)
+        sum.corrupt = sum.corrupt.addingSaturating(b.corrupt)
+        sum.other = sum.other.addingSaturating(b.other)
+        sum.bytes = sum.bytes.addingSaturating(b.bytes)
         return sum
     }
 
@@ -74,4 +75,12 @@ public enum DrainEnd: Equatable, Sendable {
     case batchLimit
     /// The consumer refused a record (no room downstream): it stays in the kernel buffer.
     case refused
+}
+
+extension UInt64 {
+    /// `self + other`, or `UInt64.max` where that overflows.
+    func addingSaturating(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
 }

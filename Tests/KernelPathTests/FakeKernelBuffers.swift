@@ -34,6 +34,9 @@ final class FakePerfBuffer {
 
     func publish() { metadata.storeBytes(of: head, toByteOffset: Int(TH_PERF_MMAP_DATA_HEAD), as: UInt64.self) }
 
+    /// Publishes any head, as a kernel that misbehaved would.
+    func publish(head: UInt64) { metadata.storeBytes(of: head, toByteOffset: Int(TH_PERF_MMAP_DATA_HEAD), as: UInt64.self) }
+
     /// A PERF_RECORD_SAMPLE carrying `payload` as PERF_SAMPLE_RAW, padded to 8 bytes as the kernel pads it.
     func writeSample(_ payload: [UInt8]) {
         let unpadded = 8 + 4 + payload.count
@@ -97,6 +100,9 @@ final class FakeRingBuffer {
     }
 
     func publish() { producer.storeBytes(of: position, as: UInt64.self) }
+
+    /// Publishes any producer position, as a kernel that misbehaved would.
+    func publish(position: UInt64) { producer.storeBytes(of: position, as: UInt64.self) }
 
     /// Writes both copies of the mirrored area.
     private func store(_ bytes: [UInt8], at start: UInt64) {

@@ -55,6 +55,27 @@ import Testing
         #expect(reader.statistics.lost == 20)
     }
 
+    /// Found by fuzzing (Fuzz/Findings/FuzzPerfRing): values only a broken kernel would write
+    /// must be counted, not trap.
+    @Test func anUnalignedHeadIsCorruptNotAnOutOfBoundsRead() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.publish(head: 4093)  // a header read there would run past the buffer's end
+        #expect(drainAll(reader).isEmpty)
+        #expect(reader.statistics.corrupt == 1)
+        #expect(kernel.tail == 4093)
+    }
+
+    @Test func lostCountsThatOverflowSaturate() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.writeLost(.max)
+        kernel.writeLost(5)
+        kernel.publish()
+        #expect(drainAll(reader).isEmpty)
+        #expect(reader.statistics.lost == .max)
+    }
+
     @Test(arguments: [0, 12, 8192, 1000])
     func aCorruptHeaderSkipsToTheHeadAndReadingGoesOn(size: Int) {
         let kernel = FakePerfBuffer(dataSize: 4096)
@@ -166,6 +187,21 @@ import Testing
         #expect(drainAll(reader).isEmpty)
         #expect(reader.statistics.corrupt == 1)
         #expect(kernel.consumed == kernel.position)
+    }
+
+    /// Found by fuzzing (Fuzz/Findings/FuzzRingBuffer): a producer position behind ours, or
+    /// more than a buffer ahead, made the drain spin for ever.
+    @Test(arguments: [8, 16 + 4096, 21] as [UInt64])
+    func anImpossibleProducerPositionIsCorruptAndTheDrainEnds(producer: UInt64) {
+        let kernel = FakeRingBuffer(size: 1024)
+        let reader = kernel.makeReader()
+        kernel.write([1, 2, 3])  // 16 bytes: the consumer moves to 16
+        kernel.publish()
+        #expect(drainAll(reader) == [[1, 2, 3]])
+        kernel.publish(position: producer)
+        #expect(drainAll(reader).isEmpty)
+        #expect(reader.statistics.corrupt == 1)
+        #expect(kernel.consumed == producer)
     }
 
     @Test func aRefusedRecordStays() {

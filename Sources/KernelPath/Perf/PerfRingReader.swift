@@ -76,18 +76,25 @@ public final class PerfRingReader {
             }
             let available = published &- position
             let offset = Int(position & mask)
-            let size = UInt64(data.load(fromByteOffset: offset + 6, as: UInt16.self))
-            guard available <= UInt64(data.count), size >= UInt64(Self.headerSize), size % 8 == 0, size <= available else {
+            // Records are 8-aligned and the buffer a multiple of 8, so a header never wraps; a
+            // position that is not aligned is corrupt (and its header could run past the end).
+            guard position % 8 == 0, available <= UInt64(data.count) else {
                 counted.corrupt += 1
                 position = published
                 break
             }
-            let type = data.load(fromByteOffset: offset, as: UInt32.self)
+            let size = UInt64(data.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
+            guard size >= UInt64(Self.headerSize), size % 8 == 0, size <= available else {
+                counted.corrupt += 1
+                position = published
+                break
+            }
+            let type = data.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
             let record = contiguous(offset: offset, size: Int(size))
             switch type {
             case Self.sampleType:
                 // PERF_SAMPLE_RAW only: u32 size, then the bytes the program passed (padded).
-                let rawSize = record.count >= 12 ? Int(record.load(fromByteOffset: 8, as: UInt32.self)) : Int.max
+                let rawSize = record.count >= 12 ? Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) : Int.max
                 guard rawSize <= record.count - 12 else {
                     counted.corrupt += 1
                     break
@@ -97,7 +104,8 @@ public final class PerfRingReader {
                 }
                 counted.records += 1
             case Self.lostType where record.count >= 24:
-                counted.lost += record.load(fromByteOffset: 16, as: UInt64.self)
+                // The kernel's count, summed saturating: a garbage count must not trap.
+                counted.lost = counted.lost.addingSaturating(record.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
             default:
                 counted.other += 1
             }

@@ -75,6 +75,15 @@ public final class BPFRingBufferReader {
         while true {
             let published = th_load_acquire_u64(producerPosition)
             if position == published { return .empty }
+            // A producer behind us, more than a buffer ahead, or an unaligned position cannot
+            // come from the kernel's ring: count it, take the producer's position, and go on
+            // (looking again at the same positions would spin for ever).
+            guard published > position, published - position <= size, position % 8 == 0 else {
+                counts.corrupt += 1
+                position = published
+                th_store_release_u64(consumerPosition, position)
+                return .empty
+            }
             while position < published {
                 if budget == 0 { return .batchLimit }
                 let header = data + Int(position & (size - 1))
