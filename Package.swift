@@ -33,6 +33,7 @@ let package = Package(
     name: "swift-tracehandler",
     products: [
         .library(name: "TraceModel", targets: ["TraceModel"]),
+        .library(name: "Unwinding", targets: ["Unwinding"]),
         .library(name: "TraceHandler", targets: ["TraceHandler"]),
         .library(name: "TraceReporters", targets: ["TraceReporters"]),
         .library(name: "SyntheticTraces", targets: ["SyntheticTraces"]),
