@@ -108,7 +108,15 @@ public enum ConfigurationKeys {
     static let symbolizer: [ConfigurationKey] = [
         int("symbolize.symbol-table-bytes", "Memory for ELF symbol tables (least recently used go first).", "at least 1048576",
             \.symbolizer.symbolTableBytes),
-        int("symbolize.processes", "Processes whose mappings are kept.", "1 ... 1000000", \.symbolizer.processes),
+        ConfigurationKey(
+            name: "symbolize.processes", help: "Processes whose mappings are kept (by the symbolizer, and by each unwind worker).",
+            allowed: "1 ... 1000000", read: { String($0.symbolizer.processes) },
+            write: { c, text in
+                guard let value = parseInt(text) else { return false }
+                c.symbolizer.processes = value
+                c.unwinder.processes = value
+                return true
+            }),
         ConfigurationKey(
             name: "symbolize.debug-directories", help: "Where separate debug files are installed (by build id, or by .gnu_debuglink), comma-separated.",
             allowed: "absolute directory paths, comma-separated, at most 16 (or empty)", read: { $0.symbolizer.debugDirectories.joined(separator: ",") },

@@ -26,6 +26,8 @@ public final class NativeSymbolizer: TraceProcessor {
         var tables: SymbolTableCache
         var kernel: KernelSymbols
         var kernelCheckedAt: UInt64 = 0
+        /// `tables.evictions` when process entries last dropped evicted tables.
+        var sweptEvictions = 0
     }
 
     private let state: Mutex<State>
@@ -86,6 +88,8 @@ public final class NativeSymbolizer: TraceProcessor {
                             rows.set(row, file: FileID(frame.fileID), lineno: address, type: frame.type)
                         }
                     }
+                    // After the loop: `recent` (unretained) may point at a table only a process entry holds.
+                    forgetEvictedTables(&state)
                 }
             }
         }
@@ -175,6 +179,15 @@ public final class NativeSymbolizer: TraceProcessor {
             executableReporter.reportExecutable(ExecutableMetadata(fileID: table.fileID, fileName: mapping.path, buildID: table.buildID))
         }
         return table
+    }
+
+    /// Drops the tables the cache evicted from the process entries that still hold them, so that
+    /// `symbolize.symbol-table-bytes` bounds every table alive, not only the cached ones.
+    private func forgetEvictedTables(_ state: inout State) {
+        guard state.tables.evictions != state.sweptEvictions else { return }
+        state.sweptEvictions = state.tables.evictions
+        let tables = state.tables
+        state.processes.forgetResolved { !tables.holds($0) }
     }
 
     private func refreshKernelSymbolsIfStale(_ state: inout State, now: UInt64) {

@@ -2,8 +2,9 @@ public import TraceModel
 
 /// The symbolizer's bounds. Defaults suit a host with a few hundred processes.
 public struct SymbolizerConfiguration: Hashable, Sendable {
-    /// Memory for ELF symbol tables, in bytes; least recently used tables go first. Default 256 MiB.
-    public var symbolTableBytes: Int = 256 << 20
+    /// Memory for ELF symbol tables, in bytes; least recently used tables go first. Default 64 MiB
+    /// (an 85 MB compiler's full `.symtab` takes about 34 MiB).
+    public var symbolTableBytes: Int = 64 << 20
     /// Processes whose mappings are kept. Default 4096.
     public var processes: Int = 4096
     /// How old a process entry may get before its start time is checked again (pid reuse).

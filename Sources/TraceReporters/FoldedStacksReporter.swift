@@ -16,7 +16,9 @@ public final class FoldedStacksReporter: TraceReporter {
     }
 
     private struct State {
-        var stacks: [TraceHash: String] = [:]
+        /// Each kept trace's frame ids, leaf first; folded into text when the output is rendered.
+        var stacks: [TraceHash: [UInt32]] = [:]
+        var frames = InternedFrames()
         var counts: [StackKey: UInt64] = [:]
         var samples: UInt64 = 0
         var frameReports: UInt64 = 0
@@ -34,10 +36,9 @@ public final class FoldedStacksReporter: TraceReporter {
     public var supportsReportTraceEvent: Bool { false }
 
     public func reportFramesForTrace(_ trace: Trace) {
-        let folded = Self.fold(trace)
         state.withLock {
             $0.frameReports += 1
-            keep(folded, of: trace.hash, in: &$0)
+            keep(trace, in: &$0)
         }
     }
 
@@ -46,15 +47,16 @@ public final class FoldedStacksReporter: TraceReporter {
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
-        let folded = Self.fold(trace)
         state.withLock {
-            keep(folded, of: trace.hash, in: &$0)
+            keep(trace, in: &$0)
             add(1, StackKey(comm: meta.comm, hash: trace.hash), in: &$0)
         }
     }
 
-    private func keep(_ folded: String, of hash: TraceHash, in state: inout State) {
-        if bound.admitsTrace(known: state.stacks[hash] != nil, stacks: state.stacks.count) { state.stacks[hash] = folded }
+    private func keep(_ trace: Trace, in state: inout State) {
+        // A trace's frames are the same each time its hash is reported: kept once.
+        guard state.stacks[trace.hash] == nil, bound.admitsTrace(known: false, stacks: state.stacks.count) else { return }
+        state.stacks[trace.hash] = state.frames.intern(trace)
     }
 
     private func add(_ samples: UInt64, _ key: StackKey, in state: inout State) {
@@ -78,20 +80,20 @@ public final class FoldedStacksReporter: TraceReporter {
     /// The folded lines, most samples first (ties in text order). Traces that fold to the same
     /// text — the same functions at different instructions, which hash apart — are one line.
     public func foldedLines() -> [String] {
-        let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
+        let (stacks, frames, counts, overflow) = state.withLock { ($0.stacks, $0.frames, $0.counts, $0.overflow) }
+        // Each frame's text once, then each stack's once.
+        let names = frames.frames.map { FrameNames.name(frames.names[Int($0.name)], type: $0.type) }
+        var folded: [TraceHash: String] = [:]
+        folded.reserveCapacity(stacks.count)
+        for (hash, ids) in stacks { folded[hash] = ids.reversed().map { names[Int($0)] }.joined(separator: ";") }
         var lines: [String: UInt64] = [:]
         lines.reserveCapacity(counts.count + 1)
         if overflow > 0 { lines["[overflow];" + ProfileBound.overflowFrame] = overflow }
         for (key, count) in counts {
             let comm = FrameNames.sanitized(key.comm.description)
-            let stack = stacks[key.hash] ?? "[unknown trace \(key.hash)]"
+            let stack = folded[key.hash] ?? "[unknown trace \(key.hash)]"
             lines[stack.isEmpty ? comm : comm + ";" + stack, default: 0] += count
         }
         return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-    }
-
-    /// Root first, ';'-separated; the trace's columns are leaf first.
-    static func fold(_ trace: Trace) -> String {
-        (0..<trace.frameCount).reversed().map { FrameNames.name(of: trace, at: $0) }.joined(separator: ";")
     }
 }

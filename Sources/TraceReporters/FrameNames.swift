@@ -4,10 +4,12 @@ public import TraceModel
 /// address in hex; kernel frames carry flamegraph.pl's `_[k]` annotation so they are coloured apart.
 public enum FrameNames {
     public static func name(of trace: Trace, at index: Int) -> String {
-        let type = trace.frameTypes[index]
-        var name = trace.symbols[index] ?? "0x" + String(trace.linenos[index], radix: 16)
-        if type.interpreter == .kernel { name += "_[k]" }
-        return sanitized(name)
+        name(trace.symbols[index] ?? "0x" + String(trace.linenos[index], radix: 16), type: trace.frameTypes[index])
+    }
+
+    /// A kept frame's name (`InternedFrames`), as `name(of:at:)` names it in a trace.
+    public static func name(_ symbol: String, type: FrameType) -> String {
+        sanitized(type.interpreter == .kernel ? symbol + "_[k]" : symbol)
     }
 
     /// Folded stacks separate frames with ';' and end a line with ' count': a name keeps neither.

@@ -1,4 +1,4 @@
-public import TraceModel
+import TraceModel
 
 /// How much a profile may hold: at most `maximumStacks` distinct traces (their frames) and
 /// `maximumStacks` distinct samples (a sample being a trace with its comm, and pid where the

@@ -23,6 +23,9 @@ final class SymbolTableCache {
     private(set) var bytes = 0
     private(set) var parses = 0
     private(set) var failures: [String: SymbolizationError] = [:]
+    /// Tables evicted so far: when it moves, holders of tables (process entries) drop the ones
+    /// this cache no longer `holds`.
+    private(set) var evictions = 0
 
     /// Where files stripped to `.dynsym` find their full symbols.
     private(set) var debugFiles: DebugFileLocator
@@ -66,12 +69,16 @@ final class SymbolTableCache {
 
     var count: Int { tables.count }
 
+    /// Whether `table` is the one this cache keeps for its file (not evicted, not replaced).
+    func holds(_ table: SymbolTable) -> Bool { tables[table.fileID]?.table === table }
+
     private func evict() {
         while bytes > byteLimit && tables.count > 1 {
             guard let oldest = tables.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else { return }
             tables[oldest.key] = nil
             bytes -= oldest.value.table.byteCount
             byKey = byKey.filter { $0.value != oldest.key }
+            evictions += 1
         }
     }
 }

@@ -108,6 +108,18 @@ final class ProcessMappingCache<Resolved> {
 
     var count: Int { processes.count }
 
+    /// Forgets what the kept mappings resolved to where `isStale` says so (they resolve again on
+    /// their next frame). A table cache calls for this after evicting: without it, processes
+    /// would keep evicted tables alive, and a file parsed again would be held twice — memory the
+    /// cache's bound never sees.
+    func forgetResolved(where isStale: (Resolved) -> Bool) {
+        for process in processes.values {
+            for index in process.resolved.indices {
+                if case .some(.some(let resolved)) = process.resolved[index], isStale(resolved) { process.resolved[index] = nil }
+            }
+        }
+    }
+
     static func readMappings(pid: UInt32) -> [Mapping]? {
         guard let text = FileContents.text("/proc/\(pid)/maps"), !text.isEmpty else { return nil }
         return ProcessMaps.parse(text).filter(\.isExecutable)

@@ -32,9 +32,11 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
     /// fell in (callers are mostly in the same file as their callees: the search and the
     /// per-mapping lookup are skipped for them).
     private final class Worker {
-        let processes: ProcessMappingCache<UnwindTableMapping>
+        let processes: ProcessMappingCache<ResolvedUnwindMapping>
         let frames: UnsafeMutableBufferPointer<UInt64>
         let recent = RecentMapping()
+        /// `UnwindTableCache.evictions` when this worker last dropped evicted files.
+        var sweptEvictions = 0
 
         init(_ configuration: UnwinderConfiguration) {
             processes = ProcessMappingCache(capacity: configuration.processes, revalidateAfter: configuration.revalidateAfter)
@@ -77,12 +79,13 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
         let pid = record.loadUnaligned(fromByteOffset: 0, as: UInt32.self)  // th_trace_record.pid: the first field
 
         let state = workers[worker]
+        state.recent.forget()  // another record, maybe another process
+        forgetEvictedFiles(state)
         guard let process = state.processes.process(pid: pid) else {
             return UnwindOutcome(byteCount: framesEnd, stop: .noMapping, keptFramePointerStack: true)
         }
         let stack = UnsafeRawBufferPointer(rebasing: record[stackStart..<stackStart + stackBytes])
         let room = UnsafeMutableBufferPointer(rebasing: state.frames[0..<(RawTrace.maxFrames - kernel)])
-        state.recent.forget()  // another record, maybe another process
         let lookup = ProcessUnwindLookup(process: process, processes: state.processes, tables: tables, recent: state.recent)
         let walk = walker.walk(registers: registers, stack: stack, lookup: lookup, into: room)
         let stop = Self.stop(walk.stopReason)
@@ -99,6 +102,15 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
         }
         record.storeBytes(of: UInt16(walk.frameCount), toByteOffset: Int(TH_OFFSET_USER_FRAME_COUNT), as: UInt16.self)
         return UnwindOutcome(byteCount: header + (kernel + walk.frameCount) * frameSize, stop: stop, keptFramePointerStack: false)
+    }
+
+    /// Drops the files the shared cache evicted from this worker's process entries, so that
+    /// `unwind.table-bytes` bounds every table alive, not only the cached ones.
+    private func forgetEvictedFiles(_ state: Worker) {
+        let evictions = tables.evictions.load(ordering: .acquiring)
+        guard evictions != state.sweptEvictions else { return }
+        state.sweptEvictions = evictions
+        state.processes.forgetResolved { $0.file.isEvicted.load(ordering: .relaxed) }
     }
 
     private static func stop(_ reason: StackWalkStopReason) -> UnwindStop {
@@ -146,11 +158,19 @@ private final class RecentMapping {
     func forget() { end = 0 }
 }
 
+/// A mapping's file as the unwind table cache gave it, and where the process placed it.
+struct ResolvedUnwindMapping {
+    let file: UnwindFile
+    let loadBias: UInt64
+
+    var mapping: UnwindTableMapping { UnwindTableMapping(table: file.table, loadBias: loadBias) }
+}
+
 /// The walker's view of one process: its mappings (from the worker's cache) and each mapped
 /// file's table and load bias, resolved once per mapping.
 private struct ProcessUnwindLookup: UnwindTableLookup {
-    let process: ProcessMappingCache<UnwindTableMapping>.Process
-    let processes: ProcessMappingCache<UnwindTableMapping>
+    let process: ProcessMappingCache<ResolvedUnwindMapping>.Process
+    let processes: ProcessMappingCache<ResolvedUnwindMapping>
     let tables: UnwindTableCache
     let recent: RecentMapping
 
@@ -160,7 +180,7 @@ private struct ProcessUnwindLookup: UnwindTableLookup {
         // Mapped since the maps were read (dlopen): read them again, once per period.
         if found == nil, processes.reread(process) { found = process.mappingIndex(containing: address) }
         guard let index = found else { return nil }
-        let resolved: UnwindTableMapping?
+        let resolved: ResolvedUnwindMapping?
         if let known = process.resolved[index] {
             resolved = known
         } else {
@@ -168,18 +188,18 @@ private struct ProcessUnwindLookup: UnwindTableLookup {
             process.resolved[index] = .some(resolved)
         }
         let mapping = process.mappings[index]
-        (recent.start, recent.end, recent.resolved) = (mapping.start, mapping.end, resolved)
-        return resolved
+        (recent.start, recent.end, recent.resolved) = (mapping.start, mapping.end, resolved?.mapping)
+        return recent.resolved
     }
 
     /// The table of the file behind `mapping`, opened as the symbolizer opens it: through
     /// `/proc/<pid>/map_files` (the very file mapped), else `/proc/<pid>/root/<path>`.
-    private func resolve(_ mapping: Mapping) -> UnwindTableMapping? {
+    private func resolve(_ mapping: Mapping) -> ResolvedUnwindMapping? {
         if mapping.path == "[vdso]", let vdso = VDSOImage.descriptor {
             guard let file = tables.file(fd: vdso, path: "[vdso]", originalDirectory: nil),
                 let bias = file.segments.loadBias(mappingStart: mapping.start, fileOffset: mapping.fileOffset)
             else { return nil }
-            return UnwindTableMapping(table: file.table, loadBias: bias)
+            return ResolvedUnwindMapping(file: file, loadBias: bias)
         }
         guard mapping.isFile else { return nil }
         let mapFile = "/proc/\(process.pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"
@@ -191,6 +211,6 @@ private struct ProcessUnwindLookup: UnwindTableLookup {
         guard let file = tables.file(fd: fd, path: mapping.path, originalDirectory: directory),
             let bias = file.segments.loadBias(mappingStart: mapping.start, fileOffset: mapping.fileOffset)
         else { return nil }
-        return UnwindTableMapping(table: file.table, loadBias: bias)
+        return ResolvedUnwindMapping(file: file, loadBias: bias)
     }
 }

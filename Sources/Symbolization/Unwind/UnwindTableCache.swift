@@ -9,6 +9,8 @@ import Glibc
 final class UnwindFile: Sendable {
     let table: UnwindTable
     let segments: LoadSegments
+    /// Set (under the cache's lock) when the cache evicts the file: whoever still holds it drops it.
+    let isEvicted = Atomic(false)
 
     init(table: UnwindTable, segments: LoadSegments) {
         self.table = table
@@ -38,6 +40,10 @@ final class UnwindTableCache: Sendable {
     let byteLimit: Int
     let debugDirectories: [String]
     private let state = Mutex(State())
+    /// Files evicted so far, read without the lock once a record: when it moves, a worker drops
+    /// the files marked `isEvicted` from its process entries (otherwise they would stay alive
+    /// there, beyond `byteLimit`, and a file built again would be held twice).
+    let evictions = Atomic(0)
 
     init(byteLimit: Int, debugDirectories: [String]) {
         self.byteLimit = byteLimit
@@ -114,6 +120,9 @@ final class UnwindTableCache: Sendable {
             guard let oldest = state.files.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else { return }
             state.files[oldest.key] = nil
             state.bytes -= oldest.value.file?.byteCount ?? 0
+            oldest.value.file?.isEvicted.store(true, ordering: .relaxed)
+            // Releasing: a worker that sees the new count sees the flag.
+            evictions.add(1, ordering: .releasing)
         }
     }
 

@@ -3,10 +3,11 @@ public import TraceModel
 /// The DWARF unwinder's bounds (`unwind.*` keys).
 public struct UnwinderConfiguration: Hashable, Sendable {
     /// `unwind.table-bytes`: memory for unwind tables (16 bytes a row; glibc ≈ 460 KB); least
-    /// recently used first. Default 128 MiB.
-    public var tableBytes = 128 << 20
-    /// Processes whose mappings each unwind worker keeps (`symbolize.processes` bounds the
-    /// symbolizer's). Default 4096.
+    /// recently used first. Default 64 MiB (glibc, the Swift runtime and a few hundred
+    /// small programs fit several times over; an 85 MB compiler alone needs about 40 MiB).
+    public var tableBytes = 64 << 20
+    /// Processes whose mappings each unwind worker keeps (the agent's `symbolize.processes` sets
+    /// this and the symbolizer's). Default 4096.
     public var processes = 4096
     /// How old a process entry may get before pid reuse is checked. Default 1 s.
     public var revalidateAfter: Duration = .seconds(1)

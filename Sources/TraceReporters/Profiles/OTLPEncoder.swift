@@ -13,7 +13,7 @@ import Glibc
 /// `process.executable.build_id.gnu` on mappings whose file has one.
 enum OTLPEncoder {
     static func encode(
-        _ samples: [ProfileSample], executables: [FileID: ExecutableMetadata], period: Int64, timeNanos: UInt64, durationNanos: UInt64
+        _ samples: [ProfileSample], frames: InternedFrames, executables: [FileID: ExecutableMetadata], period: Int64, timeNanos: UInt64, durationNanos: UInt64
     ) -> [UInt8] {
         var tables = ProfileTables()
         var attributes = AttributeTable()
@@ -25,7 +25,7 @@ enum OTLPEncoder {
         var profile = ProtobufWriter()
         profile.message(1) { $0.varint(1, samplesType.0); $0.varint(2, samplesType.1) }
         for sample in samples {
-            let locationIDs = sample.trace.map { tables.locations(of: $0, executables: executables) }
+            let locationIDs = sample.frames.map { tables.locations(of: $0, in: frames, executables: executables) }
                 ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
             let stack: UInt64
             if let known = stackIDs[locationIDs] {

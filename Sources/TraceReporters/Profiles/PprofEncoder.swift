@@ -5,7 +5,7 @@ import TraceModel
 /// labels `comm` and `pid`; mappings carry file name and build id, and say `has_functions`.
 enum PprofEncoder {
     static func encode(
-        _ samples: [ProfileSample], executables: [FileID: ExecutableMetadata], period: Int64, timeNanos: Int64, durationNanos: Int64
+        _ samples: [ProfileSample], frames: InternedFrames, executables: [FileID: ExecutableMetadata], period: Int64, timeNanos: Int64, durationNanos: Int64
     ) -> [UInt8] {
         var tables = ProfileTables()
         let samplesType = (tables.string("samples"), tables.string("count"))
@@ -17,7 +17,7 @@ enum PprofEncoder {
             profile.message(1) { $0.varint(1, type); $0.varint(2, unit) }
         }
         for sample in samples {
-            let locationIDs = sample.trace.map { tables.locations(of: $0, executables: executables) }
+            let locationIDs = sample.frames.map { tables.locations(of: $0, in: frames, executables: executables) }
                 ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
             let comm = tables.string(sample.comm)
             profile.message(2) { message in

@@ -18,7 +18,9 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     private struct State {
-        var traces: [TraceHash: Trace] = [:]
+        /// Each kept trace's frame ids, leaf first.
+        var traces: [TraceHash: [UInt32]] = [:]
+        var frames = InternedFrames()
         var counts: [SampleKey: UInt64] = [:]
         var executables: [FileID: ExecutableMetadata] = [:]
         var samples: UInt64 = 0
@@ -56,7 +58,9 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     private func keep(_ trace: Trace, in state: inout State) {
-        if bound.admitsTrace(known: state.traces[trace.hash] != nil, stacks: state.traces.count) { state.traces[trace.hash] = trace }
+        // A trace's frames are the same each time its hash is reported: kept once.
+        guard state.traces[trace.hash] == nil, bound.admitsTrace(known: false, stacks: state.traces.count) else { return }
+        state.traces[trace.hash] = state.frames.intern(trace)
     }
 
     private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
@@ -85,9 +89,9 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
 
     /// The pprof profile as protobuf bytes, uncompressed. Samples are ordered most frequent first.
     public func encodedPprof(start: UnixTime64, duration: Duration) -> [UInt8] {
-        let (samples, executables) = snapshot()
+        let (samples, frames, executables) = snapshot()
         return PprofEncoder.encode(
-            samples, executables: executables, period: Self.nanoseconds(period), timeNanos: Int64(clamping: start.rawValue),
+            samples, frames: frames, executables: executables, period: Self.nanoseconds(period), timeNanos: Int64(clamping: start.rawValue),
             durationNanos: Self.nanoseconds(duration))
     }
 
@@ -99,23 +103,23 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     /// The profile as an OTLP `ExportProfilesServiceRequest` (profiles `v1development`), protobuf
     /// bytes. Samples are ordered most frequent first.
     public func encodedOTLP(start: UnixTime64, duration: Duration) -> [UInt8] {
-        let (samples, executables) = snapshot()
+        let (samples, frames, executables) = snapshot()
         return OTLPEncoder.encode(
-            samples, executables: executables, period: Self.nanoseconds(period), timeNanos: start.rawValue,
+            samples, frames: frames, executables: executables, period: Self.nanoseconds(period), timeNanos: start.rawValue,
             durationNanos: UInt64(max(0, Self.nanoseconds(duration))))
     }
 
-    private func snapshot() -> ([ProfileSample], [FileID: ExecutableMetadata]) {
-        let (traces, counts, executables, overflow) = state.withLock { ($0.traces, $0.counts, $0.executables, $0.overflow) }
+    private func snapshot() -> ([ProfileSample], InternedFrames, [FileID: ExecutableMetadata]) {
+        let (traces, frames, counts, executables, overflow) = state.withLock { ($0.traces, $0.frames, $0.counts, $0.executables, $0.overflow) }
         var samples = counts.map { key, count in
-            ProfileSample(comm: key.comm.description, pid: key.pid, trace: traces[key.hash], traceHash: key.hash, count: count)
+            ProfileSample(comm: key.comm.description, pid: key.pid, frames: traces[key.hash], traceHash: key.hash, count: count)
         }
         if overflow > 0 {
-            samples.append(ProfileSample(comm: "[overflow]", pid: 0, trace: nil, traceHash: TraceHash(high: 0, low: 0), count: overflow,
+            samples.append(ProfileSample(comm: "[overflow]", pid: 0, frames: nil, traceHash: TraceHash(high: 0, low: 0), count: overflow,
                                          placeholder: ProfileBound.overflowFrame))
         }
         samples = samples.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
-        return (samples, executables)
+        return (samples, frames, executables)
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

@@ -4,8 +4,9 @@ import TraceModel
 struct ProfileSample {
     var comm: String
     var pid: UInt32
-    /// The converted trace, or nil when its frames never reached the reporter.
-    var trace: Trace?
+    /// The trace's frame ids (`InternedFrames`, leaf first), or nil when its frames never
+    /// reached the reporter.
+    var frames: [UInt32]?
     var traceHash: TraceHash
     var count: UInt64
     /// The one frame's name when `trace` is nil; nil: `[unknown trace HASH]`.
@@ -64,9 +65,9 @@ struct ProfileTables {
         return id
     }
 
-    /// The location ids of a trace's frames, leaf first (both formats' order, and the trace's).
-    mutating func locations(of trace: Trace, executables: [FileID: ExecutableMetadata]) -> [UInt64] {
-        (0..<trace.frameCount).map { location(of: trace, at: $0, executables: executables) }
+    /// The location ids of a kept trace's frames, leaf first (both formats' order, and the trace's).
+    mutating func locations(of ids: [UInt32], in frames: InternedFrames, executables: [FileID: ExecutableMetadata]) -> [UInt64] {
+        ids.map { location(of: frames[$0], executables: executables) }
     }
 
     /// A location that only names a trace whose frames are unknown.
@@ -74,18 +75,16 @@ struct ProfileTables {
         intern(Location(mapping: 0, address: 0, function: function(named: name), frameType: string("unknown")))
     }
 
-    private mutating func location(of trace: Trace, at index: Int, executables: [FileID: ExecutableMetadata]) -> UInt64 {
-        let type = trace.frameTypes[index]
-        let file = trace.files[index]
-        let address = trace.linenos[index]
-        let name = trace.symbols[index] ?? "0x" + String(address, radix: 16)
+    private mutating func location(of kept: (frame: InternedFrames.Frame, name: String), executables: [FileID: ExecutableMetadata]) -> UInt64 {
+        let (frame, name) = kept
+        let (type, file, address) = (frame.type, frame.file, frame.address)
         let mapping: UInt64
         if type.interpreter == .kernel {
             mapping = self.mapping(MappingKey(file: file, start: 0, limit: 0, offset: 0), fileName: "[kernel.kallsyms]", buildID: nil)
         } else {
             let executable = executables[file]
             mapping = self.mapping(
-                MappingKey(file: file, start: trace.mappingStarts[index], limit: trace.mappingEnds[index], offset: trace.mappingFileOffsets[index]),
+                MappingKey(file: file, start: frame.mappingStart, limit: frame.mappingEnd, offset: frame.mappingFileOffset),
                 fileName: executable?.fileName ?? "[unknown]", buildID: executable?.buildID)
         }
         return intern(Location(mapping: mapping, address: address, function: function(named: name), frameType: string(type.interpreter.description)))
