@@ -25,6 +25,7 @@
 //                    environment and flags (swift-configuration), validation.
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP).
 //   CZlib            System library zlib: gzip for pprof profiles.
+//   CLZMA            System library liblzma: the xz-compressed mini symbol table (.gnu_debugdata).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   tracehandler     The agent executable.
 import PackageDescription
@@ -62,6 +63,7 @@ let package = Package(
         ),
         .target(name: "TraceReporters", dependencies: ["TraceModel", "TraceHandler", "CZlib"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .target(name: "CLinuxShims"),
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
         .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims"]),
@@ -82,7 +84,10 @@ let package = Package(
         ),
         .target(
             name: "Symbolization",
-            dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CDemangle", "CZlib", "Unwinding"]
+            dependencies: [
+                "TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CDemangle", "CZlib", "CLZMA",
+                "Unwinding",
+            ]
         ),
         .target(
             name: "KernelPath",

@@ -205,7 +205,9 @@ public final class NativeSymbolizer: TraceProcessor {
                 processes: state.processes.count, mapsReads: state.processes.reads, symbolTables: state.tables.count,
                 symbolTableBytes: state.tables.bytes, elfParses: state.tables.parses,
                 kernelSymbols: state.kernel.symbolCount, unreadableFiles: state.tables.failures.count,
-                debugFiles: state.tables.debugFiles.found, debugFilesRejected: state.tables.debugFiles.rejected)
+                debugFiles: state.tables.debugFiles.found, debugFilesRejected: state.tables.debugFiles.rejected,
+                miniDebugInfo: state.tables.miniDebugInfo.used, miniDebugInfoOverLimit: state.tables.miniDebugInfo.overLimit,
+                miniDebugInfoCorrupt: state.tables.miniDebugInfo.corrupt)
         }
     }
 }
@@ -222,10 +224,17 @@ public struct SymbolizerStatistics: Hashable, Sendable, CustomStringConvertible 
     /// because their build id or CRC did not match.
     public var debugFiles: Int
     public var debugFilesRejected: Int
+    /// Stripped files whose local functions were named from their `.gnu_debugdata`, and such
+    /// sections refused: claiming more than the decoding limits allow, or corrupt (not one intact
+    /// xz stream of an ELF file with functions). A refused file keeps its `.dynsym` names.
+    public var miniDebugInfo: Int
+    public var miniDebugInfoOverLimit: Int
+    public var miniDebugInfoCorrupt: Int
 
     public var description: String {
         "processes \(processes) (maps read \(mapsReads) times), symbol tables \(symbolTables) (\(symbolTableBytes >> 10) KiB, "
-            + "\(elfParses) parses, \(unreadableFiles) unreadable files, \(debugFiles) debug files, \(debugFilesRejected) not matching), "
+            + "\(elfParses) parses, \(unreadableFiles) unreadable files, \(debugFiles) debug files, \(debugFilesRejected) not matching, "
+            + "\(miniDebugInfo) .gnu_debugdata, \(miniDebugInfoOverLimit) over the limits, \(miniDebugInfoCorrupt) corrupt), "
             + "kernel symbols \(kernelSymbols)"
     }
 }

@@ -51,7 +51,7 @@ struct DebugFileLocator {
             }
             for path in paths where path != file.path {
                 guard let candidate = open(path) else { continue }
-                if Self.crc32(fd: candidate.file.fd) == link.crc {
+                if let fd = candidate.file.fd, Self.crc32(fd: fd) == link.crc {
                     found += 1
                     return candidate
                 }

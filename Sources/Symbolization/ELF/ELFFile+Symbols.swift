@@ -13,7 +13,13 @@ extension ELFFile {
     /// `debugFile`: a separate debug file of this one (`DebugFileLocator`) whose `.symtab` names
     /// the functions when this file has only `.dynsym`; identity, build id and segments still
     /// come from this file.
-    func symbolTable(from sections: Sections, debugFile: (file: ELFFile, sections: Sections)? = nil) throws(SymbolizationError) -> SymbolTable {
+    ///
+    /// `miniDebugInfo`: the local functions of this file's `.gnu_debugdata` (`MiniDebugInfo`),
+    /// named beside its `.dynsym` — the mini table leaves out the exported functions that
+    /// `.dynsym` already names.
+    func symbolTable(
+        from sections: Sections, debugFile: (file: ELFFile, sections: Sections)? = nil, miniDebugInfo: [RawSymbol] = []
+    ) throws(SymbolizationError) -> SymbolTable {
         var symbols: [RawSymbol] = []
         var isDynamicOnly = sections.symtab == nil && sections.dynsym != nil
         if let debugFile, let symtab = debugFile.sections.symtab {
@@ -21,20 +27,26 @@ extension ELFFile {
             isDynamicOnly = false
         }
         if symbols.isEmpty, let section = sections.symtab ?? sections.dynsym { symbols = try readSymbols(section) }
+        if !miniDebugInfo.isEmpty {
+            symbols = Self.sortedByAddress(symbols + miniDebugInfo)
+            isDynamicOnly = false
+        }
         if symbols.isEmpty { throw .notELF(path: path, reason: "no function symbols") }
         return SymbolTable(
             fileID: try fileID(), buildID: buildID(sections.notes), isDynamicOnly: isDynamicOnly,
             segments: segments(), symbols: symbols.map { ($0.start, $0.size, $0.name.utf8) })
     }
 
-    fileprivate struct RawSymbol {
+    /// A function symbol as a symbol section holds it, before it joins a `SymbolTable`.
+    struct RawSymbol {
         var start: UInt64
         var size: UInt64
         var name: Substring
         var isGlobal: Bool
     }
 
-    fileprivate func readSymbols(_ section: OpaquePointer) throws(SymbolizationError) -> [RawSymbol] {
+    /// The defined function symbols of a symbol section, sorted by address, one per address.
+    func readSymbols(_ section: OpaquePointer) throws(SymbolizationError) -> [RawSymbol] {
         var sectionHeader = GElf_Shdr()
         // A symbol entry is 24 bytes (ELF64) or 16 (ELF32); anything else is not a symbol table.
         guard gelf_getshdr(section, &sectionHeader) != nil, sectionHeader.sh_entsize >= 16, sectionHeader.sh_entsize <= 64,
@@ -71,15 +83,19 @@ extension ELFFile {
                 start: symbol.st_value, size: symbol.st_size, name: Substring(text),
                 isGlobal: symbol.st_info >> 4 == UInt8(STB_GLOBAL)))
         }
-        // Sorted by address; of aliases at one address, keep the sized, global one.
-        symbols.sort { a, b in
+        return Self.sortedByAddress(symbols)
+    }
+
+    /// Sorted by address; of aliases at one address, the sized, global one is kept.
+    static func sortedByAddress(_ symbols: [RawSymbol]) -> [RawSymbol] {
+        let sorted = symbols.sorted { a, b in
             if a.start != b.start { return a.start < b.start }
             if (a.size != 0) != (b.size != 0) { return a.size != 0 }
             return a.isGlobal && !b.isGlobal
         }
         var unique: [RawSymbol] = []
-        unique.reserveCapacity(symbols.count)
-        for symbol in symbols where unique.last?.start != symbol.start { unique.append(symbol) }
+        unique.reserveCapacity(sorted.count)
+        for symbol in sorted where unique.last?.start != symbol.start { unique.append(symbol) }
         return unique
     }
 

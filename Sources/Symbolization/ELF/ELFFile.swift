@@ -30,6 +30,9 @@ public enum SymbolizationError: Error, Hashable, Sendable, CustomStringConvertib
 /// - no section larger than `maximumSectionBytes` is read, so a sparse file claiming a huge
 ///   symbol table cannot make us allocate and fill it;
 /// - every offset, count and size from the file goes through checked arithmetic.
+///
+/// An ELF file decompressed from a section (`.gnu_debugdata`) is read the same way, from an
+/// `ELFImage` this object holds for as long as libelf reads it.
 final class ELFFile {
     /// The largest section read (symbol, string and note sections): above any real binary's
     /// `.symtab`/`.strtab` (tens of MiB for the largest C++ programs), far below the memory that
@@ -41,9 +44,20 @@ final class ELFFile {
     /// extended numbering that lets a file claim 2^32 of them.
     static let maximumHeaderCount = 0xFFFF
 
-    let fd: Int32
+    /// Where libelf reads the bytes.
+    private enum Source {
+        case file(fd: Int32)
+        case image(ELFImage)
+    }
+
+    private let source: Source
     let elf: OpaquePointer
     let path: String
+
+    /// The open file; nil for an image in memory.
+    var fd: Int32? {
+        if case .file(let fd) = source { fd } else { nil }
+    }
 
     private static let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
 
@@ -66,19 +80,47 @@ final class ELFFile {
             close(fd)
             throw .notELF(path: path, reason: "not an ELF object")
         }
-        self.fd = fd
+        source = .file(fd: fd)
+        self.elf = elf
+        self.path = path
+    }
+
+    /// Reads `image` in place, keeping it alive until this object ends its libelf handle.
+    /// `path` names it in errors.
+    init(image: ELFImage, path: String) throws(SymbolizationError) {
+        precondition(Self.libelfReady, "libelf version mismatch")
+        guard let elf = image.openELF() else { throw .notELF(path: path, reason: String(cString: elf_errmsg(-1))) }
+        guard elf_kind(elf) == ELF_K_ELF else {
+            elf_end(elf)
+            throw .notELF(path: path, reason: "not an ELF object")
+        }
+        source = .image(image)
         self.elf = elf
         self.path = path
     }
 
     deinit {
+        // The handle first: it may still point into an image, which is released after this.
         elf_end(elf)
-        close(fd)
+        if case .file(let fd) = source { close(fd) }
     }
 
     /// The file's identity: XXH3-128 over its first 4 KiB, its last 4 KiB and its length.
     func fileID() throws(SymbolizationError) -> FileID {
-        try FileIdentity.of(fd: fd, path: path)
+        guard let fd else { throw .notELF(path: path, reason: "an image in memory has no file identity") }
+        return try FileIdentity.of(fd: fd, path: path)
+    }
+
+    /// The number of bytes libelf may read: the file's size now, or the image's.
+    private func byteCount() throws(SymbolizationError) -> UInt64 {
+        switch source {
+        case .file(let fd):
+            var status = stat()
+            guard fstat(fd, &status) == 0 else { throw .cannotOpen(path: path, errno: errno) }
+            return UInt64(max(status.st_size, 0))
+        case .image(let image):
+            return UInt64(image.count)
+        }
     }
 
     /// The function symbols (`.symtab`, else `.dynsym`), PT_LOAD segments and build id.
@@ -95,6 +137,8 @@ final class ELFFile {
         var ehFrame: OpaquePointer?
         var debugFrame: OpaquePointer?
         var debugLink: OpaquePointer?
+        /// `.gnu_debugdata`: an xz-compressed ELF file whose `.symtab` names the local functions.
+        var debugData: OpaquePointer?
     }
 
     /// Reads and checks the section header table.
@@ -109,11 +153,10 @@ final class ELFFile {
         guard elf_getshdrnum(elf, &sectionCount) == 0, sectionCount <= Self.maximumHeaderCount else {
             throw .notELF(path: path, reason: "more than \(Self.maximumHeaderCount) sections")
         }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .cannotOpen(path: path, errno: errno) }
+        let size = try byteCount()
         let (headersBytes, productOverflow) = UInt64(sectionCount).multipliedReportingOverflow(by: UInt64(header.e_shentsize))
         let (headersEnd, sumOverflow) = header.e_shoff.addingReportingOverflow(headersBytes)
-        guard !productOverflow, !sumOverflow, headersEnd <= UInt64(max(status.st_size, 0)) else {
+        guard !productOverflow, !sumOverflow, headersEnd <= size else {
             throw .notELF(path: path, reason: "truncated: the section headers end past the end of the file")
         }
 
@@ -127,11 +170,12 @@ final class ELFFile {
                 case UInt32(SHT_DYNSYM): found.dynsym = current
                 case UInt32(SHT_NOTE): found.notes.append(current)
                 case UInt32(SHT_PROGBITS), UInt32(SHT_X86_64_UNWIND):
-                    // By name: only these three are wanted, and the names table is bounded.
+                    // By name: only these four are wanted, and the names table is bounded.
                     switch sectionName(sectionHeader, namesIndex: sectionNames) {
                     case ".eh_frame": found.ehFrame = current
                     case ".debug_frame": found.debugFrame = current
                     case ".gnu_debuglink": found.debugLink = current
+                    case ".gnu_debugdata": found.debugData = current
                     default: break
                     }
                 default: break

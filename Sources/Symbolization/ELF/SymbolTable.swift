@@ -10,7 +10,8 @@ public final class SymbolTable: @unchecked Sendable {
     public let fileID: FileID
     /// The GNU build id in hex, when the file has one.
     public let buildID: String?
-    /// True when the names came from `.dynsym` (the file is stripped of `.symtab`).
+    /// True when the names came from `.dynsym` alone (the file is stripped of `.symtab`, and no
+    /// debug file or `.gnu_debugdata` named its other functions).
     public let isDynamicOnly: Bool
 
     private let segments: LoadSegments

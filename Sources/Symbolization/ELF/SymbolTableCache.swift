@@ -29,6 +29,8 @@ final class SymbolTableCache {
 
     /// Where files stripped to `.dynsym` find their full symbols.
     private(set) var debugFiles: DebugFileLocator
+    /// Where they find their local functions when no debug file is found.
+    private(set) var miniDebugInfo = MiniDebugInfo()
 
     init(byteLimit: Int, debugDirectories: [String] = SymbolizerConfiguration().debugDirectories) {
         self.byteLimit = byteLimit
@@ -50,9 +52,13 @@ final class SymbolTableCache {
         do {
             let file = try ELFFile(fd: dup(fd), path: path)
             let sections = try file.sections()
+            // The lookup order of gdb and perf: the file's .symtab, a separate debug file, then the
+            // mini table in .gnu_debugdata beside .dynsym.
             let debugFile = sections.symtab == nil
                 ? debugFiles.debugFile(for: file, sections: sections, originalDirectory: originalDirectory) : nil
-            let table = try file.symbolTable(from: sections, debugFile: debugFile)
+            let localFunctions = sections.symtab == nil && debugFile == nil
+                ? miniDebugInfo.functions(of: file, sections: sections) : []
+            let table = try file.symbolTable(from: sections, debugFile: debugFile, miniDebugInfo: localFunctions)
             parses += 1
             byKey[key] = table.fileID
             if tables[table.fileID] == nil {

@@ -1,0 +1,3 @@
+// liblzma, for the xz-compressed mini symbol table (`.gnu_debugdata`) of stripped ELF files.
+#pragma once
+#include <lzma.h>
