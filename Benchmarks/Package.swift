@@ -59,7 +59,10 @@ let package = Package(
                 "CStackCapture",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Symbolization", package: "swift-tracehandler"),
+                .product(name: "TraceEngine", package: "swift-tracehandler"),
+                .product(name: "TraceHandler", package: "swift-tracehandler"),
                 .product(name: "TraceModel", package: "swift-tracehandler"),
+                .product(name: "TraceReporters", package: "swift-tracehandler"),
             ],
             path: "Benchmarks/UnwindBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

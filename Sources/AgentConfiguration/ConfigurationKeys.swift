@@ -98,8 +98,19 @@ public enum ConfigurationKeys {
             }),
         int("kernel.per-cpu-buffer-bytes", "Bytes of each CPU's perf buffer.", "a power of two, at least 4096", \.kernel.perCPUBufferBytes),
         int("kernel.ring-buffer-bytes", "Bytes of the BPF ring buffer.", "a power of two, 4096 ... 1073741824 (1 GiB)", \.kernel.ringBufferBytes),
-        int("kernel.wakeup-watermark-bytes", "Wake the poll stage after this many bytes (0: every record, ~2 µs each).",
-            "0 ... per-cpu-buffer-bytes - 1", \.kernel.wakeupWatermarkBytes),
+        ConfigurationKey(
+            name: "kernel.wakeup-watermark-bytes",
+            help: "Wake the poll stage after this many bytes (0: every record, ~2 µs each; empty: a quarter of the buffer).",
+            allowed: "0 ... per-cpu-buffer-bytes - 1, or empty", read: { $0.kernel.wakeupWatermarkBytes.map(String.init) ?? "" },
+            write: { c, text in
+                if text.isEmpty {
+                    c.kernel.wakeupWatermarkBytes = nil
+                    return true
+                }
+                guard let value = parseInt(text) else { return false }
+                c.kernel.wakeupWatermarkBytes = value
+                return true
+            }),
         int("kernel.batch-per-buffer", "Records read from one buffer before the next gets its turn.", "1 ... 65536", \.kernel.batchPerBuffer),
         milliseconds("kernel.poll-interval-ms", "Longest wait for a wakeup before every buffer is looked at, in milliseconds.",
                      \.kernel.pollInterval),

@@ -16,7 +16,7 @@ public final class KernelBuffers {
             let mapFD = object.mapFD("trace_events")
             let pages = configuration.perCPUBufferBytes / 4096
             let wakeup: PerfEventBuffer.Wakeup =
-                configuration.wakeupWatermarkBytes == 0 ? .everyRecord : .bytes(configuration.wakeupWatermarkBytes)
+                configuration.effectiveWakeupWatermarkBytes == 0 ? .everyRecord : .bytes(configuration.effectiveWakeupWatermarkBytes)
             var buffers: [PerfEventBuffer] = []
             for cpu in OnlineCPUs.read() {
                 let buffer = try PerfEventBuffer(cpu: cpu, dataPages: pages, wakeup: wakeup)

@@ -17,14 +17,21 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
     /// Bytes of the BPF ring buffer; a power of two, at least a page. Default 8 MiB.
     public var ringBufferBytes: Int = 8 << 20
     /// Wake the reader after this many bytes in a perf buffer (0: after every record, ~2 µs each).
-    /// Default 64 KiB. The poll stage also looks every `pollInterval` regardless.
-    public var wakeupWatermarkBytes: Int = 64 << 10
+    /// Default (nil): a quarter of `perCPUBufferBytes`, 256 KiB for the default 1 MiB. Each wakeup
+    /// wakes the engine's stages in turn, so it is the agent's largest cost per sample at ordinary
+    /// rates: with 8 KiB stack snapshots a 64 KiB watermark woke it every 8 records, and a quarter
+    /// of the buffer cut its CPU by about a sixth (design/kernel-path.md), while three quarters of
+    /// the buffer are still free when it wakes. The poll stage also looks every `pollInterval`.
+    public var wakeupWatermarkBytes: Int? = nil
     /// Records read from one buffer before the next buffer gets its turn. Default 256.
     public var batchPerBuffer: Int = 256
     /// The longest the poll stage waits for a wakeup before it looks anyway. Default 100 ms.
     public var pollInterval: Duration = .milliseconds(100)
 
     public init() {}
+
+    /// The watermark in effect: `wakeupWatermarkBytes`, or a quarter of the buffer.
+    public var effectiveWakeupWatermarkBytes: Int { wakeupWatermarkBytes ?? perCPUBufferBytes / 4 }
 
     /// Checks every field; the error names the key (as the configuration file spells it).
     public func validate() throws(ConfigurationError) {
@@ -38,9 +45,11 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
         try ConfigurationError.check(
             ringBufferBytes >= page && ringBufferBytes <= most && ringBufferBytes.nonzeroBitCount == 1, "kernel.ring-buffer-bytes",
             ringBufferBytes, allowed: "a power of two, \(page) ... \(most) (1 GiB)")
-        try ConfigurationError.check(
-            wakeupWatermarkBytes >= 0 && wakeupWatermarkBytes < perCPUBufferBytes, "kernel.wakeup-watermark-bytes",
-            wakeupWatermarkBytes, allowed: "0 ..< kernel.per-cpu-buffer-bytes (\(perCPUBufferBytes))")
+        if let wakeupWatermarkBytes {
+            try ConfigurationError.check(
+                wakeupWatermarkBytes >= 0 && wakeupWatermarkBytes < perCPUBufferBytes, "kernel.wakeup-watermark-bytes",
+                wakeupWatermarkBytes, allowed: "0 ..< kernel.per-cpu-buffer-bytes (\(perCPUBufferBytes)), or empty for a quarter of it")
+        }
         try ConfigurationError.check(
             batchPerBuffer >= 1 && batchPerBuffer <= 65_536, "kernel.batch-per-buffer", batchPerBuffer,
             allowed: "1 ... 65536")

@@ -80,20 +80,31 @@ public final class FoldedStacksReporter: TraceReporter {
     /// The folded lines, most samples first (ties in text order). Traces that fold to the same
     /// text — the same functions at different instructions, which hash apart — are one line.
     public func foldedLines() -> [String] {
+        foldedStacks().map { "\($0.stack) \($0.count)" }
+    }
+
+    /// `foldedLines()` before the count is appended to each: a writer appends it as it writes, so
+    /// the profile's text is held once, not once more as lines.
+    public func foldedStacks() -> [(stack: String, count: UInt64)] {
         let (stacks, frames, counts, overflow) = state.withLock { ($0.stacks, $0.frames, $0.counts, $0.overflow) }
-        // Each frame's text once, then each stack's once.
+        // Each frame's text once; each stack's as its line (a trace met under several comms is
+        // folded once for each: rare, and cheaper than keeping every fold).
         let names = frames.frames.map { FrameNames.name(frames.names[Int($0.name)], type: $0.type) }
-        var folded: [TraceHash: String] = [:]
-        folded.reserveCapacity(stacks.count)
-        for (hash, ids) in stacks { folded[hash] = ids.reversed().map { names[Int($0)] }.joined(separator: ";") }
         var lines: [String: UInt64] = [:]
         lines.reserveCapacity(counts.count + 1)
         if overflow > 0 { lines["[overflow];" + ProfileBound.overflowFrame] = overflow }
         for (key, count) in counts {
-            let comm = FrameNames.sanitized(key.comm.description)
-            let stack = folded[key.hash] ?? "[unknown trace \(key.hash)]"
-            lines[stack.isEmpty ? comm : comm + ";" + stack, default: 0] += count
+            var line = FrameNames.sanitized(key.comm.description)
+            if let ids = stacks[key.hash] {
+                for id in ids.reversed() {
+                    line += ";"
+                    line += names[Int(id)]
+                }
+            } else {
+                line += ";[unknown trace \(key.hash)]"
+            }
+            lines[line, default: 0] += count
         }
-        return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { (stack: $0.key, count: $0.value) }
     }
 }

@@ -119,11 +119,11 @@ struct ProfileCommand: AsyncParsableCommand {
         }
         if let folded {
             attempt(.folded, "profile.folded") {
-                let lines = folded.foldedLines()
+                let stacks = folded.foldedStacks()
                 try outputs.write("profile.folded") { (writer: inout OutputWriter) throws(OutputDirectoryError) in
-                    for line in lines { try writer.append(line: line) }
+                    for (stack, count) in stacks { try writer.append(line: "\(stack) \(count)") }
                 }
-                return "\(lines.count) folded stacks"
+                return "\(stacks.count) folded stacks"
             }
         }
         if let profile, formats.contains(.pprof) {

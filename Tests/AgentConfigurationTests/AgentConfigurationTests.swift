@@ -33,6 +33,22 @@ import TraceModel
         #expect(configuration.engine.report.capacity == EngineConfiguration().report.capacity)  // default
     }
 
+    @Test func theWakeupWatermarkDefaultsToAQuarterOfTheBufferItWasGiven() async throws {
+        let small = try await AgentConfiguration.load(file: nil, environment: [:], settings: ["kernel.per-cpu-buffer-bytes=65536"])
+        #expect(small.kernel.wakeupWatermarkBytes == nil)
+        #expect(small.kernel.effectiveWakeupWatermarkBytes == 16384, "a smaller buffer needs no watermark setting of its own")
+        #expect(AgentConfiguration().kernel.effectiveWakeupWatermarkBytes == 262144)
+        let set = try await AgentConfiguration.load(file: nil, environment: [:], settings: ["kernel.wakeup-watermark-bytes=0"])
+        #expect(set.kernel.effectiveWakeupWatermarkBytes == 0)
+        let cleared = try await AgentConfiguration.load(
+            file: nil, environment: [:], settings: ["kernel.wakeup-watermark-bytes=4096", "kernel.wakeup-watermark-bytes="])
+        #expect(cleared.kernel.wakeupWatermarkBytes == nil)
+        try small.kernel.validate()
+        let tooLarge = try await AgentConfiguration.load(
+            file: nil, environment: [:], settings: ["kernel.per-cpu-buffer-bytes=65536", "kernel.wakeup-watermark-bytes=65536"])
+        #expect(throws: ConfigurationError.self) { try tooLarge.kernel.validate() }
+    }
+
     @Test func theDefaultsFileLoadsBackToTheDefaults() async throws {
         let defaults = AgentConfiguration()
         let path = try file(defaults.yamlFile())

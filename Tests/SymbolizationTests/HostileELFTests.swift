@@ -15,6 +15,18 @@ import Testing
         return path
     }
 
+    @Test func aFileThatFailedIsNotParsedAgainForTheNextProcess() throws {
+        let path = try craftedCopy("failed-once.so") { $0.storeLittleEndian(UInt64(0xFFFF_FFFF_FFFF_FFF0), at: 0x28) }
+        let cache = SymbolTableCache(byteLimit: 1 << 20)
+        for _ in 0..<3 {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            try #require(fd >= 0)
+            #expect(cache.table(fd: fd, path: path) == nil)
+            close(fd)
+        }
+        #expect(cache.failedParses == 1)
+    }
+
     @Test func sectionHeadersAtAnOffsetThatOverflowsAreAnError() throws {
         // e_shoff (offset 0x28 of an ELF64 header) near 2^64: offset + count × size wraps.
         let path = try craftedCopy("shoff-overflow.so") { $0.storeLittleEndian(UInt64(0xFFFF_FFFF_FFFF_FFF0), at: 0x28) }

@@ -24,8 +24,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("Unwind a warm 20-frame snapshot of this process (DWARF CFI)") { benchmark in
         var record = SnapshotRecord.capture(depth: 8)
-        let unwinder = try! DWARFUnwinder()
-        unwinder.prepare(workers: 1)
+        let unwinder = try! DWARFUnwinder.preparedForOneWorker()
         let first = record.unwind(unwinder)  // builds the tables, reads the maps
         if first.stop != .complete || record.walkedFrames != 20 {
             benchmark.error("the walk ended \(first.stop) after \(record.walkedFrames) frames, not 20 at _start")
@@ -35,19 +34,32 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(record.unwind(unwinder))
         }
     }
+
+    for workers in [1, 2] {
+        // A million traces an iteration: the rings' fill and drain are then a small part of it.
+        Benchmark(
+            "Unwind stage, \(workers) worker\(workers == 1 ? "" : "s"): \(UnwindStageWorkload.deep.frames)-frame snapshots (snapshot-bound)",
+            configuration: .init(
+                metrics: [.throughput, .wallClock, .cpuTotal], warmupIterations: 0, scalingFactor: .mega, maxDuration: .seconds(20),
+                maxIterations: 3)
+        ) { benchmark in
+            if let failure = UnwindStageWorkload.deep.run(workers: workers, traces: benchmark.scaledIterations.count, measuring: benchmark) {
+                benchmark.error(failure)
+            }
+        }
+    }
 }
 
 /// A raw trace record with room for 128 frames and then the snapshot, laid out as the sampler
-/// sends it (trace_record.h): the snapshot sits after `placeholderFrames` frame-pointer frames, so
-/// the walk's frames, written over those, never reach it, and the record can be unwound again
-/// after resetting the frame count.
+/// sends it (trace_record.h): the snapshot sits after `placeholderFrames` frame-pointer frames, as
+/// many as a record holds, so the walk's frames, written over those, never reach it, and the
+/// record can be unwound again after resetting the frame count.
 struct SnapshotRecord {
-    static let placeholderFrames = 64
+    static let placeholderFrames = RawTrace.maxFrames
     var bytes: [UInt8]
     var walkedFrames = 0
 
-    static func capture(depth: Int32) -> SnapshotRecord {
-        let window = 8192
+    static func capture(depth: Int32, window: Int = 8192) -> SnapshotRecord {
         var registers = [UInt64](repeating: 0, count: 3)
         var stack = [UInt8](repeating: 0, count: window)
         let copied = stack.withUnsafeMutableBytes { th_capture_stack(depth, &registers, $0.baseAddress, window) }

@@ -20,8 +20,12 @@ final class SymbolTableCache {
     private var byKey: [FileKey: FileID] = [:]
     private var tables: [FileID: (table: SymbolTable, lastUsed: UInt64)] = [:]
     private var clock: UInt64 = 0
+    /// Files that could not be read as ELF, by key (at most 4096; then forgotten all at once).
+    private var unreadable: Set<FileKey> = []
     private(set) var bytes = 0
     private(set) var parses = 0
+    /// Parses that failed (a file remembered as unreadable is not tried again).
+    private(set) var failedParses = 0
     private(set) var failures: [String: SymbolizationError] = [:]
     /// Tables evicted so far: when it moves, holders of tables (process entries) drop the ones
     /// this cache no longer `holds`.
@@ -49,6 +53,9 @@ final class SymbolTableCache {
             tables[id] = (entry.table, clock)
             return entry.table
         }
+        // A file that failed is not parsed again for every process that maps it (a crafted one
+        // could otherwise cost a parse, and a decompression, per new process).
+        guard !unreadable.contains(key) else { return nil }
         do {
             let file = try ELFFile(fd: dup(fd), path: path)
             let sections = try file.sections()
@@ -68,7 +75,10 @@ final class SymbolTableCache {
             }
             return table
         } catch {
+            failedParses += 1
             if failures.count < 1024 { failures[path] = error }
+            if unreadable.count >= 4096 { unreadable.removeAll(keepingCapacity: true) }
+            unreadable.insert(key)
             return nil
         }
     }

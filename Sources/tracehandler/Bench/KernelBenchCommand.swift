@@ -50,7 +50,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
         }
         let buffer = output.kind
         let perCPUBufferBytes = output.perCPUBufferBytes
-        let watermarkBytes = output.wakeupWatermarkBytes
+        let watermarkBytes = output.effectiveWakeupWatermarkBytes
         var engineConfiguration = configuration.engine
         let placement = try ThreadPlacement(generator: generatorCPU, consumer: consumerCPU)
         if engineConfiguration.cpus.source == nil { engineConfiguration.cpus.source = placement.consumer }
@@ -106,7 +106,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
             let stop = StopFlag()
             let mapFD = generator.perfEventArrayFD
             let pages = output.perCPUBufferBytes / 4096
-            let watermark = UInt32(output.wakeupWatermarkBytes)
+            let watermark = UInt32(output.effectiveWakeupWatermarkBytes)
             let box = ResultBox()
             let thread = try WorkerThread.spawn(name: "th-libbpf", cpus: placement.consumer) {
                 box.result = th_libbpf_consume(mapFD, pages, watermark, stop.pointer)

@@ -1,0 +1,90 @@
+import Benchmark
+import Symbolization
+import TraceEngine
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The unwind stage inside a running engine, fed the same deep snapshot again and again: a C
+/// recursion 80 deep without frame pointers under the benchmark's frames, 24 KiB of stack. Walking
+/// it is most of a trace's work (the source copies the record into a snapshot slot; after the walk
+/// every trace is the same stack, a cache hit), so traces per second measure how the stage scales
+/// with `unwind.workers` — on this machine's CPUs, which the source, hash/cache and report
+/// threads share with the workers.
+struct UnwindStageWorkload {
+    static let deep = UnwindStageWorkload(depth: 80, window: 24_576)
+
+    let depth: Int32
+    let window: Int
+
+    /// Frames from the leaf to `_start` in the snapshot.
+    var frames: Int {
+        var probe = SnapshotRecord.capture(depth: depth, window: window)
+        _ = probe.unwind(try! DWARFUnwinder.preparedForOneWorker())
+        return probe.walkedFrames
+    }
+
+    /// Emits `count` snapshot records, stops the engine (draining) and checks that every one was
+    /// unwound and reported. Returns a failure description, or nil.
+    func run(workers: Int, traces count: Int, measuring benchmark: Benchmark) -> String? {
+        let record = SnapshotRecord.capture(depth: depth, window: window)
+        var probe = record
+        let probed = probe.unwind(try! DWARFUnwinder.preparedForOneWorker())
+        guard probed.stop == .complete else {
+            return "the snapshot's walk ended \(probed.stop) after \(probe.walkedFrames) frames, not at _start"
+        }
+        var configuration = EngineConfiguration()
+        configuration.unwind.workers = workers
+        let reporter = CountingReporter()
+        let engine: TraceEngine<UnsymbolizedTraceProcessor, CountingReporter>
+        do {
+            engine = try TraceEngine(
+                configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter,
+                unwinder: try DWARFUnwinder())
+            try engine.start()
+        } catch {
+            return "engine: \(error)"
+        }
+        // Each worker's caches warm before the measurement: one record per worker's first sight.
+        record.bytes.withUnsafeBytes { bytes in
+            for _ in 0..<(64 * workers) { _ = engine.source.emitRecord(bytes) }
+            engine.source.flush()
+        }
+        while reporter.sampleCount < UInt64(64 * workers) { engine.source.flush() }
+        benchmark.startMeasurement()
+        record.bytes.withUnsafeBytes { bytes in
+            for index in 0..<count {
+                _ = engine.source.emitRecord(bytes)
+                // As the poll stage does after each round over the kernel's buffers.
+                if index & 63 == 63 { engine.source.flush() }
+            }
+        }
+        // Until the last trace is reported (the source forwards unwound records when it flushes);
+        // stopping the engine, which joins its threads, is not the stage's throughput.
+        while reporter.sampleCount < UInt64(count + 64 * workers) {
+            engine.source.flush()
+            usleep(50)  // not a spin: the workers need the CPUs
+        }
+        benchmark.stopMeasurement()
+        engine.stop()
+        let statistics = engine.statistics()
+        let expected = UInt64(count + 64 * workers)
+        let unwound = (0..<workers).reduce(UInt64(0)) { $0 + (statistics.stage(.unwind(worker: $1))?[.unwindComplete] ?? 0) }
+        guard statistics.isConserved, reporter.sampleCount == expected, unwound == expected else {
+            return "\(unwound) of \(expected) unwound to _start, \(reporter.sampleCount) reported: \(statistics)"
+        }
+        return nil
+    }
+}
+
+extension DWARFUnwinder {
+    static func preparedForOneWorker() throws -> DWARFUnwinder {
+        let unwinder = try DWARFUnwinder()
+        unwinder.prepare(workers: 1)
+        return unwinder
+    }
+}
