@@ -186,8 +186,7 @@ public final class NativeSymbolizer: TraceProcessor {
     private func forgetEvictedTables(_ state: inout State) {
         guard state.tables.evictions != state.sweptEvictions else { return }
         state.sweptEvictions = state.tables.evictions
-        let tables = state.tables
-        state.processes.forgetResolved { !tables.holds($0) }
+        state.processes.forgetResolved(where: \.isEvicted)
     }
 
     private func refreshKernelSymbolsIfStale(_ state: inout State, now: UInt64) {

@@ -16,9 +16,8 @@ public final class FoldedStacksReporter: TraceReporter {
     }
 
     private struct State {
-        /// Each kept trace's frame ids, leaf first; folded into text when the output is rendered.
-        var stacks: [TraceHash: [UInt32]] = [:]
-        var frames = InternedFrames()
+        /// Folded into text when the output is rendered.
+        var stacks = KeptTraces()
         var counts: [StackKey: UInt64] = [:]
         var samples: UInt64 = 0
         var frameReports: UInt64 = 0
@@ -54,15 +53,13 @@ public final class FoldedStacksReporter: TraceReporter {
     }
 
     private func keep(_ trace: Trace, in state: inout State) {
-        // A trace's frames are the same each time its hash is reported: kept once.
-        guard state.stacks[trace.hash] == nil, bound.admitsTrace(known: false, stacks: state.stacks.count) else { return }
-        state.stacks[trace.hash] = state.frames.intern(trace)
+        state.stacks.keep(trace, within: bound)
     }
 
     private func add(_ samples: UInt64, _ key: StackKey, in state: inout State) {
         state.samples += samples
         if bound.admitsSample(
-            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.stacks[key.hash] != nil,
+            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.stacks.contains(key.hash),
             stacks: state.stacks.count)
         {
             state.counts[key, default: 0] += samples
@@ -86,7 +83,8 @@ public final class FoldedStacksReporter: TraceReporter {
     /// `foldedLines()` before the count is appended to each: a writer appends it as it writes, so
     /// the profile's text is held once, not once more as lines.
     public func foldedStacks() -> [(stack: String, count: UInt64)] {
-        let (stacks, frames, counts, overflow) = state.withLock { ($0.stacks, $0.frames, $0.counts, $0.overflow) }
+        let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
+        let frames = stacks.frames
         // Each frame's text once; each stack's as its line (a trace met under several comms is
         // folded once for each: rare, and cheaper than keeping every fold).
         let names = frames.frames.map { FrameNames.name(frames.names[Int($0.name)], type: $0.type) }

@@ -16,8 +16,8 @@ public struct ProfileBound: Hashable, Sendable {
     /// The name the overflow entry's one frame carries.
     public static let overflowFrame = "[overflow: stacks beyond output.max-stacks]"
 
-    /// Whether a trace's frames may be kept, given whether it is kept already and how many are.
-    func admitsTrace(known: Bool, stacks: Int) -> Bool { known || stacks < maximumStacks }
+    /// Whether one more trace's frames may be kept, `kept` being kept already.
+    func admitsNewTrace(kept: Int) -> Bool { kept < maximumStacks }
 
     /// Whether a sample may have an entry of its own: an existing one, or room for one whose
     /// trace is kept (or whose frames have yet to come, while there is room for them).

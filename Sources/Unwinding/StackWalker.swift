@@ -132,7 +132,17 @@ public struct StackWalker: Sendable {
         // function (a noreturn call) — the call itself is at PC − 1.
         let pc = frame.pcIsExact ? frame.pc : frame.pc &- 1
         guard let mapping = lookup.mapping(containing: pc) else { return .stop(.noMapping) }
-        let rule = mapping.table.rule(at: pc &- mapping.loadBias)
+        var rule = mapping.rows.rule(at: pc &- mapping.loadBias)
+        // An exact PC just past the end of its function's CFI: a task inside a system call stands
+        // right after its `syscall` instruction, and the signal trampoline `__restore_rt` ends
+        // with one (a sample taken in `rt_sigreturn`). The instruction before has the frame's
+        // rule. Only where the PC itself has none: everywhere else the PC's own row is right.
+        // (Wrong only for an exact PC at the first byte of a function without CFI that follows
+        // a noreturn call: rare, where the frame-pointer fallback would have been tried.)
+        if frame.pcIsExact, case .noRule = rule.cfa, let previous = lookup.mapping(containing: pc &- 1) {
+            let before = previous.rows.rule(at: pc &- 1 &- previous.loadBias)
+            if case .noRule = before.cfa {} else { rule = before }
+        }
 
         let cfa: UInt64
         switch rule.cfa {

@@ -140,6 +140,8 @@ struct ProfileCommand: AsyncParsableCommand {
         }
         print("symbolizer: \(symbolizer.statistics())")
         if let unwinder { print("unwinder: \(unwinder.statistics())") }
+        // After writing, which needs memory of its own: the whole run's peak.
+        print("memory: peak RSS \(String(format: "%.1f", peakRSSMebibytes())) MiB")
         if !failures.isEmpty {
             throw CommandFailure("could not write " + failures.joined(separator: "; "))
         }

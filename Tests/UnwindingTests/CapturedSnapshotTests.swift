@@ -38,10 +38,10 @@ import Testing
 
         // PIE and libc: the load bias is the base dladdr reports (their first PT_LOAD is at 0).
         let files = [(program, values[3]), (libcPath, values[4])]
-        var mappings: [(range: Range<UInt64>, mapping: UnwindTableMapping)] = []
+        var mappings: [(range: Range<UInt64>, table: UnwindTable, loadBias: UInt64)] = []
         for (path, bias) in files {
             let elf = try ELFSections(path: path)
-            mappings.append((bias ..< bias + elf.loadEnd, UnwindTableMapping(table: try UnwindTable.load(path: path), loadBias: bias)))
+            mappings.append((bias ..< bias + elf.loadEnd, try UnwindTable.load(path: path), bias))
         }
         let lookup = FakeLookup(mappings: mappings)
 
@@ -66,7 +66,7 @@ import Testing
         var exact = true
         for address in walked {
             names.append(name(address, returnAddress: !exact))
-            exact = lookup.mapping(containing: address - 1).map { $0.table.rule(at: address - 1 - $0.loadBias).cfa == .signalFrame } ?? false
+            exact = lookup.mapping(containing: address - 1).map { $0.rows.rule(at: address - 1 - $0.loadBias).cfa == .signalFrame } ?? false
         }
         #expect(result.stopReason == .outermostFrame, "\(names) \(result)")
         return names

@@ -25,7 +25,7 @@ import Testing
         (0x7000, UnwindRule(cfa: .bpDereference(-8), savedBP: .atBP(0))),
         (0x7100, .noRule),
     ])
-    static let lookup = FakeLookup(mappings: [(bias + 0x1000 ..< bias + 0x9000, UnwindTableMapping(table: table, loadBias: bias))])
+    static let lookup = FakeLookup(mappings: [(bias + 0x1000 ..< bias + 0x9000, table, bias)])
     static func at(_ fileAddress: UInt64) -> UInt64 { bias + fileAddress }
 
     /// f1 (leaf) → f2 (RBP frame) → f3 → outermost.
@@ -52,7 +52,7 @@ import Testing
     @Test func aSavedBPBelowTheSnapshotKeepsTheRegister() {
         let epilogue = UnwindTable.rows([(0x1000, UnwindRule(cfa: .spOffset(16), savedBP: .atCFA(-48))), (0x1100, .noRule),
                                          (0x4000, UnwindRule(cfa: .outermost)), (0x4100, .noRule)])
-        let lookup = FakeLookup(mappings: [(Self.bias + 0x1000 ..< Self.bias + 0x5000, UnwindTableMapping(table: epilogue, loadBias: Self.bias))])
+        let lookup = FakeLookup(mappings: [(Self.bias + 0x1000 ..< Self.bias + 0x5000, epilogue, Self.bias)])
         var stack = FakeStack(base: Self.sp, size: 64)
         stack[Self.sp + 8] = Self.at(0x4008)
         let (frames, result) = stack.walk(UserRegisters(ip: Self.at(0x1004), sp: Self.sp, bp: 0x2222), lookup: lookup)
@@ -106,6 +106,27 @@ import Testing
         #expect(result.exactFrames == 0b0111)
     }
 
+    /// A sample inside `rt_sigreturn`: the task's PC is right after the trampoline's `syscall`,
+    /// the first byte past its CFI (0x6010); its SP is still the ucontext's.
+    @Test func aPCJustPastTheSignalTrampolineUsesItsRule() {
+        var stack = FakeStack(base: Self.sp, size: 1024)
+        let interruptedSP = Self.sp + 0x300
+        stack[Self.sp + 40 + 80] = interruptedSP + 0x20  // RBP
+        stack[Self.sp + 40 + 120] = interruptedSP  // RSP
+        stack[Self.sp + 40 + 128] = Self.at(0x3000)  // RIP
+        stack[interruptedSP + 24] = Self.at(0x4008)
+        let walker = StackWalker(framePointerFallback: false)
+        let (frames, result) = stack.walk(UserRegisters(ip: Self.at(0x6010), sp: Self.sp, bp: 0), lookup: Self.lookup, walker: walker)
+        #expect(frames == [Self.at(0x6010), Self.at(0x3000), Self.at(0x4008)])
+        #expect(result.stopReason == .outermostFrame)
+        // A return address past its function is not retried: its PC − 1 is looked up already.
+        var returnStack = FakeStack(base: Self.sp, size: 64)
+        returnStack[Self.sp + 8] = Self.at(0x1101)  // "returns" to just past f1's CFI
+        let (past, stop) = returnStack.walk(UserRegisters(ip: Self.at(0x1004), sp: Self.sp, bp: 0), lookup: Self.lookup, walker: walker)
+        #expect(past == [Self.at(0x1004), Self.at(0x1101)])
+        #expect(stop.stopReason == .noRule)
+    }
+
     @Test func stackRealignmentDereferencesRBP() {
         var stack = FakeStack(base: Self.sp, size: 512)
         let bp = Self.sp + 0x80
@@ -152,7 +173,7 @@ import Testing
 
     @Test func aCFAThatDoesNotMoveUpIsABadFrame() {
         let table = UnwindTable.rows([(0x1000, UnwindRule(cfa: .spOffset(0)))])
-        let lookup = FakeLookup(mappings: [(0x1000 ..< 0x2000, UnwindTableMapping(table: table, loadBias: 0))])
+        let lookup = FakeLookup(mappings: [(0x1000 ..< 0x2000, table, 0)])
         let (_, result) = FakeStack(base: Self.sp, size: 64).walk(UserRegisters(ip: 0x1004, sp: Self.sp, bp: 0), lookup: lookup)
         #expect(result.stopReason == .badFrame)
     }
@@ -169,7 +190,7 @@ import Testing
         #expect(zero == [Self.at(0x1004)] && zeroResult.stopReason == .outermostFrame)
 
         let unsupported = UnwindTable.rows([(0x1000, UnwindRule(cfa: .unsupported(.cfaRegister)))])
-        let lookup = FakeLookup(mappings: [(0x1000 ..< 0x2000, UnwindTableMapping(table: unsupported, loadBias: 0))])
+        let lookup = FakeLookup(mappings: [(0x1000 ..< 0x2000, unsupported, 0)])
         let (_, unsupportedResult) = stack.walk(UserRegisters(ip: 0x1004, sp: Self.sp, bp: 0), lookup: lookup)
         #expect(unsupportedResult.stopReason == .unsupportedRule)
     }

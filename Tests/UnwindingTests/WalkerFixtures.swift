@@ -2,10 +2,11 @@
 
 /// A lookup over a few (range, table, bias) mappings, as the engine's process maps would give.
 struct FakeLookup: UnwindTableLookup {
-    var mappings: [(range: Range<UInt64>, mapping: UnwindTableMapping)]
+    /// The tables are held here: `UnwindTableMapping` does not retain its table.
+    var mappings: [(range: Range<UInt64>, table: UnwindTable, loadBias: UInt64)]
 
     func mapping(containing address: UInt64) -> UnwindTableMapping? {
-        mappings.first { $0.range.contains(address) }?.mapping
+        mappings.first { $0.range.contains(address) }.map { UnwindTableMapping(table: $0.table, loadBias: $0.loadBias) }
     }
 }
 

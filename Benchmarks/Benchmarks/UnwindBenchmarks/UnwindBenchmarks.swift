@@ -23,7 +23,7 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     Benchmark("Unwind a warm 20-frame snapshot of this process (DWARF CFI)") { benchmark in
-        var record = SnapshotRecord.capture(depth: 8)
+        var record = SnapshotRecord.capture(depth: 7)
         let unwinder = try! DWARFUnwinder.preparedForOneWorker()
         let first = record.unwind(unwinder)  // builds the tables, reads the maps
         if first.stop != .complete || record.walkedFrames != 20 {
@@ -59,10 +59,16 @@ struct SnapshotRecord {
     var bytes: [UInt8]
     var walkedFrames = 0
 
-    static func capture(depth: Int32, window: Int = 8192) -> SnapshotRecord {
+    /// A snapshot `depth` C calls below the calling thread's frames, or (`onNewThread`) below a
+    /// new thread's start only.
+    static func capture(depth: Int32, window: Int = 8192, onNewThread: Bool = false) -> SnapshotRecord {
         var registers = [UInt64](repeating: 0, count: 3)
         var stack = [UInt8](repeating: 0, count: window)
-        let copied = stack.withUnsafeMutableBytes { th_capture_stack(depth, &registers, $0.baseAddress, window) }
+        let copied = stack.withUnsafeMutableBytes { buffer in
+            onNewThread
+                ? th_capture_stack_on_new_thread(depth, &registers, buffer.baseAddress, window)
+                : th_capture_stack(depth, &registers, buffer.baseAddress, window)
+        }
         let snapshot = RawTrace.headerSize + placeholderFrames * RawTrace.frameSize
         var bytes = [UInt8](repeating: 0, count: snapshot + RawTrace.snapshotHeaderSize + copied)
         bytes.withUnsafeMutableBytes { record in

@@ -91,11 +91,14 @@ private func checkRows(_ table: UnwindTable) {
 
 /// One file mapped over `low ..< high`.
 private struct SingleFileLookup: UnwindTableLookup {
+    /// Held here: the mapping does not retain it.
+    let table: UnwindTable
     let mapping: UnwindTableMapping
     let low: UInt64
     let high: UInt64
 
     init(table: UnwindTable, loadBias: UInt64, low: UInt64, high: UInt64) {
+        self.table = table
         mapping = UnwindTableMapping(table: table, loadBias: loadBias)
         self.low = low
         self.high = high

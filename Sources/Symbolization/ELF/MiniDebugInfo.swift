@@ -13,10 +13,10 @@ internal import CSystemLibraries
 struct MiniDebugInfo {
     /// The most bytes a section may decode to. A mini table is a symbol table (24 bytes a
     /// function) and its names, nothing else: a few hundred KiB for a large C library, a few MiB
-    /// for the largest C++ libraries. 64 MiB leaves room for ten times that, yet is memory the
-    /// agent can hold for the moment of parsing one file; a section claiming more is refused from
-    /// its index alone, before anything is allocated.
-    static let maximumDecodedBytes = 64 << 20
+    /// for the largest C++ libraries. 16 MiB leaves room for several times that and stays a small
+    /// part of the agent's memory bound (design/security.md) for the moment of parsing one file;
+    /// a section claiming more is refused from its index alone, before anything is allocated.
+    static let maximumDecodedBytes = 16 << 20
     /// The most liblzma may allocate to decode. xz's largest preset (`-9`) asks for a 64 MiB
     /// dictionary, 65 MiB in all (Fedora's default `-6`: 9 MiB); only custom filters ask for more.
     /// The dictionary is allocated whole but touched only as far as the output reaches, so what

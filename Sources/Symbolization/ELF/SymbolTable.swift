@@ -6,13 +6,16 @@ import Unwinding
 /// by every process that maps the file, immutable but for the display names it demangles lazily.
 public final class SymbolTable: @unchecked Sendable {
     // @unchecked: everything is immutable after init except `displayNames`, which only
-    // `cachedDisplayName` touches, and only the symbolizer calls that, under its lock.
+    // `cachedDisplayName` touches, and `isEvicted`, which only `SymbolTableCache` sets; the
+    // symbolizer calls both under its lock.
     public let fileID: FileID
     /// The GNU build id in hex, when the file has one.
     public let buildID: String?
     /// True when the names came from `.dynsym` alone (the file is stripped of `.symtab`, and no
     /// debug file or `.gnu_debugdata` named its other functions).
     public let isDynamicOnly: Bool
+    /// Set when `SymbolTableCache` evicts the table: whoever still holds it drops it.
+    var isEvicted = false
 
     private let segments: LoadSegments
     private let starts: [UInt64]

@@ -28,7 +28,7 @@ final class SymbolTableCache {
     private(set) var failedParses = 0
     private(set) var failures: [String: SymbolizationError] = [:]
     /// Tables evicted so far: when it moves, holders of tables (process entries) drop the ones
-    /// this cache no longer `holds`.
+    /// marked `isEvicted`.
     private(set) var evictions = 0
 
     /// Where files stripped to `.dynsym` find their full symbols.
@@ -56,8 +56,11 @@ final class SymbolTableCache {
         // A file that failed is not parsed again for every process that maps it (a crafted one
         // could otherwise cost a parse, and a decompression, per new process).
         guard !unreadable.contains(key) else { return nil }
+        // Out of descriptors is not a property of the file: not remembered as unreadable.
+        let own = dup(fd)
+        guard own >= 0 else { return nil }
         do {
-            let file = try ELFFile(fd: dup(fd), path: path)
+            let file = try ELFFile(fd: own, path: path)
             let sections = try file.sections()
             // The lookup order of gdb and perf: the file's .symtab, a separate debug file, then the
             // mini table in .gnu_debugdata beside .dynsym.
@@ -68,11 +71,15 @@ final class SymbolTableCache {
             let table = try file.symbolTable(from: sections, debugFile: debugFile, miniDebugInfo: localFunctions)
             parses += 1
             byKey[key] = table.fileID
-            if tables[table.fileID] == nil {
-                bytes += table.byteCount
-                tables[table.fileID] = (table, clock)
-                evict()
+            // The same content under another key (a copy in another container layer) is the
+            // table already held: one table alive per file, as the byte bound counts them.
+            if let held = tables[table.fileID] {
+                tables[table.fileID] = (held.table, clock)
+                return held.table
             }
+            bytes += table.byteCount
+            tables[table.fileID] = (table, clock)
+            evict()
             return table
         } catch {
             failedParses += 1
@@ -85,15 +92,13 @@ final class SymbolTableCache {
 
     var count: Int { tables.count }
 
-    /// Whether `table` is the one this cache keeps for its file (not evicted, not replaced).
-    func holds(_ table: SymbolTable) -> Bool { tables[table.fileID]?.table === table }
-
     private func evict() {
         while bytes > byteLimit && tables.count > 1 {
             guard let oldest = tables.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else { return }
             tables[oldest.key] = nil
             bytes -= oldest.value.table.byteCount
             byKey = byKey.filter { $0.value != oldest.key }
+            oldest.value.table.isEvicted = true
             evictions += 1
         }
     }

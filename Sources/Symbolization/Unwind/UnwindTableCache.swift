@@ -69,18 +69,21 @@ final class UnwindTableCache: Sendable {
         let built = build(fd: fd, path: path, originalDirectory: originalDirectory)
         return state.withLock { state in
             if built == nil { state.failures += 1 } else { state.builds += 1 }
-            if state.files[key] == nil {
-                state.bytes += built?.byteCount ?? 0
-                state.files[key] = (built, state.clock)
-                evict(&state)
-            }
+            // Another worker built it meanwhile: its copy is the one held (one table alive per
+            // file, as the byte bound counts them).
+            if let held = state.files[key] { return held.file }
+            state.bytes += built?.byteCount ?? 0
+            state.files[key] = (built, state.clock)
+            evict(&state)
             return built
         }
     }
 
     private func build(fd: Int32, path: String, originalDirectory: String?) -> UnwindFile? {
         do {
-            let file = try ELFFile(fd: dup(fd), path: path)
+            let own = dup(fd)
+            guard own >= 0 else { return nil }
+            let file = try ELFFile(fd: own, path: path)
             let sections = try file.sections()
             let ehFrame = try sections.ehFrame.flatMap { section in try file.contents(of: section) }
             var debugFrame = try sections.debugFrame.flatMap { section in try file.contents(of: section) }

@@ -207,7 +207,8 @@ public final class EngineSource: @unchecked Sendable {
             state.pointee.collecting = true
             unwind.publish()
             unwind.collect { bytes in
-                emitReceived { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+                // Whatever becomes of it is counted by the stages; no caller waits for the outcome.
+                _ = emitReceived { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
             }
             state.pointee.collecting = false
         }

@@ -18,9 +18,7 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     private struct State {
-        /// Each kept trace's frame ids, leaf first.
-        var traces: [TraceHash: [UInt32]] = [:]
-        var frames = InternedFrames()
+        var traces = KeptTraces()
         var counts: [SampleKey: UInt64] = [:]
         var executables: [FileID: ExecutableMetadata] = [:]
         var samples: UInt64 = 0
@@ -58,15 +56,13 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     private func keep(_ trace: Trace, in state: inout State) {
-        // A trace's frames are the same each time its hash is reported: kept once.
-        guard state.traces[trace.hash] == nil, bound.admitsTrace(known: false, stacks: state.traces.count) else { return }
-        state.traces[trace.hash] = state.frames.intern(trace)
+        state.traces.keep(trace, within: bound)
     }
 
     private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
         state.samples += samples
         if bound.admitsSample(
-            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.traces[key.hash] != nil,
+            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.traces.contains(key.hash),
             stacks: state.traces.count)
         {
             state.counts[key, default: 0] += samples
@@ -110,7 +106,7 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     private func snapshot() -> ([ProfileSample], InternedFrames, [FileID: ExecutableMetadata]) {
-        let (traces, frames, counts, executables, overflow) = state.withLock { ($0.traces, $0.frames, $0.counts, $0.executables, $0.overflow) }
+        let (traces, counts, executables, overflow) = state.withLock { ($0.traces, $0.counts, $0.executables, $0.overflow) }
         var samples = counts.map { key, count in
             ProfileSample(comm: key.comm.description, pid: key.pid, frames: traces[key.hash], traceHash: key.hash, count: count)
         }
@@ -119,7 +115,7 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
                                          placeholder: ProfileBound.overflowFrame))
         }
         samples = samples.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
-        return (samples, frames, executables)
+        return (samples, traces.frames, executables)
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

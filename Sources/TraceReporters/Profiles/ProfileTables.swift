@@ -9,7 +9,7 @@ struct ProfileSample {
     var frames: [UInt32]?
     var traceHash: TraceHash
     var count: UInt64
-    /// The one frame's name when `trace` is nil; nil: `[unknown trace HASH]`.
+    /// The one frame's name when `frames` is nil; nil: `[unknown trace HASH]`.
     var placeholder: String? = nil
 }
 

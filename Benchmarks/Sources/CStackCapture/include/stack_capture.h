@@ -11,4 +11,9 @@
 // Returns the bytes copied.
 size_t th_capture_stack(int depth, uint64_t regs[3], void *stack, size_t capacity);
 
+// The same on a new thread, whose stack holds nothing but the thread's start and the recursion:
+// a deep stack of small frames (C recursion), a few KiB for a hundred frames. Returns 0 when the
+// thread cannot be made.
+size_t th_capture_stack_on_new_thread(int depth, uint64_t regs[3], void *stack, size_t capacity);
+
 #endif
