@@ -153,7 +153,15 @@ public struct UnwinderStatistics: Hashable, Sendable, CustomStringConvertible {
 private final class RecentMapping {
     var start: UInt64 = 0
     var end: UInt64 = 0
-    var resolved: UnwindTableMapping?
+    /// What the walker gets for the next frames in `start ..< end`: rows without a reference.
+    private(set) var resolved: UnwindTableMapping?
+    /// Keeps `resolved`'s table alive: a reread of the process's maps during a walk can drop the
+    /// process entry's reference while this mapping is still the recent one.
+    private var holder: ResolvedUnwindMapping?
+
+    func remember(start: UInt64, end: UInt64, _ resolved: ResolvedUnwindMapping?) {
+        (self.start, self.end, holder, self.resolved) = (start, end, resolved, resolved?.mapping)
+    }
 
     func forget() { end = 0 }
 }
@@ -188,7 +196,7 @@ private struct ProcessUnwindLookup: UnwindTableLookup {
             process.resolved[index] = .some(resolved)
         }
         let mapping = process.mappings[index]
-        (recent.start, recent.end, recent.resolved) = (mapping.start, mapping.end, resolved?.mapping)
+        recent.remember(start: mapping.start, end: mapping.end, resolved)
         return recent.resolved
     }
 
