@@ -77,7 +77,12 @@ public final class FoldedStacksReporter: TraceReporter {
     /// The folded lines, most samples first (ties in text order). Traces that fold to the same
     /// text — the same functions at different instructions, which hash apart — are one line.
     public func foldedLines() -> [String] {
-        foldedStacks().map { "\($0.stack) \($0.count)" }
+        foldedStacks().map { stack, count in
+            var line = stack
+            line += " "
+            line += String(count)
+            return line
+        }
     }
 
     /// `foldedLines()` before the count is appended to each: a writer appends it as it writes, so
@@ -94,6 +99,8 @@ public final class FoldedStacksReporter: TraceReporter {
         for (key, count) in counts {
             var line = FrameNames.sanitized(key.comm.description)
             if let ids = stacks[key.hash] {
+                // One allocation a line, with room for the count a writer appends.
+                line.reserveCapacity(ids.reduce(line.utf8.count + 24) { $0 + 1 + names[Int($1)].utf8.count })
                 for id in ids.reversed() {
                     line += ";"
                     line += names[Int(id)]

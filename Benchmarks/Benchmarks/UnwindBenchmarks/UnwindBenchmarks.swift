@@ -50,18 +50,22 @@ let benchmarks: @Sendable () -> Void = {
     }
 }
 
-/// A raw trace record with room for 128 frames and then the snapshot, laid out as the sampler
-/// sends it (trace_record.h): the snapshot sits after `placeholderFrames` frame-pointer frames, as
-/// many as a record holds, so the walk's frames, written over those, never reach it, and the
-/// record can be unwound again after resetting the frame count.
+/// A raw trace record laid out as the sampler sends it (trace_record.h): `placeholderFrames`
+/// frame-pointer frames, then the snapshot. Unwound in place (`unwind`), it needs room for as many
+/// frames as a record holds, so that the walk's frames, written over the placeholders, never reach
+/// the snapshot and the record can be unwound again after resetting the frame count. Fed to an
+/// engine, which copies it into a slot of the largest record's size, it can carry as few as the
+/// sampler sends for code without frame pointers.
 struct SnapshotRecord {
-    static let placeholderFrames = RawTrace.maxFrames
+    let placeholderFrames: Int
     var bytes: [UInt8]
     var walkedFrames = 0
 
     /// A snapshot `depth` C calls below the calling thread's frames, or (`onNewThread`) below a
     /// new thread's start only.
-    static func capture(depth: Int32, window: Int = 8192, onNewThread: Bool = false) -> SnapshotRecord {
+    static func capture(
+        depth: Int32, window: Int = 8192, onNewThread: Bool = false, placeholderFrames: Int = RawTrace.maxFrames
+    ) -> SnapshotRecord {
         var registers = [UInt64](repeating: 0, count: 3)
         var stack = [UInt8](repeating: 0, count: window)
         let copied = stack.withUnsafeMutableBytes { buffer in
@@ -81,15 +85,16 @@ struct SnapshotRecord {
             record.storeBytes(of: UInt32(copied), toByteOffset: snapshot + 24, as: UInt32.self)
             stack.withUnsafeBytes { (record.baseAddress! + snapshot + RawTrace.snapshotHeaderSize).copyMemory(from: $0.baseAddress!, byteCount: copied) }
         }
-        return SnapshotRecord(bytes: bytes)
+        return SnapshotRecord(placeholderFrames: placeholderFrames, bytes: bytes)
     }
 
     /// Unwinds the record in place, as an unwind worker does, and makes it unwindable again.
     mutating func unwind(_ unwinder: DWARFUnwinder) -> UnwindOutcome {
+        precondition(placeholderFrames == RawTrace.maxFrames, "in place, the walk needs room for every frame")
         let count = bytes.count
         let outcome = bytes.withUnsafeMutableBytes { record in
             let outcome = unwinder.unwind(record: record, byteCount: count, worker: 0)
-            record.storeBytes(of: UInt16(Self.placeholderFrames), toByteOffset: 14, as: UInt16.self)
+            record.storeBytes(of: UInt16(placeholderFrames), toByteOffset: 14, as: UInt16.self)
             return outcome
         }
         walkedFrames = (outcome.byteCount - RawTrace.headerSize) / RawTrace.frameSize

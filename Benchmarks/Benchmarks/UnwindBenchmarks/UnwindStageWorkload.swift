@@ -31,8 +31,10 @@ struct UnwindStageWorkload {
     /// Emits `count` snapshot records, stops the engine (draining) and checks that every one was
     /// unwound and reported. Returns a failure description, or nil.
     func run(workers: Int, traces count: Int, measuring benchmark: Benchmark) -> String? {
-        let record = SnapshotRecord.capture(depth: depth, onNewThread: true)
-        var probe = record
+        // As the sampler sends it for code without frame pointers: the walk's leaf and one more
+        // frame-pointer frame ahead of the snapshot.
+        let record = SnapshotRecord.capture(depth: depth, onNewThread: true, placeholderFrames: 2)
+        var probe = SnapshotRecord.capture(depth: depth, onNewThread: true)
         let probed = probe.unwind(try! DWARFUnwinder.preparedForOneWorker())
         guard probed.stop == .complete else {
             return "the snapshot's walk ended \(probed.stop) after \(probe.walkedFrames) frames, not at _start"
