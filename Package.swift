@@ -19,15 +19,18 @@
 //   Symbolization    The real TraceProcessor: /proc/<pid>/maps, ELF symbols (libelf), kallsyms,
 //                    demangling; caches bounded by configuration.
 //   CDemangle        C: swift_demangle and __cxa_demangle, declared for Swift.
-//   CAllocationCounter  C: the agent's allocation functions, counting calls (bench: allocations
-//                    per trace).
+//   CAllocationCounter  C: allocation functions that count calls (tracehandler-bench: allocations
+//                    per trace); linked into the benchmark program only.
 //   AgentConfiguration  The agent's configuration: keys, defaults file, loading from a file, the
 //                    environment and flags (swift-configuration), validation.
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP).
 //   CZlib            System library zlib: gzip for pprof profiles.
 //   CLZMA            System library liblzma: the xz-compressed mini symbol table (.gnu_debugdata).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
+//   CommandLineSupport  What both programs share: --config/--set, the progress line, failures.
 //   tracehandler     The agent executable.
+//   tracehandler-bench  The benchmark program (synthetic, sweep, kernel): apart from the agent,
+//                    so that the agent links no baseline, allocation counter or histogram.
 import PackageDescription
 
 let package = Package(
@@ -44,6 +47,7 @@ let package = Package(
         .library(name: "Symbolization", targets: ["Symbolization"]),
         .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
+        .executable(name: "tracehandler-bench", targets: ["tracehandler-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -93,11 +97,25 @@ let package = Package(
             name: "KernelPath",
             dependencies: ["TraceModel", "TraceEngine", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CBPFObjects"]
         ),
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                "AgentConfiguration", "LinuxSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
-                "LinuxSystem", "CLibbpfBaseline", "Symbolization", "AgentConfiguration", "CAllocationCounter",
+                "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "tracehandler-bench",
+            dependencies: [
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
+                "LinuxSystem", "CLibbpfBaseline", "AgentConfiguration", "CAllocationCounter", "CommandLineSupport",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

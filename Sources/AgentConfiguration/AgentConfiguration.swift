@@ -3,7 +3,7 @@ public import Symbolization
 public import TraceEngine
 public import TraceModel
 
-/// Everything the agent (`tracehandler profile`, `tracehandler bench`) is configured with: the
+/// Everything the agent (`tracehandler profile`, `tracehandler-bench`) is configured with: the
 /// engine's rings, pools, workers and pinning, the kernel buffers, the symbolizer's bounds, the
 /// sampling frequency and the output. A plain value with documented defaults (`ConfigurationKeys`
 /// lists every key, its default and its range); `load` fills it from a file, the environment and

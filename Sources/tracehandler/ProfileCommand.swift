@@ -1,5 +1,6 @@
 import AgentConfiguration
 import ArgumentParser
+import CommandLineSupport
 import KernelPath
 import LinuxSystem
 import Symbolization

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import LinuxSystem
 import SyntheticTraces
 import TraceEngine

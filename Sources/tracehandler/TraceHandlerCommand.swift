@@ -5,7 +5,7 @@ struct TraceHandlerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracehandler",
         abstract: "Deduplicates, converts and reports stack traces.",
-        subcommands: [ProfileCommand.self, SyntheticCommand.self, BenchCommand.self, ConfigCommand.self],
+        subcommands: [ProfileCommand.self, SyntheticCommand.self, ConfigCommand.self],
         defaultSubcommand: SyntheticCommand.self
     )
 }

@@ -1,4 +1,4 @@
-// Counts the process's heap allocations, for `tracehandler bench` (allocations per trace).
+// Counts the process's heap allocations, for `tracehandler-bench` (allocations per trace).
 #pragma once
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /*
  * The anchor of the kernel-path benchmark: the consumer most BPF tools use, libbpf's
  * perf_buffer__poll, reading the same program's perf event array with the same perf attributes
- * (watermark wakeups) as ours, so `tracehandler bench kernel` prints ours ÷ libbpf from one run.
+ * (watermark wakeups) as ours, so `tracehandler-bench kernel` prints ours ÷ libbpf from one run.
  */
 #ifndef TH_LIBBPF_BASELINE_H
 #define TH_LIBBPF_BASELINE_H

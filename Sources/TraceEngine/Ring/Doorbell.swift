@@ -10,7 +10,7 @@ import Glibc  // sched_yield
 public struct WaitStrategy: Hashable, Sendable {
     /// Polls before the first yield; each is a few nanoseconds. Default 32: on a machine with
     /// fewer CPUs than engine threads a spinning stage takes the CPU a working one needs
-    /// (`bench synthetic`, 2 cores: 1.67 M traces/s with 32, 1.23 M with 512).
+    /// (`tracehandler-bench synthetic`, 2 cores: 1.67 M traces/s with 32, 1.23 M with 512).
     public var spins: Int
     /// `sched_yield` calls before parking.
     public var yields: Int

@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Histogram
 import Synchronization
 import TraceHandler
@@ -64,27 +65,4 @@ struct LatencyPercentiles: Codable, Hashable {
     var p99: Double
     var p999: Double
     var max: Double
-}
-
-enum UnixClock {
-    static func nanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-}
-
-enum MonotonicClock {
-    static func nanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-}
-
-/// Peak resident set size of this process, in MiB.
-func peakRSSMebibytes() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
 }

@@ -1,6 +1,7 @@
 import AgentConfiguration
 import ArgumentParser
 import CLibbpfBaseline
+import CommandLineSupport
 import KernelPath
 import LinuxSystem
 import Synchronization

@@ -1,4 +1,5 @@
 import CAllocationCounter
+import CommandLineSupport
 import LinuxSystem
 import Synchronization
 import SyntheticTraces

@@ -1,9 +1,10 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import LinuxSystem
 import TraceEngine
 
-/// `tracehandler bench sweep`: the synthetic scenario (staged) over a grid of symbolize-ring
+/// `tracehandler-bench sweep`: the synthetic scenario (staged) over a grid of symbolize-ring
 /// capacities × policies × offered rates, one line each: the table to choose settings from.
 struct SweepBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

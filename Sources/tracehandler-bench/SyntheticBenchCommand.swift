@@ -1,10 +1,11 @@
 import AgentConfiguration
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import LinuxSystem
 import TraceEngine
 
-/// `tracehandler bench synthetic`: generated traces through the real stages (or the serial
+/// `tracehandler-bench synthetic`: generated traces through the real stages (or the serial
 /// loop), at a fixed offered rate or flat out, with a CPU-bound stand-in for symbolization.
 struct SyntheticBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -123,9 +124,4 @@ func printTable(_ results: [SyntheticResult], workload: SyntheticWorkload) {
     let sorted = ratios.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     print("staged ÷ serial over \(ratios.count) rounds: median \(rounded(median))×, range \(rounded(sorted.first!))× … \(rounded(sorted.last!))×")
-}
-
-func rounded(_ value: Double) -> String {
-    let hundredths = Int((value * 100).rounded())
-    return "\(hundredths / 100).\(String(format: "%02d", abs(hundredths % 100)))"
 }
