@@ -52,14 +52,6 @@ public final class NativeSymbolizer: TraceProcessor {
             kernel: KernelSymbols()))
     }
 
-    public func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
-
-    public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
-        var trace = Trace(reservingCapacity: rawTrace.frameCount)
-        convertTrace(rawTrace, into: &trace)
-        return trace
-    }
-
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         withUnsafePointer(to: rawTrace) { convertTrace(rawTraceAt: $0, into: &trace) }
     }
@@ -94,7 +86,6 @@ public final class NativeSymbolizer: TraceProcessor {
             }
         }
         trace.isSymbolized = true
-        trace.hash = trace.computeHash()
     }
 
     /// The mapping the previous frame of a trace fell in, and its table: callers are often in the
@@ -194,8 +185,6 @@ public final class NativeSymbolizer: TraceProcessor {
         state.kernelCheckedAt = now
         if state.kernel.isStale { state.kernel = KernelSymbols() }
     }
-
-    public func symbolizationComplete(traceCaptureKTime: KTime) {}
 
     /// What the caches hold, for the agent's summary and the tests.
     public func statistics() -> SymbolizerStatistics {

@@ -42,7 +42,8 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
         }
 
         // Slow path: convert.
-        let umTrace = processor.convertTrace(bpfTrace)
+        var umTrace = processor.convertTrace(bpfTrace)
+        umTrace.updateHash()  // whatever the processor left there: the hash is the handler's
         bpfTraceCache.add(bpfTrace.hash, umTrace.hash)
 
         meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: umTrace.hash, count: 1)

@@ -69,6 +69,7 @@ public func start<Reporter: TraceReporter, Processor: TraceProcessor, Traces: As
                 if Task.isCancelled { break }
                 core.handleTrace(trace)
             }
+            core.reporter.flush()  // after the last report, whether the traces ended or the worker was cancelled
             group.cancelAll()
         }
     }

@@ -2,19 +2,25 @@ public import TraceModel
 
 /// Converts traces as the BPF side sends them into the form reporters receive (upstream
 /// `tracehandler.TraceProcessor`). The handler calls it from one thread at a time per instance.
+///
+/// One requirement is real: `convertTrace(_:into:)`. The others have defaults: no APM agent is
+/// notified, nothing is done when symbolization completes, and the trace held in memory the
+/// caller owns is read through `pointee`. The user-mode hash is not the processor's to compute:
+/// the handler sets it (`Trace.updateHash()`) after every conversion.
 public protocol TraceProcessor: Sendable {
-    /// Notifies an APM agent that may be connected in the trace's process that a stack trace was
-    /// collected there. Returns the agent's service name, or "" when no agent listens.
-    func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String
+    /// Converts a trace from the BPF side into the user-mode form, in a trace the caller reuses:
+    /// symbolizes what it can and keeps every frame, marked, that it cannot. Writes every column
+    /// (`Trace.withFrameRows(count:_:)` keeps the columns' capacity, so a processor that uses it
+    /// allocates nothing per trace) and `isSymbolized`.
+    func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace)
 
-    /// Converts a trace from the BPF side into the user-mode form: symbolizes what it can and keeps
-    /// every frame, marked, that it cannot.
+    /// `convertTrace(_:into:)` into a new trace, its hash set: the Go-shaped call.
     func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace
 
-    /// `convertTrace` into a trace the caller reuses. The staged engine calls this, so that a
-    /// processor that fills `trace` in place (keeping its columns' capacity) allocates nothing per
-    /// trace. The default assigns `convertTrace`'s result.
-    func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace)
+    /// Notifies an APM agent that may be connected in the trace's process that a stack trace was
+    /// collected there. Returns the agent's service name, or "" when no agent listens (the
+    /// default).
+    func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String
 
     /// `maybeNotifyAPMAgent` for a trace held in memory the caller owns (the staged engine's
     /// slots). The default calls `maybeNotifyAPMAgent(_:umTraceHash:count:)`.
@@ -29,13 +35,21 @@ public protocol TraceProcessor: Sendable {
     func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace)
 
     /// Called after each trace has been handled, with the kernel time the trace was captured at: all
-    /// traces up to that time are processed, so events up to it may be processed too.
+    /// traces up to that time are processed, so events up to it may be processed too. The default
+    /// does nothing.
     func symbolizationComplete(traceCaptureKTime: KTime)
 }
 
 extension TraceProcessor {
-    public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
-        trace = convertTrace(rawTrace)
+    public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
+        var trace = Trace(reservingCapacity: rawTrace.frameCount)
+        convertTrace(rawTrace, into: &trace)
+        trace.updateHash()
+        return trace
+    }
+
+    public func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String {
+        ""
     }
 
     @inlinable
@@ -47,6 +61,8 @@ extension TraceProcessor {
     public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
         convertTrace(rawTrace.pointee, into: &trace)
     }
+
+    public func symbolizationComplete(traceCaptureKTime: KTime) {}
 }
 
 /// The processor that converts without symbolizing: every frame keeps its address and kind
@@ -55,12 +71,6 @@ extension TraceProcessor {
 public struct UnsymbolizedTraceProcessor: TraceProcessor {
     public init() {}
 
-    public func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String {
-        ""
-    }
-
-    public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace { Trace(unsymbolized: rawTrace) }
-
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         trace.assignUnsymbolized(rawTrace)
     }
@@ -68,6 +78,4 @@ public struct UnsymbolizedTraceProcessor: TraceProcessor {
     public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
         trace.assignUnsymbolized(rawTraceAt: rawTrace)
     }
-
-    public func symbolizationComplete(traceCaptureKTime: KTime) {}
 }

@@ -2,9 +2,10 @@ public import TraceModel
 
 /// Receives handled traces (upstream `reporter.TraceReporter`, the part the tracehandler uses).
 ///
-/// With `supportsReportTraceEvent` false, a reporter gets a count for every sample
+/// With `supportsReportTraceEvent` false (the default), a reporter gets a count for every sample
 /// (`reportCountForTrace`) and the frames of each trace once while it stays in the handler's cache
 /// (`reportFramesForTrace`); with it true, every sample arrives whole (`reportTraceEvent`).
+/// A reporter implements the two calls of the mode it chooses; `flush()` is optional.
 public protocol TraceReporter: Sendable {
     /// The frames of a trace not reported (recently) before.
     func reportFramesForTrace(_ trace: Trace)
@@ -12,11 +13,28 @@ public protocol TraceReporter: Sendable {
     /// `count` more samples of the trace with this hash.
     func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta)
 
-    /// One sample with its whole trace; used instead of the two above when supported.
+    /// One sample with its whole trace; used instead of the two above when supported. The default
+    /// hands the trace on as frames and a count (reporters that do not support events never get
+    /// this call from the handlers; a fan-out may pass it on).
     func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta)
 
-    /// Whether this reporter wants `reportTraceEvent` for every sample.
+    /// Whether this reporter wants `reportTraceEvent` for every sample. The default is false.
     var supportsReportTraceEvent: Bool { get }
+
+    /// Called once after the last report: when the engine has stopped, when the handler's worker
+    /// exits. A reporter with buffered output writes it there. The default does nothing.
+    func flush()
+}
+
+extension TraceReporter {
+    public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
+        reportCountForTrace(trace.hash, count: 1, meta: meta)
+        reportFramesForTrace(trace)
+    }
+
+    public var supportsReportTraceEvent: Bool { false }
+
+    public func flush() {}
 }
 
 /// The intervals the handler works to (upstream `tracehandler.Times`, a subset of the agent's).

@@ -7,6 +7,10 @@ internal import CTraceRecord
 /// the file offset once mapped), `mappingStarts`/`mappingEnds`/`mappingFileOffsets` the mapping it
 /// fell in (zero when unknown). `symbols` holds a symbolized name for each frame, or nil where none
 /// was found; `isSymbolized` is false when the whole trace skipped symbolization (backpressure).
+///
+/// `hash`, the user-mode hash that reporters key traces by, is derived from the frames and only
+/// set by `updateHash()`: the handlers call it after every conversion, so a processor cannot
+/// forget it (a trace left at hash 0 would be merged with every other such trace).
 public struct Trace: Hashable, Sendable {
     public var files: [FileID] = []
     public var linenos: [UInt64] = []
@@ -16,7 +20,8 @@ public struct Trace: Hashable, Sendable {
     public var mappingFileOffsets: [UInt64] = []
     public var symbols: [String?] = []
     public var isSymbolized: Bool = true
-    public var hash: TraceHash = TraceHash(high: 0, low: 0)
+    /// The user-mode hash of the frames as of the last `updateHash()` (zero before the first).
+    public private(set) var hash: TraceHash = TraceHash(high: 0, low: 0)
 
     public init() {}
 
@@ -35,10 +40,11 @@ public struct Trace: Hashable, Sendable {
     public init(unsymbolized raw: borrowing RawTrace) {
         self.init(reservingCapacity: raw.frameCount)
         assignUnsymbolized(raw)
+        updateHash()
     }
 
-    /// `Trace(unsymbolized:)` in place: keeps the columns' capacity, so a reused trace allocates
-    /// nothing.
+    /// `Trace(unsymbolized:)` in place, for processors: keeps the columns' capacity, so a reused
+    /// trace allocates nothing. Leaves the hash to the handler (`updateHash()`).
     public mutating func assignUnsymbolized(_ raw: borrowing RawTrace) {
         withUnsafePointer(to: raw) { assignUnsymbolized(rawTraceAt: $0) }
     }
@@ -53,7 +59,6 @@ public struct Trace: Hashable, Sendable {
             }
         }
         isSymbolized = false
-        hash = computeHash()
     }
 
     /// Empties every column.
@@ -126,6 +131,13 @@ public struct Trace: Hashable, Sendable {
         } else if column.count < count {
             column.append(contentsOf: repeatElement(filler, count: count - column.count))
         }
+    }
+
+    /// Sets `hash` from the frames as they are now. The handlers (the Go-shaped one and the
+    /// engine's stages) call it after each conversion; whoever builds a trace for a reporter
+    /// directly calls it once the frames are written.
+    public mutating func updateHash() {
+        hash = computeHash()
     }
 
     /// XXH3-128 over each frame's file id, address-or-line and type (`th_xxh3_128_columns`). Two

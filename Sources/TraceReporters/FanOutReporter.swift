@@ -24,4 +24,8 @@ public struct FanOutReporter: TraceReporter {
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         for reporter in reporters { reporter.reportTraceEvent(trace, meta: meta) }
     }
+
+    public func flush() {
+        for reporter in reporters { reporter.flush() }
+    }
 }

@@ -68,14 +68,6 @@ extension SyntheticResult {
 struct CostlyProcessor: TraceProcessor {
     var cost: Duration
 
-    func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
-
-    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
-        var trace = Trace()
-        convertTrace(rawTrace, into: &trace)
-        return trace
-    }
-
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         withUnsafePointer(to: rawTrace) { convertTrace(rawTraceAt: $0, into: &trace) }
     }
@@ -88,8 +80,6 @@ struct CostlyProcessor: TraceProcessor {
         trace.assignUnsymbolized(rawTraceAt: rawTrace)
         trace.isSymbolized = true
     }
-
-    func symbolizationComplete(traceCaptureKTime: KTime) {}
 }
 
 /// The offered-load schedule and the simulated kernel buffer in front of a source.

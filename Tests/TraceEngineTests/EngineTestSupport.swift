@@ -18,7 +18,7 @@ struct ReportTally: Equatable, Sendable {
     var samples: Int { counts.values.reduce(0, +) + events.values.reduce(0, +) }
 }
 
-final class TallyReporter: TraceReporter, FlushingTraceReporter {
+final class TallyReporter: TraceReporter {
     let supportsReportTraceEvent: Bool
     let delay: Duration?
     private let tally = Mutex(ReportTally())

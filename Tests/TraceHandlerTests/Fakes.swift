@@ -29,9 +29,9 @@ struct RecordingProcessor: TraceProcessor {
         return apmServiceName
     }
 
-    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
+    func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         log.append(.convert(rawTrace.hash))
-        return Trace(unsymbolized: rawTrace)
+        trace.assignUnsymbolized(rawTrace)
     }
 
     func symbolizationComplete(traceCaptureKTime: KTime) { log.append(.complete(traceCaptureKTime)) }

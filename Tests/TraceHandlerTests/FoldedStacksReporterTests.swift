@@ -13,7 +13,7 @@ import TraceReporters
         trace.append(file: FileID(high: 0, low: 0), lineno: 0xffff_ffff_8100_0010, type: .kernel, symbol: "do_syscall_64")
         trace.append(file: FileID(high: 0, low: 1), lineno: 0x401000, type: .native, symbol: "leaf")
         trace.append(file: FileID(high: 0, low: 1), lineno: 0x402000, type: .native)
-        trace.hash = trace.computeHash()
+        trace.updateHash()
         let reporter = FoldedStacksReporter()
         reporter.reportCountForTrace(trace.hash, count: 2, meta: Self.meta("app"))
         reporter.reportFramesForTrace(trace)
@@ -35,7 +35,7 @@ import TraceReporters
     @Test func separatorsInNamesAreReplaced() {
         var trace = Trace()
         trace.append(file: FileID(high: 0, low: 0), lineno: 1, type: .native, symbol: "a;b")
-        trace.hash = trace.computeHash()
+        trace.updateHash()
         let reporter = FoldedStacksReporter()
         reporter.reportTraceEvent(trace, meta: Self.meta("x;y"))
         #expect(reporter.foldedLines() == ["x:y;a:b 1"])
@@ -48,7 +48,7 @@ import TraceReporters
         for i in 0..<10 {
             var trace = Trace()
             trace.append(file: FileID(high: 0, low: 1), lineno: UInt64(0x1000 + i), type: .native, symbol: "f\(i)")
-            trace.hash = trace.computeHash()
+            trace.updateHash()
             reporter.reportFramesForTrace(trace)
             reporter.reportCountForTrace(trace.hash, count: 2, meta: Self.meta("app"))
         }

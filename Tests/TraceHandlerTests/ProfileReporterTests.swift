@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import TraceHandler
 import TraceModel
@@ -16,7 +17,7 @@ import TraceReporters
         trace.append(file: FileID(high: 0x6b65_726e_656c, low: 0), lineno: 0xffff_ffff_8100_0010, type: .kernel, symbol: "do_syscall_64")
         trace.append(file: app, lineno: 0x401000, type: .native, mappingStart: 0x400000, mappingEnd: 0x500000, symbol: "leaf")
         trace.append(file: app, lineno: 0x2000, type: FrameType.native.asError, mappingStart: 0x400000, mappingEnd: 0x500000, symbol: "app+0x2000")
-        trace.hash = trace.computeHash()
+        trace.updateHash()
         return trace
     }
 
@@ -110,5 +111,17 @@ import TraceReporters
         both.reportCountForTrace(trace.hash, count: 3, meta: Self.meta("app"))
         #expect(folded.foldedLines() == ["app;app+0x2000;leaf;do_syscall_64_[k] 3"])
         #expect(pprof.sampleCount == 3)
+    }
+
+    @Test func fanOutPassesFlushOnToEveryReporter() {
+        final class FlushCounter: TraceReporter {
+            let flushes = Mutex(0)
+            func reportFramesForTrace(_ trace: Trace) {}
+            func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {}
+            func flush() { flushes.withLock { $0 += 1 } }
+        }
+        let (a, b) = (FlushCounter(), FlushCounter())
+        FanOutReporter([a, b]).flush()
+        #expect(a.flushes.withLock { $0 } == 1 && b.flushes.withLock { $0 } == 1)
     }
 }

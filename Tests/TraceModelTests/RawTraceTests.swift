@@ -191,6 +191,8 @@ import TraceModel
             frameAt: { _ in Frame(addressOrLine: 0x5000, type: .native) })
         var reused = long
         withUnsafePointer(to: raw) { reused.assignUnsymbolized(rawTraceAt: $0) }
+        #expect(reused.hash == long.hash)  // in place, the hash is left to the handler
+        reused.updateHash()
         #expect(reused == Trace(unsymbolized: raw))
         #expect(reused.frameCount == 1)
     }

@@ -76,7 +76,7 @@ let benchmarks: @Sendable () -> Void = {
         let traces = (0..<1024).map { stack in
             var trace = Trace(reservingCapacity: 16)
             for frame in 0..<16 { trace.append(file: FileID(high: 1, low: 1), lineno: UInt64(stack * 64 + frame), type: .native, symbol: "function_\(frame)") }
-            trace.hash = trace.computeHash()
+            trace.updateHash()
             return trace
         }
         for trace in traces { reporter.reportFramesForTrace(trace) }
@@ -104,7 +104,7 @@ let benchmarks: @Sendable () -> Void = {
                     file: FileID(high: 1, low: 1), lineno: UInt64(stack % 64 * 64 + frame), type: .native,
                     mappingStart: 0x40_0000, mappingEnd: 0x50_0000, symbol: "function_\(stack % 64)_\(frame)")
             }
-            trace.hash = trace.computeHash()
+            trace.updateHash()
             reporter.reportFramesForTrace(trace)
             let meta = TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm("bench"), pid: UInt32(stack % 4), tid: 1, cpu: 0)
             reporter.reportCountForTrace(trace.hash, count: UInt16(stack % 7 + 1), meta: meta)

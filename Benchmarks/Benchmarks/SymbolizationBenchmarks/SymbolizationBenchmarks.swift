@@ -47,7 +47,7 @@ let benchmarks: @Sendable () -> Void = {
                              mappingStart: 0x1000, mappingEnd: 0x2000, mappingFileOffset: 0, symbol: names[i])
                 }
             }
-            trace.hash = trace.computeHash()
+            trace.updateHash()
             blackHole(trace.hash)
         }
     }

@@ -77,7 +77,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             if drained() { break }
             idler.idle { self.hasInput() || self.upstreamFinished() || self.wiring.isAbandoned }
         }
-        if let flushing = reporter as? any FlushingTraceReporter { flushing.flush() }
+        reporter.flush()
     }
 
     private func upstreamFinished() -> Bool {
@@ -100,6 +100,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             counters.add(.reported)
         case .degraded:
             state.pointee.scratch.assignUnsymbolized(rawTraceAt: wiring.rawSlots.pointer(message.slot))
+            state.pointee.scratch.updateHash()
             withUnsafeMutablePointer(to: &state.pointee.scratch) { deliver($0, message) }
             let returned = wiring.reportRawReturns.appendUnpublished(message.slot)
             precondition(returned, "raw slot return ring overflow")
@@ -131,12 +132,6 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         reporter.reportFramesForTrace(trace)
         umTraceCache.add(trace.hash, ())
     }
-}
-
-/// A reporter with buffered output: the engine calls `flush()` once, after the last report of a
-/// draining stop.
-public protocol FlushingTraceReporter: TraceReporter {
-    func flush()
 }
 
 // Outside the generic stage on purpose (see HashCacheState).

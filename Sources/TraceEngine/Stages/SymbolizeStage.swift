@@ -84,6 +84,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         let raw = rawSlots.pointer(rawSlot)
         let trace = slots.pointer(slot)
         processor.convertTrace(rawTraceAt: raw, into: &trace.pointee)
+        trace.pointee.updateHash()  // the hash is the handler's, not the processor's (TraceProcessor)
         let umHash = trace.pointee.hash
         let apm = processor.maybeNotifyAPMAgent(rawTraceAt: raw, umTraceHash: umHash, count: 1)
         let message = ReportMessage(
