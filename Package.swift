@@ -56,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "CTraceRecord"),
@@ -70,7 +71,13 @@ let package = Package(
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .target(name: "CLinuxShims"),
         .target(name: "LinuxSystem", dependencies: ["CLinuxShims"]),
-        .target(name: "TraceEngine", dependencies: ["TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims"]),
+        .target(
+            name: "TraceEngine",
+            dependencies: [
+                "TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
         .systemLibrary(name: "CSystemLibraries", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "liburing-dev", "libelf-dev"])]),
         .target(name: "CBPFObjects"),
@@ -134,7 +141,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TraceEngineTests",
-            dependencies: ["TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem"]
+            dependencies: [
+                "TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "TraceHandlerTests",

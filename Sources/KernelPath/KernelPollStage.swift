@@ -8,8 +8,9 @@ import TraceModel
 /// room, records stay in the kernel buffers meanwhile, and the kernel counts what it then loses.
 ///
 /// It runs until asked to stop; then it drains every buffer once more (records already written
-/// are delivered, not lost) and returns.
-public final class KernelPollStage: @unchecked Sendable {
+/// are delivered, not lost) and returns. As the `TraceSource` of `TraceEngine.run(source:)`, it
+/// is asked when the run is cancelled or shut down gracefully, and sees it within `pollInterval`.
+public final class KernelPollStage: TraceSource, @unchecked Sendable {
     // @unchecked: `run` belongs to the one poll thread; `wake` is the only call from other threads,
     // and it only writes an eventfd.
     private let buffers: KernelBuffers

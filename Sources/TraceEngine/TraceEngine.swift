@@ -7,10 +7,19 @@ import TraceModel
 /// (optionally pinned) thread, fed by an `EngineSource`, with Go tracehandler semantics end to end.
 ///
 /// Lifecycle: `init` validates the configuration and allocates every ring and pool (nothing is
-/// allocated per trace afterwards by the engine itself; processors and reporters may); `start` spawns the stage threads; traces are emitted through
-/// the source, either by the caller's thread (`source`) or by a thread the engine runs
-/// (`runSource`); `stop` finishes the source, lets every stage drain its rings in order, flushes
-/// the reporter and joins the threads. A second `stop` does nothing.
+/// allocated per trace afterwards by the engine itself; processors and reporters may). Then
+/// either
+/// - structured: `run(source:)` (a `TraceSource` on the engine's source thread),
+///   `run(traces:)` (an `AsyncSequence`) or, as a swift-service-lifecycle `Service`, `run()`
+///   start the threads, return when the source is exhausted or the task is cancelled or shut
+///   down gracefully — after the engine has drained — and give the final statistics; or
+/// - by hand: `start` spawns the stage threads; traces are emitted through `source` by one thread
+///   of the caller's, or by a thread the engine runs (`runSource`); `stop` finishes the source,
+///   lets every stage drain its rings in order, flushes the reporter and joins the threads. A
+///   second `stop` does nothing.
+///
+/// An engine runs once and has one source. Releasing a running engine stops it, draining, as
+/// `stop()` does (the thread emitting into `source`, if the caller runs one, must have stopped).
 public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporter>: @unchecked Sendable {
     // @unchecked: `threads` and `sourceThread` are guarded by `lifecycle`.
     public let configuration: EngineConfiguration
@@ -19,7 +28,10 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
     private let reporter: Reporter
     private let hashCache: HashCacheStage<Processor, Reporter>
     private let lifecycle = Mutex(Lifecycle())
-    private let stopRequested = Atomic<Bool>(false)
+    /// Held apart from `self` so that the source thread does not keep the engine alive.
+    private let stopRequest = StopRequest()
+    /// What `run()` (the `Service` entry) runs, when given at `init`.
+    let traceSource: (any TraceSource)?
 
     /// The source to emit into from one thread of the caller's choosing.
     public let source: EngineSource
@@ -27,6 +39,7 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
     private struct Lifecycle {
         var started = false
         var stopped = false
+        var hasSource = false
         var stageThreads: [WorkerThread] = []
         var sourceThread: WorkerThread?
         /// One per engine thread, written by that thread as it ends.
@@ -41,15 +54,20 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         init(_ name: String) { self.name = name }
     }
 
-    /// - Parameter unwinder: walks the user stack snapshots records may carry, on
-    ///   `configuration.unwind.workers` threads (`SourceStage.emitRecord`). Without one (or with
-    ///   no workers), such records go on with their frame-pointer stacks.
+    /// - Parameters:
+    ///   - unwinder: walks the user stack snapshots records may carry, on
+    ///     `configuration.unwind.workers` threads (`SourceStage.emitRecord`). Without one (or with
+    ///     no workers), such records go on with their frame-pointer stacks.
+    ///   - traceSource: what `run()` runs on the source thread; without one, `run()` runs until
+    ///     cancelled or shut down while the caller emits into `source`.
+    /// - Throws: `ConfigurationError` naming the key, the value and what is allowed.
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
-        unwinder: (any SnapshotUnwinder)? = nil, clock: KTimeConverter = .system()
+        unwinder: (any SnapshotUnwinder)? = nil, traceSource: (any TraceSource)? = nil, clock: KTimeConverter = .system()
     ) throws(ConfigurationError) {
         try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
         self.configuration = configuration
+        self.traceSource = traceSource
         self.processor = processor
         self.reporter = reporter
         wiring = EngineWiring(configuration: configuration, clock: clock, unwinder: unwinder)
@@ -57,10 +75,18 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         source = EngineSource(parts: wiring, inlineHashCache: configuration.hashCacheThread == .source ? hashCache : nil)
     }
 
+    /// Stops the threads of an engine released while it runs, draining (see the type's comment).
+    deinit {
+        stopAndJoin(drain: true)
+    }
+
     /// Spawns the stage threads, pinned as configured.
-    public func start() throws(SystemError) {
-        try lifecycle.withLock { (state) throws(SystemError) in
-            precondition(!state.started, "TraceEngine started twice")
+    ///
+    /// - Throws: `EngineError.alreadyStarted` the second time; `.system` when a thread could not
+    ///   be made (those already made are stopped by `stop` or the release of the engine).
+    public func start() throws(EngineError) {
+        try lifecycle.withLock { (state) throws(EngineError) in
+            guard !state.started else { throw .alreadyStarted }
             state.started = true
             let c = configuration
             let report = ReportStage(wiring: wiring, reporter: reporter)
@@ -87,28 +113,43 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
 
     /// Runs `body` on a source thread (pinned to `cpus.source`) with the engine's source; `body`
     /// should emit until `isStopRequested` turns true. The source is finished when `body` returns.
-    public func runSource(name: String = "th-source", _ body: @escaping @Sendable (EngineSource, _ isStopRequested: () -> Bool) -> Void) throws(SystemError) {
-        let source = self.source
-        try lifecycle.withLock { (state) throws(SystemError) in
-            state.sourceThread = try spawnMeasured(name, cpus: configuration.cpus.source, into: &state) { [self] in
-                // Acquiring: pairs with `stopAndJoin`'s releasing store, so a source that sees the
-                // stop also sees `abandoned` set before it (a plain load on x86-64, as relaxed is).
-                body(source) { self.stopRequested.load(ordering: .acquiring) }
+    ///
+    /// - Throws: `EngineError.sourceAlreadyRunning` if the engine has a source already; `.system`
+    ///   when the thread could not be made.
+    public func runSource(name: String = "th-source", _ body: @escaping @Sendable (EngineSource, _ isStopRequested: () -> Bool) -> Void) throws(EngineError) {
+        let (source, stopRequest) = (self.source, self.stopRequest)
+        try lifecycle.withLock { (state) throws(EngineError) in
+            guard !state.hasSource else { throw .sourceAlreadyRunning }
+            state.hasSource = true
+            state.sourceThread = try spawnMeasured(name, cpus: configuration.cpus.source, into: &state) {
+                body(source) { stopRequest.isRequested }
                 source.finish()
             }
+        }
+    }
+
+    /// Marks the source taken by a caller that emits from a task (`run(traces:)`).
+    func claimSource() throws(EngineError) {
+        try lifecycle.withLock { (state) throws(EngineError) in
+            guard !state.hasSource else { throw .sourceAlreadyRunning }
+            state.hasSource = true
         }
     }
 
     /// A thread that records its CPU time under its name when `body` returns.
     private func spawnMeasured(
         _ name: String, cpus: [Int]?, into state: inout Lifecycle, _ body: @escaping @Sendable () -> Void
-    ) throws(SystemError) -> WorkerThread {
+    ) throws(EngineError) -> WorkerThread {
         let meter = ThreadCPUMeter(name)
         state.meters.append(meter)
-        return try WorkerThread.spawn(name: name, cpus: cpus) {
-            let start = ThreadCPUTime.seconds()
-            body()
-            meter.nanoseconds.store(UInt64((ThreadCPUTime.seconds() - start) * 1e9), ordering: .releasing)
+        do {
+            return try WorkerThread.spawn(name: name, cpus: cpus) {
+                let start = ThreadCPUTime.seconds()
+                body()
+                meter.nanoseconds.store(UInt64((ThreadCPUTime.seconds() - start) * 1e9), ordering: .releasing)
+            }
+        } catch {
+            throw .system(error)
         }
     }
 
@@ -145,7 +186,7 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
             wiring.abandoned.store(true, ordering: .relaxed)
             Doorbell.ring([wiring.sourceBell, wiring.hashBell, wiring.reportBell] + wiring.workerBells)  // parked stages look
         }
-        stopRequested.store(true, ordering: .releasing)  // after `abandoned`: pairs with `isStopRequested`
+        stopRequest.request()  // after `abandoned`: a source that sees the stop sees it
         if let sourceThread {
             sourceThread.join()  // its body returned and finished the source
         } else if !threads.isEmpty {
@@ -169,9 +210,27 @@ public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporte
         }
     }
 
+    /// Whether the stage threads have been started (`start`, or a `run`).
+    public var hasStarted: Bool { lifecycle.withLock { $0.started } }
+
     /// Whether `stop` has begun (and, for `stop(drain: false)`, the stages been told to leave).
-    public var isStopRequested: Bool { stopRequested.load(ordering: .acquiring) }
+    public var isStopRequested: Bool { stopRequest.isRequested }
+
+    /// Requests a stop without waiting for it: the source is asked to return (`isStopRequested`).
+    func requestStop() { stopRequest.request() }
 
     /// Every stage's counters now (exact after `stop`).
     public func statistics() -> EngineStatistics { wiring.statistics() }
+}
+
+/// The engine's stop request, shared with the source thread without the engine itself.
+final class StopRequest: Sendable {
+    private let requested = Atomic<Bool>(false)
+
+    /// Releasing: pairs with `isRequested`, so a source that sees the stop also sees what was
+    /// stored before it (`abandoned`, for a stop that does not drain).
+    func request() { requested.store(true, ordering: .releasing) }
+
+    /// Acquiring (a plain load on x86-64, as relaxed is).
+    var isRequested: Bool { requested.load(ordering: .acquiring) }
 }

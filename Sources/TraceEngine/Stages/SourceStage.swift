@@ -89,6 +89,12 @@ public final class EngineSource: @unchecked Sendable {
         return emitReceived(fill)
     }
 
+    /// Offers a copy of `trace`.
+    @discardableResult
+    public func emit(_ trace: RawTrace) -> EmitOutcome {
+        emit { $0 = trace }
+    }
+
     /// Offers one record as the kernel delivered it (`RawTrace.loadDeferringHash` reads it). A
     /// record with a user stack snapshot goes to the unwind stage, when the engine has one, and
     /// enters the engine once unwound (at a later `flush`); when the stage is full, the

@@ -1,0 +1,21 @@
+import LinuxSystem
+
+/// Why the engine could not run. Configuration is judged before: `TraceEngine.init` throws
+/// `ConfigurationError`, naming the key, the value and what is allowed.
+public enum EngineError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// `start` or a `run` on an engine that has started already: an engine runs once.
+    case alreadyStarted
+    /// A second source: an engine has one (`runSource`, `run(source:)`, `run(traces:)`), since
+    /// its entry ring has a single producer.
+    case sourceAlreadyRunning
+    /// A thread could not be made or pinned.
+    case system(SystemError)
+
+    public var description: String {
+        switch self {
+        case .alreadyStarted: "the engine has started already (an engine runs once)"
+        case .sourceAlreadyRunning: "the engine has a source already (its entry has a single producer)"
+        case .system(let error): "\(error)"
+        }
+    }
+}

@@ -1,0 +1,110 @@
+public import ServiceLifecycle
+import Synchronization
+public import TraceModel
+
+// The structured lifecycle: one call that starts the engine, feeds it, and returns once it has
+// drained, with the final statistics.
+extension TraceEngine: Service {
+    /// Starts the engine, runs `source` on the source thread (pinned to `cpus.source`) and returns
+    /// when the source is exhausted, or when the task is cancelled or shut down gracefully (the
+    /// source is asked to stop) — in every case after the engine has drained and stopped.
+    ///
+    /// - Returns: the final statistics (`isConserved` holds).
+    /// - Throws: `EngineError` if the engine has started or has a source already, or a thread
+    ///   could not be made.
+    @discardableResult
+    public func run(source traceSource: some TraceSource) async throws(EngineError) -> EngineStatistics {
+        try start()
+        let ended = EndSignal()
+        do {
+            try runSource { source, isStopRequested in
+                traceSource.run(into: source, isStopRequested: isStopRequested)
+                ended.raise()
+            }
+        } catch {
+            await stop()
+            throw error
+        }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await ended.wait()
+        } onCancelOrGracefulShutdown: { [self] in
+            requestStop()
+        }
+        await stop()
+        return statistics()
+    }
+
+    /// Starts the engine and emits every trace of `traces` from this task; returns when the
+    /// sequence ends, or when the task is cancelled or shut down gracefully, after the engine has
+    /// drained and stopped.
+    ///
+    /// Under policy `block` a full entry ring makes `emit` wait on the thread this task runs on,
+    /// as any blocking call would: at high rates, prefer a `TraceSource` and its own thread.
+    ///
+    /// - Returns: the final statistics (`isConserved` holds).
+    /// - Throws: as `run(source:)`.
+    @discardableResult
+    public func run<Traces: AsyncSequence<RawTrace, Never> & Sendable>(traces: Traces) async throws(EngineError) -> EngineStatistics {
+        try claimSource()
+        try start()
+        let source = self.source
+        // Cancelled on graceful shutdown: an endless sequence (an open `AsyncStream`) ends its
+        // iteration on cancellation, not on a flag.
+        await cancelWhenGracefulShutdown {
+            for await trace in traces {
+                if Task.isCancelled { break }
+                source.emit(trace)
+            }
+        }
+        await stop()
+        return statistics()
+    }
+
+    /// `Service`: runs the `TraceSource` given at `init` as `run(source:)` does; without one,
+    /// starts the engine and runs until the task is cancelled or shut down gracefully while the
+    /// caller emits into `source` from one thread of its own (which must have stopped emitting by
+    /// then). Returns after the engine has drained; `statistics()` is then final.
+    public func run() async throws {
+        if let traceSource {
+            try await run(source: traceSource)
+            return
+        }
+        try start()
+        let ended = EndSignal()
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await ended.wait()
+        } onCancelOrGracefulShutdown: {
+            ended.raise()
+        }
+        await stop()
+    }
+}
+
+/// A one-time signal that a thread (or a handler) raises and one task awaits.
+final class EndSignal: Sendable {
+    private struct State {
+        var raised = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func raise() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.raised = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let raised = state.withLock { state -> Bool in
+                if !state.raised { state.waiter = continuation }
+                return state.raised
+            }
+            if raised { continuation.resume() }
+        }
+    }
+}

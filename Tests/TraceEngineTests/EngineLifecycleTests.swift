@@ -1,0 +1,151 @@
+import LinuxSystem
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import TraceEngine
+import TraceHandler
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Polls `condition` every millisecond, at most `polls` times; returns whether it became true.
+func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
+    for _ in 0..<polls {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
+}
+
+/// The structured lifecycle: runs that end when their source does, on cancellation or on graceful
+/// shutdown, always drained; one source per engine; an engine released while it runs stops.
+@Suite struct EngineLifecycleTests {
+    static func configuration() -> EngineConfiguration {
+        var configuration = EngineConfiguration()
+        configuration.symbolize.policy = .block
+        return configuration
+    }
+
+    /// The traces of `base` over and over, without end, counting what was handed out.
+    struct EndlessTraces: Sequence, Sendable {
+        let base: [RawTrace]
+        let handedOut: Counter
+
+        func makeIterator() -> AnyIterator<RawTrace> {
+            var index = 0
+            return AnyIterator {
+                defer { index = (index + 1) % base.count }
+                handedOut.add()
+                return base[index]
+            }
+        }
+    }
+
+    final class Counter: Sendable {
+        private let value = Atomic<Int>(0)
+        func add() { value.add(1, ordering: .relaxed) }
+        var count: Int { value.load(ordering: .relaxed) }
+    }
+
+    @Test func aFiniteSourceEndsTheRunDrained() async throws {
+        let reporter = TallyReporter()
+        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let statistics = try await engine.run(source: SequenceTraceSource(syntheticTraces(count: 5_000, distinct: 100)))
+        #expect(statistics.reported == 5_000)
+        #expect(statistics.isConserved, "\(statistics)")
+        #expect(reporter.result.samples == 5_000)
+        #expect(reporter.flushCount == 1)
+    }
+
+    @Test func anAsyncSequenceIsEmittedFromTheTask() async throws {
+        let traces = syntheticTraces(count: 3_000, distinct: 100)
+        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
+        for trace in traces { continuation.yield(trace) }
+        continuation.finish()
+        let reporter = TallyReporter()
+        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let statistics = try await engine.run(traces: stream)
+        #expect(statistics.reported == 3_000 && statistics.isConserved)
+        #expect(reporter.result.samples == 3_000)
+    }
+
+    /// Cancelling the task asks an endless source to stop; what it emitted is all reported.
+    @Test func cancellationStopsAnEndlessSourceAndDrains() async throws {
+        let reporter = TallyReporter()
+        let handedOut = Counter()
+        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let source = SequenceTraceSource(EndlessTraces(base: syntheticTraces(count: 64, distinct: 64), handedOut: handedOut))
+        let run = Task { try await engine.run(source: source) }
+        #expect(await eventually { reporter.result.samples > 10_000 })
+        run.cancel()
+        let statistics = try await run.value
+        #expect(statistics.isConserved, "\(statistics)")
+        #expect(statistics.reported > 10_000)
+        // Every trace taken from the sequence was emitted (the last one after the stop was seen
+        // is the only one that may not have been) and reported.
+        #expect(Int(statistics.reported) >= handedOut.count - 1)
+        #expect(reporter.flushCount == 1)
+    }
+
+    /// As a `Service` without a source of its own: the caller's thread emits; graceful shutdown
+    /// ends the run after draining.
+    @Test func gracefulShutdownEndsTheServiceRun() async throws {
+        let reporter = TallyReporter()
+        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await engine.run() }
+                #expect(await eventually { engine.hasStarted })
+                // Emitted from one thread (the entry ring's single producer), before the shutdown.
+                try await WorkerThread.run(name: "test-emitter") {
+                    for trace in syntheticTraces(count: 2_000, distinct: 50) { engine.source.emit(trace) }
+                }
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(engine.statistics().reported == 2_000 && engine.statistics().isConserved)
+        #expect(reporter.flushCount == 1)
+    }
+
+    @Test func anEngineRunsOnceWithOneSource() async throws {
+        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: TallyReporter())
+        try engine.start()
+        #expect(throws: EngineError.alreadyStarted) { try engine.start() }
+        try engine.runSource { _, isStopRequested in while !isStopRequested() { usleep(1_000) } }
+        #expect(throws: EngineError.sourceAlreadyRunning) { try engine.runSource { _, _ in } }
+        await #expect(throws: EngineError.sourceAlreadyRunning) { try await engine.run(traces: AsyncStream<RawTrace> { $0.finish() }) }
+        await #expect(throws: EngineError.alreadyStarted) { try await engine.run(source: SequenceTraceSource([RawTrace]())) }
+        await engine.stop()
+        #expect(engine.statistics().isConserved)
+    }
+
+    /// Dropping the last reference to a running engine stops and joins its threads, draining:
+    /// the reporter gets every sample and its flush.
+    @Test func releasingARunningEngineStopsIt() async throws {
+        let reporter = TallyReporter()
+        let emitted = Counter()
+        let sourceReturned = Counter()
+        do {
+            let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+            try engine.start()
+            let traces = syntheticTraces(count: 32, distinct: 32)
+            try engine.runSource { source, isStopRequested in
+                var index = 0
+                while !isStopRequested() {
+                    source.emit(traces[index % traces.count])
+                    emitted.add()
+                    index += 1
+                }
+                sourceReturned.add()
+            }
+            #expect(await eventually { reporter.result.samples > 1_000 })
+        }
+        // Only a stop makes the source return and the reporter flush; joined, so all is counted.
+        #expect(sourceReturned.count == 1)
+        #expect(reporter.result.samples == emitted.count)
+        #expect(reporter.flushCount == 1)
+    }
+}
