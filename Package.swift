@@ -46,6 +46,7 @@ let package = Package(
         .library(name: "KernelPath", targets: ["KernelPath"]),
         .library(name: "Symbolization", targets: ["Symbolization"]),
         .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
+        .library(name: "TraceProfiler", targets: ["TraceProfiler"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
         .executable(name: "tracehandler-bench", targets: ["tracehandler-bench"]),
     ],
@@ -87,7 +88,7 @@ let package = Package(
         .target(
             name: "AgentConfiguration",
             dependencies: [
-                "TraceModel", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem",
+                "TraceModel", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem", "TraceProfiler",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
@@ -110,11 +111,18 @@ let package = Package(
                 "AgentConfiguration", "LinuxSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(
+            name: "TraceProfiler",
+            dependencies: [
+                "TraceModel", "TraceHandler", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
-                "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport",
+                "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport", "TraceProfiler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -130,6 +138,13 @@ let package = Package(
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
         .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel"]),
         .testTarget(name: "LinuxSystemTests", dependencies: ["LinuxSystem"]),
+        .testTarget(
+            name: "TraceProfilerTests",
+            dependencies: [
+                "TraceProfiler", "KernelPath", "LinuxSystem",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "UnwindingTests", dependencies: ["Unwinding"]),
         .testTarget(
             name: "AgentConfigurationTests",

@@ -1,6 +1,7 @@
 import KernelPath
 import TraceEngine
 import TraceModel
+import TraceProfiler
 
 /// One configuration key: its name (dots separate levels: `rings.symbolize.capacity`), what it
 /// means, how a text value becomes a setting, and how the current setting reads as text.

@@ -9,15 +9,16 @@ extension TraceEngine: Service {
     /// when the source is exhausted, or when the task is cancelled or shut down gracefully (the
     /// source is asked to stop) — in every case after the engine has drained and stopped.
     ///
+    /// - Parameter threadName: the source thread's name (as `top -H` shows it).
     /// - Returns: the final statistics (`isConserved` holds).
     /// - Throws: `EngineError` if the engine has started or has a source already, or a thread
     ///   could not be made.
     @discardableResult
-    public func run(source traceSource: some TraceSource) async throws(EngineError) -> EngineStatistics {
+    public func run(source traceSource: some TraceSource, threadName: String = "th-source") async throws(EngineError) -> EngineStatistics {
         try start()
         let ended = EndSignal()
         do {
-            try runSource { source, isStopRequested in
+            try runSource(name: threadName) { source, isStopRequested in
                 traceSource.run(into: source, isStopRequested: isStopRequested)
                 ended.raise()
             }

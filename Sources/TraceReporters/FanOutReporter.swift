@@ -3,8 +3,9 @@ public import TraceModel
 
 /// Hands every report to several reporters, in order: the engine's one reporter when an agent
 /// writes more than one output. Trace events are used only when every reporter supports them;
-/// otherwise all of them get counts and frames (every reporter implements both).
-public struct FanOutReporter: TraceReporter {
+/// otherwise all of them get counts and frames (every reporter implements both). Executables are
+/// passed on to the reporters that want them (`ExecutableReporter`).
+public struct FanOutReporter: TraceReporter, ExecutableReporter {
     public let reporters: [any TraceReporter]
     public let supportsReportTraceEvent: Bool
 
@@ -27,5 +28,9 @@ public struct FanOutReporter: TraceReporter {
 
     public func flush() {
         for reporter in reporters { reporter.flush() }
+    }
+
+    public func reportExecutable(_ metadata: ExecutableMetadata) {
+        for case let reporter as any ExecutableReporter in reporters { reporter.reportExecutable(metadata) }
     }
 }

@@ -8,6 +8,7 @@ import Synchronization
 import TraceEngine
 import TraceHandler
 import TraceModel
+import TraceProfiler
 import TraceReporters
 
 #if canImport(Glibc)
@@ -59,11 +60,9 @@ struct ProfileCommand: AsyncParsableCommand {
             throw CommandFailure("cannot profile: \(missing)")
         }
         if let pid { try checkIsProcess(pid) }
-        let configuration = try await options.load(extra: flagSettings)
+        var configuration = try await options.load(extra: flagSettings)
+        configuration.pid = pid
         if configuration.hangup == .ignore { signal(SIGHUP, SIG_IGN) }
-        let output = configuration.kernel
-        let engineConfiguration = configuration.agentEngine
-        let frequency = configuration.frequency
         let outputDir = configuration.outputDirectory
         // Checked (and locked) before sampling: a location that cannot take the results must
         // not cost a whole profile to find out.
@@ -78,37 +77,44 @@ struct ProfileCommand: AsyncParsableCommand {
         let bound = ProfileBound(maximumStacks: configuration.maximumStacks)
         let folded = formats.contains(.folded) ? FoldedStacksReporter(bound: bound) : nil
         let profile = formats.contains(.pprof) || formats.contains(.otlp)
-            ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / frequency), bound: bound) : nil
+            ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / configuration.frequency), bound: bound) : nil
         let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
-        let symbolizer = try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: profile)
-        let unwinder = configuration.unwindMode == .dwarf ? try DWARFUnwinder(configuration: configuration.unwinder) : nil
-        let engine = try TraceEngine(configuration: engineConfiguration, processor: symbolizer, reporter: reporter, unwinder: unwinder)
-        let sampler = try Sampler(
-            frequency: frequency, pid: pid, output: output, stackBytes: configuration.unwindMode == .dwarf ? configuration.stackBytes : 0)
-        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
-        try engine.start()
-        try engine.runSource(name: "th-poll") { source, isStopRequested in
-            poll.run(into: source, isStopRequested: isStopRequested)
+        let profiler: Profiler<FanOutReporter>
+        do {
+            profiler = try Profiler(configuration: configuration.profiler, reporter: reporter)
+        } catch {
+            throw CommandFailure("\(error)")
         }
-        print("profiling \(pid.map { "pid \($0)" } ?? "every process") on \(sampler.cpus.count) CPUs at \(frequency) Hz for \(duration) s (\(output.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)")
-        fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
 
-        let started = UnixTime64(rawValue: UnixClock.nanoseconds())
-        let startedAt = ContinuousClock.now
+        let ended = RunEnded()
+        let target = pid.map { "pid \($0)" } ?? "every process"
+        let settings = "at \(configuration.frequency) Hz for \(duration) s "
+            + "(\(configuration.kernel.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)"
+        let sampling = Task {
+            defer { ended.set() }
+            return try await profiler.profile { cpus in
+                print("profiling \(target) on \(cpus.count) CPUs \(settings)")
+                fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
+            }
+        }
         var progress = ProgressLine("profiling", every: configuration.monitorInterval)
-        let interrupted = await waitForDurationOrSignal(seconds: duration) {
+        let interrupted = await waitForDurationOrSignal(seconds: duration, unless: { ended.isSet }) {
+            guard let statistics = profiler.statistics() else { return }
             progress.update {
-                let totals = sampler.buffers.totals
-                return "\(totals.records) samples received, \(engine.statistics().reported) reported, \(totals.lost) lost"
+                "\(statistics.received.records) samples received, \(statistics.engine.reported) reported, \(statistics.lostInKernel) lost"
             }
         }
         progress.end()
-        sampler.close()  // no new samples; what is in the buffers is still delivered
-        poll.wake()
-        await engine.stop()
-        let sampled = ContinuousClock.now - startedAt
+        sampling.cancel()  // the sampler detaches; what is in the buffers and the engine is still delivered
+        let statistics: ProfileStatistics
+        do {
+            statistics = try await sampling.value
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        let (started, sampled) = (statistics.startTime, statistics.duration)
 
-        printSummary(interrupted: interrupted != nil, sampler: sampler, statistics: engine.statistics(), kind: output.kind)
+        printSummary(interrupted: interrupted != nil, statistics)
         // Every format is attempted; each failure is reported, and any makes the run fail.
         var failures: [String] = []
         func attempt(_ format: OutputFormat, _ name: String, _ write: () throws -> String) {
@@ -139,8 +145,8 @@ struct ProfileCommand: AsyncParsableCommand {
                 return "an OTLP profile of \(profile.sampleCount) samples (\(profile.distinctSampleCount) distinct stacks)"
             }
         }
-        print("symbolizer: \(symbolizer.statistics())")
-        if let unwinder { print("unwinder: \(unwinder.statistics())") }
+        print("symbolizer: \(statistics.symbolizer)")
+        if let unwinder = statistics.unwinder { print("unwinder: \(unwinder)") }
         // After writing, which needs memory of its own: the whole run's peak.
         print("memory: peak RSS \(String(format: "%.1f", peakRSSMebibytes())) MiB")
         if !failures.isEmpty {
@@ -163,20 +169,20 @@ struct ProfileCommand: AsyncParsableCommand {
         }
     }
 
-    private func printSummary(interrupted: Bool, sampler: Sampler, statistics: EngineStatistics, kind: KernelOutputConfiguration.Kind) {
-        let counters = sampler.counters()
-        let totals = sampler.buffers.totals
+    private func printSummary(interrupted: Bool, _ profile: ProfileStatistics) {
+        let counters = profile.sampler
+        let statistics = profile.engine
         print(interrupted ? "interrupted: stopped early, everything sampled so far was kept" : "done")
-        print("samples: \(counters.records) sent by the sampler, \(totals.records) received, \(statistics.reported) reported")
+        print("samples: \(counters.records) sent by the sampler, \(profile.received.records) received, \(statistics.reported) reported")
         // A perf buffer that refuses a record both fails the sampler's output call and counts it
-        // in a LOST record: count it once. A BPF ring buffer has no LOST records.
-        let lostInAll = kind == .perfBuffer ? totals.lost : totals.lost + counters.outputErrors
-        var lost = "lost: \(lostInAll) in all"
-        for (cpu, buffer) in sampler.buffers.statistics() where buffer.lost > 0 || buffer.corrupt > 0 {
-            lost += "; " + (cpu.map { "cpu \($0)" } ?? "ring buffer") + " lost \(buffer.lost) corrupt \(buffer.corrupt)"
+        // in a LOST record: counted once (`lostInKernel`). A BPF ring buffer has no LOST records.
+        var lost = "lost: \(profile.lostInKernel) in all"
+        for buffer in profile.buffers where buffer.statistics.lost > 0 || buffer.statistics.corrupt > 0 {
+            lost += "; " + (buffer.cpu.map { "cpu \($0)" } ?? "ring buffer")
+                + " lost \(buffer.statistics.lost) corrupt \(buffer.statistics.corrupt)"
         }
         if counters.outputErrors > 0 {
-            lost += kind == .perfBuffer
+            lost += profile.bufferKind == .perfBuffer
                 ? "; the sampler saw \(counters.outputErrors) refused by full perf buffers"
                 : "; refused by the ring buffer \(counters.outputErrors)"
         }
@@ -196,6 +202,13 @@ struct ProfileCommand: AsyncParsableCommand {
 }
 
 
+/// Set when the profile's task has ended (done, or failed to start).
+private final class RunEnded: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+}
+
 /// The number of the SIGINT, SIGTERM or SIGHUP that arrived (0: none yet); the profile loop
 /// polls it.
 private let stopSignal = Atomic<Int32>(0)
@@ -210,11 +223,11 @@ private func restoreStopSignals() {
     for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop, SIG_DFL) }
 }
 
-/// Sleeps until `seconds` pass or SIGINT/SIGTERM/SIGHUP has arrived, calling `tick` every 20 ms;
-/// returns the signal that ended it, if one did.
-private func waitForDurationOrSignal(seconds: Double, tick: () -> Void) async -> Int32? {
+/// Sleeps until `seconds` pass, SIGINT/SIGTERM/SIGHUP has arrived or `stopped()` turns true,
+/// calling `tick` every 20 ms; returns the signal that ended it, if one did.
+private func waitForDurationOrSignal(seconds: Double, unless stopped: () -> Bool, tick: () -> Void) async -> Int32? {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
+    while ContinuousClock.now < deadline && !stopped() {
         let number = stopSignal.load(ordering: .relaxed)
         if number != 0 { return number }
         try? await Task.sleep(for: .milliseconds(20))

@@ -113,6 +113,18 @@ import TraceReporters
         #expect(pprof.sampleCount == 3)
     }
 
+    /// Executables reach the members that want them (a profile names mappings from them).
+    @Test func fanOutPassesExecutablesToTheReportersThatTakeThem() throws {
+        let folded = FoldedStacksReporter()
+        let pprof = ProfileReporter(samplingPeriod: .milliseconds(10))
+        let both: any ExecutableReporter = FanOutReporter([folded, pprof])
+        both.reportExecutable(ExecutableMetadata(fileID: Self.app, fileName: "/usr/bin/app", buildID: "abcd"))
+        pprof.reportFramesForTrace(Self.trace())
+        pprof.reportCountForTrace(Self.trace().hash, count: 1, meta: Self.meta("app"))
+        let profile = try DecodedProfile(pprof.encodedPprof(start: UnixTime64(rawValue: 1), duration: .seconds(1)))
+        #expect(profile.mappingFiles.contains("/usr/bin/app"))
+    }
+
     @Test func fanOutPassesFlushOnToEveryReporter() {
         final class FlushCounter: TraceReporter {
             let flushes = Mutex(0)

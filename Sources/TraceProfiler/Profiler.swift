@@ -1,0 +1,214 @@
+import KernelPath
+import LinuxSystem
+public import ServiceLifecycle
+import Symbolization
+import Synchronization
+import TraceEngine
+public import TraceHandler
+import TraceModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A ready profiler: the BPF sampler on every CPU (or one process), the poll stage reading its
+/// buffers, the staged engine with the symbolizer (and, in `dwarf` mode, the unwinder), handing
+/// every sample to `reporter`. A swift-service-lifecycle `Service`.
+///
+/// `profile()` (or `run()`) samples until the task is cancelled or shut down gracefully; then it
+/// stops in the order that loses nothing — the sampler detaches, the poll stage drains the
+/// kernel buffers once more, the engine drains its rings, the reporter is flushed — and returns
+/// the final statistics. A reporter that is also an `ExecutableReporter` (or a `FanOutReporter`
+/// holding one) learns each executable's name and build id.
+///
+/// One profile at a time per profiler; it may be run again after it returned.
+public final class Profiler<Reporter: TraceReporter>: Service, Sendable {
+    public let configuration: ProfilerConfiguration
+    private let reporter: Reporter
+    private let state = Mutex(State.idle(last: nil))
+
+    private enum State {
+        case idle(last: ProfileStatistics?)
+        case running(Session<Reporter>)
+    }
+
+    /// - Throws: `ProfilerError.configuration`, naming the key, the value and what is allowed.
+    public init(configuration: ProfilerConfiguration = ProfilerConfiguration(), reporter: Reporter) throws(ProfilerError) {
+        try configured { () throws(ConfigurationError) in try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs()) }
+        self.configuration = configuration
+        self.reporter = reporter
+    }
+
+    /// `Service`: `profile()`; the final statistics are then `statistics()`.
+    public func run() async throws {
+        try await profile()
+    }
+
+    /// Samples until the task is cancelled or shut down gracefully, then stops without losing
+    /// what was sampled (see the type's comment).
+    ///
+    /// - Parameter whenSampling: called once sampling has begun, with the CPUs sampled.
+    /// - Returns: the final statistics (`isConserved` holds unless a record was malformed).
+    /// - Throws: `ProfilerError` when BPF is not permitted, the sampler cannot be loaded or
+    ///   attached, or the engine's threads cannot be made; nothing is left running then.
+    @discardableResult
+    public func profile(whenSampling: @Sendable ([Int]) -> Void = { _ in }) async throws(ProfilerError) -> ProfileStatistics {
+        if let missing = KernelSupport.missingCapability() { throw .missingCapability(missing) }
+        let session = try start()
+        whenSampling(session.sampler.cpus)
+        do {
+            try await session.engine.run(source: session.samplingSource, threadName: "th-poll")
+        } catch {
+            session.sampler.close()
+            state.withLock { $0 = .idle(last: nil) }
+            throw .engine(error)
+        }
+        let final = session.statistics()
+        state.withLock { $0 = .idle(last: final) }
+        return final
+    }
+
+    /// The running profile's statistics, from any thread without waiting for the stages; after
+    /// a profile, its final statistics; nil before the first.
+    public func statistics() -> ProfileStatistics? {
+        state.withLock { state in
+            switch state {
+            case .idle(let last): last
+            case .running(let session): session.statistics()
+            }
+        }
+    }
+
+    /// Loads and attaches the sampler and builds the stages; the engine starts in `run(source:)`.
+    private func start() throws(ProfilerError) -> Session<Reporter> {
+        let configuration = self.configuration
+        let reporter = self.reporter
+        let symbolizer = try configured { () throws(ConfigurationError) in
+            try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: reporter as? any ExecutableReporter)
+        }
+        let unwinder = configuration.unwindMode == .framePointers ? nil : try configured { () throws(ConfigurationError) in
+            try DWARFUnwinder(configuration: configuration.unwinder)
+        }
+        let engine = try configured { () throws(ConfigurationError) in
+            try TraceEngine(configuration: configuration.profilingEngine, processor: symbolizer, reporter: reporter, unwinder: unwinder)
+        }
+        let sampler: Sampler
+        let poll: KernelPollStage
+        do {
+            sampler = try Sampler(
+                frequency: configuration.frequency, pid: configuration.pid, output: configuration.kernel,
+                stackBytes: configuration.unwindMode == .dwarf ? configuration.stackBytes : 0)
+            poll = try KernelPollStage(buffers: sampler.buffers, configuration: configuration.kernel)
+        } catch {
+            throw .kernel(error)
+        }
+        let session = Session<Reporter>(
+            sampler: SharedSampler(sampler), poll: poll, engine: engine, symbolizer: symbolizer, unwinder: unwinder,
+            bufferKind: configuration.kernel.kind)
+        try state.withLock { (state) throws(ProfilerError) in
+            if case .running = state {
+                session.sampler.close()
+                throw .engine(.alreadyStarted)
+            }
+            state = .running(session)
+        }
+        return session
+    }
+}
+
+/// `body`'s configuration error as a profiler error.
+private func configured<T>(_ body: () throws(ConfigurationError) -> T) throws(ProfilerError) -> T {
+    do {
+        return try body()
+    } catch {
+        throw .configuration(error)
+    }
+}
+
+/// One running profile's parts.
+private final class Session<Reporter: TraceReporter>: Sendable {
+    let sampler: SharedSampler
+    let poll: KernelPollStage
+    let engine: TraceEngine<NativeSymbolizer, Reporter>
+    let symbolizer: NativeSymbolizer
+    let unwinder: DWARFUnwinder?
+    let bufferKind: KernelOutputConfiguration.Kind
+
+    init(
+        sampler: SharedSampler, poll: KernelPollStage, engine: TraceEngine<NativeSymbolizer, Reporter>,
+        symbolizer: NativeSymbolizer, unwinder: DWARFUnwinder?, bufferKind: KernelOutputConfiguration.Kind
+    ) {
+        self.sampler = sampler
+        self.poll = poll
+        self.engine = engine
+        self.symbolizer = symbolizer
+        self.unwinder = unwinder
+        self.bufferKind = bufferKind
+    }
+
+    /// The poll stage, but on a stop request the sampler detaches first: the poll stage's last
+    /// drain then finds every record the sampler sent.
+    var samplingSource: SamplingSource { SamplingSource(sampler: sampler, poll: poll) }
+
+    func statistics() -> ProfileStatistics {
+        let (counters, sampled) = sampler.countersAndDuration()
+        return ProfileStatistics(
+            startTime: sampler.startTime, duration: sampled, cpus: sampler.cpus, sampler: counters, received: sampler.buffers.totals,
+            buffers: sampler.buffers.statistics().map { .init(cpu: $0.cpu, statistics: $0.statistics) },
+            engine: engine.statistics(), symbolizer: symbolizer.statistics(), unwinder: unwinder?.statistics(),
+            bufferKind: bufferKind)
+    }
+}
+
+/// The sampler, shared by the poll thread (which detaches it at the stop) and whoever reads its
+/// counters: a lock orders the two, since detaching frees what the counters are read from.
+private final class SharedSampler: @unchecked Sendable {
+    // @unchecked: `sampler` and `closedAt` are used under `lock`; the rest is immutable after
+    // init, and the buffers' statistics are atomics (`PublishedBufferStatistics`).
+    private let lock = Mutex(())
+    private let sampler: Sampler
+    private var closedAt: ContinuousClock.Instant?
+    let buffers: KernelBuffers
+    let cpus: [Int]
+    /// When the sampler was attached, on the wall clock and the monotonic one.
+    let startTime = UnixTime64(rawValue: wallClockNanoseconds())
+    private let startInstant = ContinuousClock.now
+
+    init(_ sampler: Sampler) {
+        self.sampler = sampler
+        buffers = sampler.buffers
+        cpus = sampler.cpus
+    }
+
+    /// The program's counters, and how long it has sampled (until it was detached).
+    func countersAndDuration() -> (ProgramCounters, Duration) {
+        lock.withLock { _ in (sampler.counters(), (closedAt ?? .now) - startInstant) }
+    }
+
+    /// Detaches the sampler. Idempotent.
+    func close() {
+        lock.withLock { _ in
+            sampler.close()
+            if closedAt == nil { closedAt = .now }
+        }
+    }
+}
+
+private func wallClockNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+private struct SamplingSource: TraceSource {
+    let sampler: SharedSampler
+    let poll: KernelPollStage
+
+    func run(into source: EngineSource, isStopRequested: () -> Bool) {
+        poll.run(into: source) {
+            guard isStopRequested() else { return false }
+            sampler.close()
+            return true
+        }
+    }
+}

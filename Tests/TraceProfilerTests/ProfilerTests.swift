@@ -1,0 +1,118 @@
+import KernelPath
+import LinuxSystem
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import TraceProfiler
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts what a profile reports, per user-mode hash, and the flushes.
+final class CountingReporter: TraceReporter {
+    private let state = Mutex<(samples: Int, frames: Int, flushes: Int)>((0, 0, 0))
+    var samples: Int { state.withLock { $0.samples } }
+    var frames: Int { state.withLock { $0.frames } }
+    var flushes: Int { state.withLock { $0.flushes } }
+    func reportFramesForTrace(_ trace: Trace) { state.withLock { $0.frames += 1 } }
+    func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
+        state.withLock { $0.samples += Int(count) }
+    }
+    func flush() { state.withLock { $0.flushes += 1 } }
+}
+
+/// A thread of this process that spins until stopped: something to sample.
+final class Spinner: Sendable {
+    private final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    private let stop = Flag()
+    private let thread: WorkerThread
+
+    init() throws {
+        let stop = self.stop
+        thread = try WorkerThread.spawn(name: "test-spinner", cpus: nil) {
+            var x: UInt64 = 1
+            while !stop.value.load(ordering: .relaxed) { x = x &* 6364136223846793005 &+ 1 }
+            withExtendedLifetime(x) {}
+        }
+    }
+
+    func finish() {
+        stop.value.store(true, ordering: .relaxed)
+        thread.join()
+    }
+}
+
+@Suite(.serialized, .enabled(if: KernelSupport.missingCapability() == nil, "\(KernelSupport.missingCapability() ?? "")"))
+struct ProfilerTests {
+    static func configuration() -> ProfilerConfiguration {
+        var configuration = ProfilerConfiguration()
+        configuration.frequency = 999
+        configuration.pid = getpid()
+        return configuration
+    }
+
+    /// A real profile through a custom reporter, ended by cancelling its task: every sample the
+    /// sampler sent is received and reported (the stop order loses nothing), the reporter is
+    /// flushed once, and live statistics were readable meanwhile.
+    @Test func cancellingAProfileLosesNothing() async throws {
+        let spinner = try Spinner()
+        defer { spinner.finish() }
+        let reporter = CountingReporter()
+        let profiler = try Profiler(configuration: Self.configuration(), reporter: reporter)
+        let run = Task { try await profiler.profile() }
+        var live = 0
+        for _ in 0..<20_000 where live < 300 {  // 0.3 s of the spinner's CPU, however loaded the machine
+            try await Task.sleep(for: .milliseconds(1))
+            live = Int(profiler.statistics()?.engine.reported ?? 0)
+        }
+        run.cancel()
+        let statistics = try await run.value
+        #expect(statistics.sampler.records >= 300, "\(statistics)")
+        #expect(statistics.sampler.records == statistics.received.records)
+        #expect(statistics.engine.reported == statistics.received.records)
+        #expect(statistics.isConserved)
+        #expect(reporter.samples == Int(statistics.engine.reported))
+        #expect(reporter.flushes == 1)
+        #expect(statistics.duration > .zero && statistics.cpus.count >= 1)
+        #expect(profiler.statistics()?.engine.reported == statistics.engine.reported)  // final, kept
+    }
+
+    /// As a `Service`: graceful shutdown ends `run()` the same way.
+    @Test func gracefulShutdownEndsTheServiceRun() async throws {
+        let spinner = try Spinner()
+        defer { spinner.finish() }
+        let reporter = CountingReporter()
+        let profiler = try Profiler(configuration: Self.configuration(), reporter: reporter)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await profiler.run() }
+                for _ in 0..<20_000 where (profiler.statistics()?.engine.reported ?? 0) < 100 {
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        let statistics = try #require(profiler.statistics())
+        #expect(statistics.engine.reported >= 100 && statistics.isConserved, "\(statistics)")
+        #expect(reporter.samples == Int(statistics.engine.reported) && reporter.flushes == 1)
+    }
+}
+
+/// Without privileges or sampling at all: bad configuration is refused before anything loads.
+@Suite struct ProfilerConfigurationTests {
+    @Test func badConfigurationNamesTheKey() {
+        var configuration = ProfilerConfiguration()
+        configuration.frequency = 0
+        #expect {
+            try Profiler(configuration: configuration, reporter: CountingReporter())
+        } throws: { error in
+            guard case ProfilerError.configuration(let problem) = error else { return false }
+            return problem.key == "sampling.frequency" && "\(error)".contains("1 ... 100000 Hz")
+        }
+    }
+}
