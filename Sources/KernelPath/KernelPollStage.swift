@@ -8,7 +8,7 @@ import TraceModel
 /// room, records stay in the kernel buffers meanwhile, and the kernel counts what it then loses.
 ///
 /// It runs until asked to stop; then it drains every buffer once more (records already written
-/// are delivered, not lost) and returns. As the `TraceSource` of `TraceEngine.run(source:)`, it
+/// are delivered, not lost) and returns. As the `TraceSource` of `StagedEngine.run(source:)`, it
 /// is asked when the run is cancelled or shut down gracefully, and sees it within `pollInterval`.
 public final class KernelPollStage: TraceSource, @unchecked Sendable {
     // @unchecked: `run` belongs to the one poll thread; `wake` is the only call from other threads,

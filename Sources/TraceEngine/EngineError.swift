@@ -1,6 +1,6 @@
 import LinuxSystem
 
-/// Why the engine could not run. Configuration is judged before: `TraceEngine.init` throws
+/// Why the engine could not run. Configuration is judged before: `StagedEngine.init` throws
 /// `ConfigurationError`, naming the key, the value and what is allowed.
 public enum EngineError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `start` or a `run` on an engine that has started already: an engine runs once.

@@ -2,7 +2,7 @@ import Synchronization
 import TraceModel
 
 /// Everything the stages share (but the processor and reporter, which the stages hold themselves): the rings between them, the slot pools, the doorbells, the
-/// counters and the drain flags. Built once by `TraceEngine.init`; every field is a constant.
+/// counters and the drain flags. Built once by `StagedEngine.init`; every field is a constant.
 ///
 /// Topology (k = symbolize workers; every ring has one producer and one consumer):
 ///

@@ -1,12 +1,12 @@
 import TraceModel
 
-/// What feeds an engine that runs to its end (`TraceEngine.run(source:)`, or the `Service` run of
+/// What feeds an engine that runs to its end (`StagedEngine.run(source:)`, or the `Service` run of
 /// an engine made with one): a producer of raw traces that emits on the engine's source thread,
 /// pinned to `cpus.source`, until it is exhausted or asked to stop. The kernel path's poll stage
 /// is one; `SequenceTraceSource` adapts a sequence.
 ///
 /// It may block (read a device, wait for data): it has a thread of its own. For traces that
-/// arrive through an `AsyncSequence`, use `TraceEngine.run(traces:)` instead.
+/// arrive through an `AsyncSequence`, use `StagedEngine.run(traces:)` instead.
 public protocol TraceSource: Sendable {
     /// Emits into `source` until there is nothing left — returning then ends the run: the engine
     /// drains and stops — or until `isStopRequested()` turns true, when it should return soon.

@@ -90,7 +90,7 @@ public final class Profiler<Reporter: TraceReporter>: Service, Sendable {
             try DWARFUnwinder(configuration: configuration.unwinder)
         }
         let engine = try configured { () throws(ConfigurationError) in
-            try TraceEngine(configuration: configuration.profilingEngine, processor: symbolizer, reporter: reporter, unwinder: unwinder)
+            try StagedEngine(configuration: configuration.profilingEngine, processor: symbolizer, reporter: reporter, unwinder: unwinder)
         }
         let sampler: Sampler
         let poll: KernelPollStage
@@ -129,13 +129,13 @@ private func configured<T>(_ body: () throws(ConfigurationError) -> T) throws(Pr
 private final class Session<Reporter: TraceReporter>: Sendable {
     let sampler: SharedSampler
     let poll: KernelPollStage
-    let engine: TraceEngine<NativeSymbolizer, Reporter>
+    let engine: StagedEngine<NativeSymbolizer, Reporter>
     let symbolizer: NativeSymbolizer
     let unwinder: DWARFUnwinder?
     let bufferKind: KernelOutputConfiguration.Kind
 
     init(
-        sampler: SharedSampler, poll: KernelPollStage, engine: TraceEngine<NativeSymbolizer, Reporter>,
+        sampler: SharedSampler, poll: KernelPollStage, engine: StagedEngine<NativeSymbolizer, Reporter>,
         symbolizer: NativeSymbolizer, unwinder: DWARFUnwinder?, bufferKind: KernelOutputConfiguration.Kind
     ) {
         self.sampler = sampler

@@ -127,7 +127,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
             var engineCPU: Double?
             if consumer == .engine {
                 let configuration = engineConfiguration
-                let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: CountingReporter())
+                let engine = try StagedEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: CountingReporter())
                 try engine.start()
                 try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
                 wall = try placement.generate(records)

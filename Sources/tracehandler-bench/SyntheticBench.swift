@@ -146,7 +146,7 @@ enum SyntheticBench {
     ) throws -> SyntheticResult {
         let reporter = LatencyRecordingReporter()
         let processor = CostlyProcessor(cost: .nanoseconds(Int64(workload.symbolizeCostMicroseconds * 1000)))
-        let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
+        let engine = try StagedEngine(configuration: configuration, processor: processor, reporter: reporter)
         try engine.start()
         let schedule = Mutex(OfferSchedule(workload))
         let sourceFinished = Atomic<Bool>(false)

@@ -75,7 +75,7 @@ struct SyntheticCommand: AsyncParsableCommand {
             engineConfiguration.cacheSize = Int(cacheSize)
             engineConfiguration.symbolizeWorkers = workers
             engineConfiguration.symbolize.policy = .block
-            let engine = try TraceEngine(
+            let engine = try StagedEngine(
                 configuration: engineConfiguration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
             try engine.start()
             let generator = source.generator

@@ -27,7 +27,7 @@ struct KernelPathTests {
         let reporter = CountingReporter()
         var configuration = EngineConfiguration()
         configuration.symbolize.policy = .block
-        let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        let engine = try StagedEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
         try engine.start()
         let poll = try KernelPollStage(buffers: generator.buffers, configuration: output)
         try engine.runSource(name: "th-poll") { source, isStopRequested in

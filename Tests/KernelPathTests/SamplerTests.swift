@@ -51,7 +51,7 @@ func sample<P: TraceProcessor, R: TraceReporter>(
     defer { sampler.close() }
     var configuration = EngineConfiguration()
     configuration.unwind.workers = unwinder == nil ? 0 : 1
-    let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter, unwinder: unwinder)
+    let engine = try StagedEngine(configuration: configuration, processor: processor, reporter: reporter, unwinder: unwinder)
     try engine.start()
     let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
     try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }

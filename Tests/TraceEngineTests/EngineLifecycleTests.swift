@@ -51,7 +51,7 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
 
     @Test func aFiniteSourceEndsTheRunDrained() async throws {
         let reporter = TallyReporter()
-        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
         let statistics = try await engine.run(source: SequenceTraceSource(syntheticTraces(count: 5_000, distinct: 100)))
         #expect(statistics.reported == 5_000)
         #expect(statistics.isConserved, "\(statistics)")
@@ -65,7 +65,7 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         for trace in traces { continuation.yield(trace) }
         continuation.finish()
         let reporter = TallyReporter()
-        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
         let statistics = try await engine.run(traces: stream)
         #expect(statistics.reported == 3_000 && statistics.isConserved)
         #expect(reporter.result.samples == 3_000)
@@ -75,7 +75,7 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
     @Test func cancellationStopsAnEndlessSourceAndDrains() async throws {
         let reporter = TallyReporter()
         let handedOut = Counter()
-        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
         let source = SequenceTraceSource(EndlessTraces(base: syntheticTraces(count: 64, distinct: 64), handedOut: handedOut))
         let run = Task { try await engine.run(source: source) }
         #expect(await eventually { reporter.result.samples > 10_000 })
@@ -93,7 +93,7 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
     /// ends the run after draining.
     @Test func gracefulShutdownEndsTheServiceRun() async throws {
         let reporter = TallyReporter()
-        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await engine.run() }
@@ -111,7 +111,7 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
     }
 
     @Test func anEngineRunsOnceWithOneSource() async throws {
-        let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: TallyReporter())
+        let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: TallyReporter())
         try engine.start()
         #expect(throws: EngineError.alreadyStarted) { try engine.start() }
         try engine.runSource { _, isStopRequested in while !isStopRequested() { usleep(1_000) } }
@@ -129,7 +129,7 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         let emitted = Counter()
         let sourceReturned = Counter()
         do {
-            let engine = try TraceEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+            let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
             try engine.start()
             let traces = syntheticTraces(count: 32, distinct: 32)
             try engine.runSource { source, isStopRequested in

@@ -133,7 +133,7 @@ func runEngine<P: TraceProcessor, R: TraceReporter>(
     _ traces: [RawTrace], configuration: EngineConfiguration, processor: P, reporter: R
 ) async throws -> (EngineStatistics, [EmitOutcome]) {
     try await WorkerThread.run(name: "test-body") {
-        let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
+        let engine = try StagedEngine(configuration: configuration, processor: processor, reporter: reporter)
         try engine.start()
         var outcomes: [EmitOutcome] = []
         for trace in traces {

@@ -158,7 +158,7 @@ import TraceModel
         configuration.symbolize = EdgeConfiguration(capacity: 256, policy: .block)  // holds the 200 waited for below
         let reporter = TallyReporter()
         let processor = GatedProcessor()
-        let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: reporter)
+        let engine = try StagedEngine(configuration: configuration, processor: processor, reporter: reporter)
         try engine.start()
         try engine.runSource { source, isStopRequested in
             for trace in traces where !isStopRequested() { source.emit { $0 = trace } }
@@ -183,7 +183,7 @@ import TraceModel
     func malformedRecordsAreCountedAndSkipped(hashCacheThread: HashCacheThread) async throws {
         var configuration = EngineConfiguration()
         configuration.hashCacheThread = hashCacheThread
-        let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+        let engine = try StagedEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
         try engine.start()
         let garbage = [UInt8](repeating: 0xff, count: 80)
         let outcome = garbage.withUnsafeBytes { bytes in
@@ -203,7 +203,7 @@ import TraceModel
         configuration.hashCacheThread = hashCacheThread
         configuration.cpus = StageCPUs(source: [0], hashCache: [0], symbolize: [[0]], report: [0])
         let reporter = TallyReporter()
-        let engine = try TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        let engine = try StagedEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
         try engine.start()
         let traces = syntheticTraces(count: 64, distinct: 16)
         try engine.runSource { source, isStopRequested in
@@ -241,7 +241,7 @@ import TraceModel
         let reporter = TallyReporter()
         let fixed = configuration
         let (statistics, retries, outcomes) = try await WorkerThread.run(name: "test-body") {
-            let engine = try TraceEngine(configuration: fixed, processor: processor, reporter: reporter)
+            let engine = try StagedEngine(configuration: fixed, processor: processor, reporter: reporter)
             try engine.start()
             let first = engine.source.emit { $0 = cached }  // a miss: takes the slot
             // The slot comes back with the answer for `cached`, which also caches it; until then
@@ -314,7 +314,7 @@ import TraceModel
         var c = EngineConfiguration()
         c.cpus.hashCache = [4095]
         #expect(throws: ConfigurationError.self) {
-            try TraceEngine(configuration: c, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+            try StagedEngine(configuration: c, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
         }
     }
 }

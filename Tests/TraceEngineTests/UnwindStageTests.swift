@@ -85,7 +85,7 @@ import TraceModel
         _ records: [[UInt8]], configuration: EngineConfiguration, unwinder: FakeUnwinder, processor: FrameCountingProcessor
     ) async throws -> (EngineStatistics, [EmitOutcome]) {
         try await WorkerThread.run(name: "test-body") {
-            let engine = try TraceEngine(configuration: configuration, processor: processor, reporter: TallyReporter(), unwinder: unwinder)
+            let engine = try StagedEngine(configuration: configuration, processor: processor, reporter: TallyReporter(), unwinder: unwinder)
             try engine.start()
             let outcomes = records.map { record in record.withUnsafeBytes { engine.source.emitRecord($0) } }
             engine.stop()
@@ -152,7 +152,7 @@ import TraceModel
         let records = Self.records(count: 100)
         let processor = FrameCountingProcessor()
         let (statistics, _) = try await WorkerThread.run(name: "test-body") {
-            let engine = try TraceEngine(configuration: EngineConfiguration(), processor: processor, reporter: TallyReporter())
+            let engine = try StagedEngine(configuration: EngineConfiguration(), processor: processor, reporter: TallyReporter())
             try engine.start()
             let outcomes = records.map { record in record.withUnsafeBytes { engine.source.emitRecord($0) } }
             engine.stop()

@@ -40,7 +40,7 @@ struct EngineWorkload: Sendable {
         configuration.symbolize.policy = .block
         configuration.hashCacheThread = hashCacheThread
         let reporter = CountingReporter()
-        let engine = try! TraceEngine(
+        let engine = try! StagedEngine(
             configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
         try! engine.start()
         benchmark.startMeasurement()

@@ -42,9 +42,9 @@ struct UnwindStageWorkload {
         var configuration = EngineConfiguration()
         configuration.unwind.workers = workers
         let reporter = CountingReporter()
-        let engine: TraceEngine<UnsymbolizedTraceProcessor, CountingReporter>
+        let engine: StagedEngine<UnsymbolizedTraceProcessor, CountingReporter>
         do {
-            engine = try TraceEngine(
+            engine = try StagedEngine(
                 configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter,
                 unwinder: try DWARFUnwinder())
             try engine.start()
@@ -86,7 +86,7 @@ struct UnwindStageWorkload {
 
 /// Flushes the source (it forwards unwound records when it does) until the reporter has seen
 /// `count` samples, for at most a minute: a record dropped or degraded would otherwise hang the run.
-private func waitUntilReported<P, R>(_ count: UInt64, reporter: CountingReporter, engine: TraceEngine<P, R>) -> Bool {
+private func waitUntilReported<P, R>(_ count: UInt64, reporter: CountingReporter, engine: StagedEngine<P, R>) -> Bool {
     let deadline = ContinuousClock.now + .seconds(60)
     while reporter.sampleCount < count {
         guard ContinuousClock.now < deadline else { return false }

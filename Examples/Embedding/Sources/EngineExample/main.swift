@@ -56,7 +56,7 @@ var configuration = EngineConfiguration()
 configuration.symbolizeWorkers = 2
 configuration.symbolize.policy = .block  // every trace symbolized: wait rather than degrade
 let reporter = StackCounter()
-let engine = try TraceEngine(configuration: configuration, processor: AddressNamer(), reporter: reporter)
+let engine = try StagedEngine(configuration: configuration, processor: AddressNamer(), reporter: reporter)
 let statistics = try await engine.run(source: GeneratedTraces(count: 100_000))
 
 let lines = reporter.folded()

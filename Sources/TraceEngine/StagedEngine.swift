@@ -20,7 +20,7 @@ import TraceModel
 ///
 /// An engine runs once and has one source. Releasing a running engine stops it, draining, as
 /// `stop()` does (the thread emitting into `source`, if the caller runs one, must have stopped).
-public final class TraceEngine<Processor: TraceProcessor, Reporter: TraceReporter>: @unchecked Sendable {
+public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReporter>: @unchecked Sendable {
     // @unchecked: `threads` and `sourceThread` are guarded by `lifecycle`.
     public let configuration: EngineConfiguration
     private let wiring: EngineWiring

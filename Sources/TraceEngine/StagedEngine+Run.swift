@@ -4,7 +4,7 @@ public import TraceModel
 
 // The structured lifecycle: one call that starts the engine, feeds it, and returns once it has
 // drained, with the final statistics.
-extension TraceEngine: Service {
+extension StagedEngine: Service {
     /// Starts the engine, runs `source` on the source thread (pinned to `cpus.source`) and returns
     /// when the source is exhausted, or when the task is cancelled or shut down gracefully (the
     /// source is asked to stop) — in every case after the engine has drained and stopped.
