@@ -4,10 +4,11 @@
 //
 // Module map (see design/architecture.md):
 //   CTraceRecord     C: the raw trace record shared with the BPF side, and the reference XXH3.
-//   TraceModel       Pure vocabulary: raw traces, frames, hashes, converted traces, event metadata.
+//   TraceModel       The core: raw traces, frames, hashes, converted traces, event metadata; the
+//                    processor and reporter protocols, LRUCache, HandleTrace's reporting step.
 //   Unwinding        Pure: DWARF call-frame information (.eh_frame, .debug_frame) → unwind tables,
 //                    and the walker of copied user stacks (the unwind stage's work).
-//   TraceHandler     Pure: the Go-faithful tracehandler (LRU caches, handleTrace, start/run).
+//   TraceHandler     Pure: the Go-faithful tracehandler (handleTrace, start, Times).
 //   TraceEngine      The staged engine: SPSC rings, slot pools, the four stages, backpressure.
 //   LinuxSystem      Typed wrappers of the Linux calls the engine needs (threads, pinning, futex).
 //   CLinuxShims      C: what Swift cannot call directly (variadic syscall, CPU_SET macros).
@@ -23,6 +24,8 @@
 //                    per trace); linked into the benchmark program only.
 //   AgentConfiguration  The agent's configuration: keys, defaults file, loading from a file, the
 //                    environment and flags (swift-configuration), validation.
+//   TraceProfiler    Profiler: sampler + poll stage + engine + symbolizer + unwinder as a Service;
+//                    re-exports what an embedder needs (one import).
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP).
 //   CZlib            System library zlib: gzip for pprof profiles.
 //   CLZMA            System library liblzma: the xz-compressed mini symbol table (.gnu_debugdata).
@@ -67,7 +70,7 @@ let package = Package(
             name: "TraceHandler",
             dependencies: ["TraceModel", .product(name: "Metrics", package: "swift-metrics")]
         ),
-        .target(name: "TraceReporters", dependencies: ["TraceModel", "TraceHandler", "CZlib"]),
+        .target(name: "TraceReporters", dependencies: ["TraceModel", "CZlib"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .target(name: "CLinuxShims"),
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "TraceEngine",
             dependencies: [
-                "TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims",
+                "TraceModel", "LinuxSystem", "CLinuxShims",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -97,7 +100,7 @@ let package = Package(
         .target(
             name: "Symbolization",
             dependencies: [
-                "TraceModel", "TraceHandler", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CDemangle", "CZlib", "CLZMA",
+                "TraceModel", "LinuxSystem", "CLinuxShims", "CSystemLibraries", "CDemangle", "CZlib", "CLZMA",
                 "Unwinding",
             ]
         ),

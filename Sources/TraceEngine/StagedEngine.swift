@@ -1,6 +1,5 @@
 import LinuxSystem
 import Synchronization
-import TraceHandler
 import TraceModel
 
 /// The staged trace engine: hash/cache → symbolize (k workers) → report, each stage on its own

@@ -10,8 +10,8 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
 
     /// BPF hash → user-mode hash of traces converted recently: repeats skip conversion.
     var bpfTraceCache: LRUCache<HostTraceHash, TraceHash>
-    /// User-mode hashes whose frames the reporter has recently received: repeats send counts only.
-    var umTraceCache: LRUCache<TraceHash, Void>
+    /// The rest: counts, and frames once per recently seen user-mode hash (shared with the engine).
+    var converted: ConvertedTraceReporting
 
     init(processor: Processor, reporter: Reporter, clock: KTimeConverter, counters: TraceCacheCounters, cacheSize: Int) {
         self.processor = processor
@@ -19,7 +19,7 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
         self.clock = clock
         self.counters = counters
         bpfTraceCache = LRUCache(capacity: cacheSize)
-        umTraceCache = LRUCache(capacity: cacheSize)
+        converted = ConvertedTraceReporting(cacheSize: cacheSize)
     }
 
     mutating func handleTrace(_ bpfTrace: borrowing RawTrace) {
@@ -47,19 +47,10 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
         bpfTraceCache.add(bpfTrace.hash, umTrace.hash)
 
         meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: umTrace.hash, count: 1)
-        if reporter.supportsReportTraceEvent {
-            reporter.reportTraceEvent(umTrace, meta: meta)
-            return
+        switch converted.report(umTrace, meta: meta, to: reporter, events: reporter.supportsReportTraceEvent) {
+        case .event: break
+        case .countOnly: counters.increment(.umTraceCacheHit)
+        case .countAndFrames: counters.increment(.umTraceCacheMiss)
         }
-        reporter.reportCountForTrace(umTrace.hash, count: 1, meta: meta)
-
-        // Frames already known to the reporter by user-mode hash?
-        if umTraceCache.get(umTrace.hash) != nil {
-            counters.increment(.umTraceCacheHit)
-            return
-        }
-        counters.increment(.umTraceCacheMiss)
-        reporter.reportFramesForTrace(umTrace)
-        umTraceCache.add(umTrace.hash, ())
     }
 }

@@ -75,16 +75,3 @@ public func start<Reporter: TraceReporter, Processor: TraceProcessor, Traces: As
     }
     return TraceHandlerWorker(task: task, counters: counters)
 }
-
-extension KTimeConverter {
-    /// The converter for this boot: `CLOCK_REALTIME - CLOCK_MONOTONIC`, read once (both are vDSO
-    /// reads; an NTP step after this shifts timestamps, as upstream's offset does).
-    public static func system() -> KTimeConverter {
-        var realtime = timespec()
-        var monotonic = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &monotonic)
-        clock_gettime(CLOCK_REALTIME, &realtime)
-        func nanoseconds(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
-        return KTimeConverter(offsetNanoseconds: nanoseconds(realtime) - nanoseconds(monotonic))
-    }
-}

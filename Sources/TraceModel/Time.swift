@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// CLOCK_MONOTONIC nanoseconds, as the BPF side stamps a trace (upstream `times.KTime`).
 public struct KTime: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCopyable {
     public var rawValue: UInt64
@@ -32,5 +36,27 @@ public struct KTimeConverter: Sendable, BitwiseCopyable {
     @inlinable
     public func unixTime(_ ktime: KTime) -> UnixTime64 {
         UnixTime64(rawValue: UInt64(bitPattern: Int64(bitPattern: ktime.rawValue) &+ offsetNanoseconds))
+    }
+}
+
+extension UnixTime64 {
+    /// The wall clock now (`CLOCK_REALTIME`).
+    public static func now() -> UnixTime64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UnixTime64(rawValue: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+    }
+}
+
+extension KTimeConverter {
+    /// The converter for this boot: `CLOCK_REALTIME - CLOCK_MONOTONIC`, read once (both are vDSO
+    /// reads; an NTP step after this shifts timestamps, as upstream's offset does).
+    public static func system() -> KTimeConverter {
+        var realtime = timespec()
+        var monotonic = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &monotonic)
+        clock_gettime(CLOCK_REALTIME, &realtime)
+        func nanoseconds(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
+        return KTimeConverter(offsetNanoseconds: nanoseconds(realtime) - nanoseconds(monotonic))
     }
 }

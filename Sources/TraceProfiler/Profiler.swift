@@ -4,12 +4,7 @@ public import ServiceLifecycle
 import Symbolization
 import Synchronization
 import TraceEngine
-public import TraceHandler
-import TraceModel
-
-#if canImport(Glibc)
-import Glibc
-#endif
+public import TraceModel
 
 /// A ready profiler: the BPF sampler on every CPU (or one process), the poll stage reading its
 /// buffers, the staged engine with the symbolizer (and, in `dwarf` mode, the unwinder), handing
@@ -171,7 +166,7 @@ private final class SharedSampler: @unchecked Sendable {
     let buffers: KernelBuffers
     let cpus: [Int]
     /// When the sampler was attached, on the wall clock and the monotonic one.
-    let startTime = UnixTime64(rawValue: wallClockNanoseconds())
+    let startTime = UnixTime64.now()
     private let startInstant = ContinuousClock.now
 
     init(_ sampler: Sampler) {
@@ -192,12 +187,6 @@ private final class SharedSampler: @unchecked Sendable {
             if closedAt == nil { closedAt = .now }
         }
     }
-}
-
-private func wallClockNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
 
 private struct SamplingSource: TraceSource {

@@ -1,4 +1,3 @@
-public import TraceHandler
 public import TraceModel
 
 /// Hands every report to several reporters, in order: the engine's one reporter when an agent

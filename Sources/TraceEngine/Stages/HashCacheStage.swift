@@ -1,5 +1,4 @@
 import CLinuxShims
-import TraceHandler
 import TraceModel
 
 /// The hash/cache stage: the fast path. Owns the BPF-hash → user-mode-hash cache (no other stage

@@ -1,9 +1,9 @@
-import TraceHandler
 import TraceModel
 
 /// The report stage: the only caller of the reporter. Owns the user-mode-hash cache that decides
-/// whether a converted trace's frames are sent (Go `HandleTrace`'s second half), and one scratch
-/// trace for degraded (unsymbolized) traces.
+/// whether a converted trace's frames are sent (Go `HandleTrace`'s second half, the same
+/// `ConvertedTraceReporting` the Go-shaped handler runs), and one scratch trace for degraded
+/// (unsymbolized) traces.
 final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     // @unchecked: all mutable state belongs to the stage's one thread.
     private let wiring: EngineWiring
@@ -13,9 +13,9 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
     private let state: UnsafeMutablePointer<ReportState>
 
-    private var umTraceCache: LRUCache<TraceHash, Void> {
-        _read { yield state.pointee.umTraceCache }
-        _modify { yield &state.pointee.umTraceCache }
+    private var converted: ConvertedTraceReporting {
+        _read { yield state.pointee.converted }
+        _modify { yield &state.pointee.converted }
     }
     private var idler: Idler {
         _read { yield state.pointee.idler }
@@ -33,7 +33,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         counters = wiring.reportCounters
         state = .allocate(capacity: 1)
         state.initialize(to: ReportState(
-            umTraceCache: LRUCache(capacity: wiring.configuration.cacheSize),
+            converted: ConvertedTraceReporting(cacheSize: wiring.configuration.cacheSize),
             idler: Idler(wiring.configuration.wait, doorbell: wiring.reportBell),
             bells: PendingBells([wiring.hashBell] + wiring.workerBells)))
     }
@@ -117,26 +117,18 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private func deliver(_ slot: UnsafeMutablePointer<Trace>, _ message: ReportMessage) {
         let trace = slot.move()
         defer { slot.initialize(to: consume trace) }
-        let meta = wiring.meta(message.meta)
         counters.add(.reported)
-        if supportsTraceEvents {
-            reporter.reportTraceEvent(trace, meta: meta)
-            return
+        switch converted.report(trace, meta: wiring.meta(message.meta), to: reporter, events: supportsTraceEvents) {
+        case .event: break
+        case .countOnly: counters.add(.umCacheHit)
+        case .countAndFrames: counters.add(.umCacheMiss)
         }
-        reporter.reportCountForTrace(trace.hash, count: 1, meta: meta)
-        if umTraceCache.get(trace.hash) != nil {
-            counters.add(.umCacheHit)
-            return
-        }
-        counters.add(.umCacheMiss)
-        reporter.reportFramesForTrace(trace)
-        umTraceCache.add(trace.hash, ())
     }
 }
 
 // Outside the generic stage on purpose (see HashCacheState).
 private struct ReportState {
-    var umTraceCache: LRUCache<TraceHash, Void>
+    var converted: ConvertedTraceReporting
     var scratch = Trace(reservingCapacity: RawTrace.maxFrames)
     var idler: Idler
     /// Hash/cache (0: room, returned raw slots) and the workers (1 + worker: room, returned slots).

@@ -1,5 +1,4 @@
 import CLinuxShims
-import TraceHandler
 import TraceModel
 
 /// One symbolize worker: converts the raw traces hash/cache sends it (`convertTrace(_:into:)`, in

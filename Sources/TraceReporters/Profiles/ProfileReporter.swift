@@ -1,4 +1,3 @@
-public import TraceHandler
 public import TraceModel
 import Synchronization
 

@@ -1,5 +1,3 @@
-public import TraceModel
-
 /// Converts traces as the BPF side sends them into the form reporters receive (upstream
 /// `tracehandler.TraceProcessor`). The handler calls it from one thread at a time per instance.
 ///

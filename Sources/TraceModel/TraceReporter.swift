@@ -1,5 +1,3 @@
-public import TraceModel
-
 /// Receives handled traces (upstream `reporter.TraceReporter`, the part the tracehandler uses).
 ///
 /// With `supportsReportTraceEvent` false (the default), a reporter gets a count for every sample
@@ -35,19 +33,6 @@ extension TraceReporter {
     public var supportsReportTraceEvent: Bool { false }
 
     public func flush() {}
-}
-
-/// The intervals the handler works to (upstream `tracehandler.Times`, a subset of the agent's).
-public protocol Times: Sendable {
-    /// How often the cache counters are published and reset.
-    var monitorInterval: Duration { get }
-}
-
-/// `Times` as a plain value.
-public struct FixedTimes: Times {
-    public var monitorInterval: Duration
-
-    public init(monitorInterval: Duration) { self.monitorInterval = monitorInterval }
 }
 
 /// Receives what is known about each executable file a processor met (upstream

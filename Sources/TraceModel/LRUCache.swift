@@ -1,5 +1,3 @@
-public import TraceModel
-
 /// A key of an `LRUCache`: equatable, and able to say which bucket it belongs in. Trace hashes are
 /// already uniformly distributed, so their low bits serve directly (upstream hashes `uint32(k)` too).
 public protocol LRUCacheKey: Equatable, Sendable {
