@@ -26,6 +26,8 @@
 //                    environment and flags (swift-configuration), validation.
 //   TraceProfiler    Profiler: sampler + poll stage + engine + symbolizer + unwinder as a Service;
 //                    re-exports what an embedder needs (one import).
+//   TraceServices    swift-service-lifecycle's Service for StagedEngine and Profiler (apart, so
+//                    that the agent links no ServiceLifecycle).
 //   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP).
 //   CZlib            System library zlib: gzip for pprof profiles.
 //   CLZMA            System library liblzma: the xz-compressed mini symbol table (.gnu_debugdata).
@@ -50,6 +52,7 @@ let package = Package(
         .library(name: "Symbolization", targets: ["Symbolization"]),
         .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
         .library(name: "TraceProfiler", targets: ["TraceProfiler"]),
+        .library(name: "TraceServices", targets: ["TraceServices"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
         .executable(name: "tracehandler-bench", targets: ["tracehandler-bench"]),
     ],
@@ -79,7 +82,6 @@ let package = Package(
             name: "TraceEngine",
             dependencies: [
                 "TraceModel", "LinuxSystem", "CLinuxShims",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
@@ -118,6 +120,12 @@ let package = Package(
             name: "TraceProfiler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem",
+            ]
+        ),
+        .target(
+            name: "TraceServices",
+            dependencies: [
+                "TraceModel", "TraceEngine", "TraceProfiler",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -144,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "TraceProfilerTests",
             dependencies: [
-                "TraceProfiler", "KernelPath", "LinuxSystem",
+                "TraceProfiler", "KernelPath", "LinuxSystem", "TraceServices",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
@@ -160,7 +168,7 @@ let package = Package(
         .testTarget(
             name: "TraceEngineTests",
             dependencies: [
-                "TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem",
+                "TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem", "TraceServices",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),

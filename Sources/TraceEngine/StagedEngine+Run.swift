@@ -1,13 +1,13 @@
-public import ServiceLifecycle
 import Synchronization
 public import TraceModel
 
 // The structured lifecycle: one call that starts the engine, feeds it, and returns once it has
-// drained, with the final statistics.
-extension StagedEngine: Service {
+// drained, with the final statistics. (`TraceServices` adds swift-service-lifecycle's `Service`,
+// where graceful shutdown ends a run as cancellation does.)
+extension StagedEngine {
     /// Starts the engine, runs `source` on the source thread (pinned to `cpus.source`) and returns
-    /// when the source is exhausted, or when the task is cancelled or shut down gracefully (the
-    /// source is asked to stop) — in every case after the engine has drained and stopped.
+    /// when the source is exhausted or the task is cancelled (the source is asked to stop) — in
+    /// either case after the engine has drained and stopped.
     ///
     /// - Parameter threadName: the source thread's name (as `top -H` shows it).
     /// - Returns: the final statistics (`isConserved` holds).
@@ -26,9 +26,9 @@ extension StagedEngine: Service {
             await stop()
             throw error
         }
-        await withTaskCancellationOrGracefulShutdownHandler {
+        await withTaskCancellationHandler {
             await ended.wait()
-        } onCancelOrGracefulShutdown: { [self] in
+        } onCancel: { [self] in
             requestStop()
         }
         await stop()
@@ -36,8 +36,8 @@ extension StagedEngine: Service {
     }
 
     /// Starts the engine and emits every trace of `traces` from this task; returns when the
-    /// sequence ends, or when the task is cancelled or shut down gracefully, after the engine has
-    /// drained and stopped.
+    /// sequence ends or the task is cancelled (an `AsyncStream` ends its iteration then), after
+    /// the engine has drained and stopped.
     ///
     /// Under policy `block` a full entry ring makes `emit` wait on the thread this task runs on,
     /// as any blocking call would: at high rates, prefer a `TraceSource` and its own thread.
@@ -49,35 +49,30 @@ extension StagedEngine: Service {
         try claimSource()
         try start()
         let source = self.source
-        // Cancelled on graceful shutdown: an endless sequence (an open `AsyncStream`) ends its
-        // iteration on cancellation, not on a flag.
-        await cancelWhenGracefulShutdown {
-            for await trace in traces {
-                if Task.isCancelled { break }
-                source.emit(trace)
-            }
+        for await trace in traces {
+            if Task.isCancelled { break }
+            source.emit(trace)
         }
         await stop()
         return statistics()
     }
 
-    /// `Service`: runs the `TraceSource` given at `init` as `run(source:)` does; without one,
-    /// starts the engine and runs until the task is cancelled or shut down gracefully while the
-    /// caller emits into `source` from one thread of its own (which must have stopped emitting by
-    /// then). Returns after the engine has drained; `statistics()` is then final.
-    public func run() async throws {
-        if let traceSource {
-            try await run(source: traceSource)
-            return
-        }
+    /// Runs the `TraceSource` given at `init` as `run(source:)` does; without one, starts the
+    /// engine and runs until the task is cancelled while the caller emits into `source` from one
+    /// thread of its own (which must have stopped emitting by then). Returns after the engine has
+    /// drained, with the final statistics. (`TraceServices` makes this the `Service` run.)
+    @discardableResult
+    public func runUntilStopped() async throws(EngineError) -> EngineStatistics {
+        if let traceSource { return try await run(source: traceSource) }
         try start()
         let ended = EndSignal()
-        await withTaskCancellationOrGracefulShutdownHandler {
+        await withTaskCancellationHandler {
             await ended.wait()
-        } onCancelOrGracefulShutdown: {
+        } onCancel: {
             ended.raise()
         }
         await stop()
+        return statistics()
     }
 }
 

@@ -9,9 +9,10 @@ import TraceModel
 /// allocated per trace afterwards by the engine itself; processors and reporters may). Then
 /// either
 /// - structured: `run(source:)` (a `TraceSource` on the engine's source thread),
-///   `run(traces:)` (an `AsyncSequence`) or, as a swift-service-lifecycle `Service`, `run()`
-///   start the threads, return when the source is exhausted or the task is cancelled or shut
-///   down gracefully — after the engine has drained — and give the final statistics; or
+///   `run(traces:)` (an `AsyncSequence`) or `runUntilStopped()` (the source given at `init`)
+///   start the threads, return when the source is exhausted or the task is cancelled — after the
+///   engine has drained — and give the final statistics; `TraceServices` makes the engine a
+///   swift-service-lifecycle `Service`, which graceful shutdown ends the same way; or
 /// - by hand: `start` spawns the stage threads; traces are emitted through `source` by one thread
 ///   of the caller's, or by a thread the engine runs (`runSource`); `stop` finishes the source,
 ///   lets every stage drain its rings in order, flushes the reporter and joins the threads. A
@@ -29,7 +30,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     private let lifecycle = Mutex(Lifecycle())
     /// Held apart from `self` so that the source thread does not keep the engine alive.
     private let stopRequest = StopRequest()
-    /// What `run()` (the `Service` entry) runs, when given at `init`.
+    /// What `runUntilStopped()` (the `Service` entry) runs, when given at `init`.
     let traceSource: (any TraceSource)?
 
     /// The source to emit into from one thread of the caller's choosing.
@@ -57,8 +58,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///   - unwinder: walks the user stack snapshots records may carry, on
     ///     `configuration.unwind.workers` threads (`SourceStage.emitRecord`). Without one (or with
     ///     no workers), such records go on with their frame-pointer stacks.
-    ///   - traceSource: what `run()` runs on the source thread; without one, `run()` runs until
-    ///     cancelled or shut down while the caller emits into `source`.
+    ///   - traceSource: what `runUntilStopped()` (and the `Service` run) runs on the source
+    ///     thread; without one, they run until cancelled while the caller emits into `source`.
     /// - Throws: `ConfigurationError` naming the key, the value and what is allowed.
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,

@@ -1,6 +1,5 @@
 import KernelPath
 import LinuxSystem
-public import ServiceLifecycle
 import Symbolization
 import Synchronization
 import TraceEngine
@@ -8,16 +7,16 @@ public import TraceModel
 
 /// A ready profiler: the BPF sampler on every CPU (or one process), the poll stage reading its
 /// buffers, the staged engine with the symbolizer (and, in `dwarf` mode, the unwinder), handing
-/// every sample to `reporter`. A swift-service-lifecycle `Service`.
+/// every sample to `reporter`. (`TraceServices` makes it a swift-service-lifecycle `Service`.)
 ///
-/// `profile()` (or `run()`) samples until the task is cancelled or shut down gracefully; then it
+/// `profile()` samples until the task is cancelled (or, as a `Service`, shut down gracefully); then it
 /// stops in the order that loses nothing — the sampler detaches, the poll stage drains the
 /// kernel buffers once more, the engine drains its rings, the reporter is flushed — and returns
 /// the final statistics. A reporter that is also an `ExecutableReporter` (or a `FanOutReporter`
 /// holding one) learns each executable's name and build id.
 ///
 /// One profile at a time per profiler; it may be run again after it returned.
-public final class Profiler<Reporter: TraceReporter>: Service, Sendable {
+public final class Profiler<Reporter: TraceReporter>: Sendable {
     public let configuration: ProfilerConfiguration
     private let reporter: Reporter
     private let state = Mutex(State.idle(last: nil))
@@ -34,13 +33,8 @@ public final class Profiler<Reporter: TraceReporter>: Service, Sendable {
         self.reporter = reporter
     }
 
-    /// `Service`: `profile()`; the final statistics are then `statistics()`.
-    public func run() async throws {
-        try await profile()
-    }
-
-    /// Samples until the task is cancelled or shut down gracefully, then stops without losing
-    /// what was sampled (see the type's comment).
+    /// Samples until the task is cancelled, then stops without losing what was sampled (see the
+    /// type's comment).
     ///
     /// - Parameter whenSampling: called once sampling has begun, with the CPUs sampled.
     /// - Returns: the final statistics (`isConserved` holds unless a record was malformed).

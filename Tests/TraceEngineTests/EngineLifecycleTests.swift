@@ -2,6 +2,7 @@ import LinuxSystem
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
+import TraceServices
 import TraceEngine
 import TraceHandler
 import TraceModel

@@ -3,6 +3,7 @@ import LinuxSystem
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
+import TraceServices
 import TraceProfiler
 
 #if canImport(Glibc)
