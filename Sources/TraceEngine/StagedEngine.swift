@@ -32,6 +32,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     private let stopRequest = StopRequest()
     /// What `runUntilStopped()` (the `Service` entry) runs, when given at `init`.
     let traceSource: (any TraceSource)?
+    private let executables: ExecutableQueue?
 
     /// The source to emit into from one thread of the caller's choosing.
     public let source: EngineSource
@@ -58,16 +59,21 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///   - unwinder: walks the user stack snapshots records may carry, on
     ///     `configuration.unwind.workers` threads (`SourceStage.emitRecord`). Without one (or with
     ///     no workers), such records go on with their frame-pointer stacks.
+    ///   - executables: the queue the processor reports executable files to (its
+    ///     `ExecutableReporter`); the report stage hands them to the reporter, if it is an
+    ///     `ExecutableReporter` too, so that the report thread stays the reporter's only caller.
     ///   - traceSource: what `runUntilStopped()` (and the `Service` run) runs on the source
     ///     thread; without one, they run until cancelled while the caller emits into `source`.
     /// - Throws: `ConfigurationError` naming the key, the value and what is allowed.
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
-        unwinder: (any SnapshotUnwinder)? = nil, traceSource: (any TraceSource)? = nil, clock: KTimeConverter = .system()
+        unwinder: (any SnapshotUnwinder)? = nil, executables: ExecutableQueue? = nil, traceSource: (any TraceSource)? = nil,
+        clock: KTimeConverter = .system()
     ) throws(ConfigurationError) {
         try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
         self.configuration = configuration
         self.traceSource = traceSource
+        self.executables = executables
         self.processor = processor
         self.reporter = reporter
         wiring = EngineWiring(configuration: configuration, clock: clock, unwinder: unwinder)
@@ -89,7 +95,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
             guard !state.started else { throw .alreadyStarted }
             state.started = true
             let c = configuration
-            let report = ReportStage(wiring: wiring, reporter: reporter)
+            let report = ReportStage(wiring: wiring, reporter: reporter, executables: executables)
             if c.hashCacheThread == .own {
                 let hash = hashCache
                 state.stageThreads.append(try spawnMeasured("th-hash-cache", cpus: c.cpus.hashCache, into: &state) { hash.run() })

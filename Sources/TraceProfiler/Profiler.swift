@@ -72,14 +72,18 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
     private func start() throws(ProfilerError) -> Session<Reporter> {
         let configuration = self.configuration
         let reporter = self.reporter
+        // Files the symbolize workers meet reach the reporter through the report stage.
+        let executables = ExecutableQueue()
         let symbolizer = try configured { () throws(ConfigurationError) in
-            try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: reporter as? any ExecutableReporter)
+            try NativeSymbolizer(configuration: configuration.symbolizer, executableReporter: executables)
         }
         let unwinder = configuration.unwindMode == .framePointers ? nil : try configured { () throws(ConfigurationError) in
             try DWARFUnwinder(configuration: configuration.unwinder)
         }
         let engine = try configured { () throws(ConfigurationError) in
-            try StagedEngine(configuration: configuration.profilingEngine, processor: symbolizer, reporter: reporter, unwinder: unwinder)
+            try StagedEngine(
+                configuration: configuration.profilingEngine, processor: symbolizer, reporter: reporter, unwinder: unwinder,
+                executables: executables)
         }
         let sampler: Sampler
         let poll: KernelPollStage

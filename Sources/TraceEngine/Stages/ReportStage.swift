@@ -9,6 +9,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private let wiring: EngineWiring
     private let reporter: Reporter
     private let supportsTraceEvents: Bool
+    /// Where processors' executable reports wait, and the reporter that takes them (if it does).
+    private let executables: (queue: ExecutableQueue, reporter: any ExecutableReporter)?
     private let counters: StageCounters
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
     private let state: UnsafeMutablePointer<ReportState>
@@ -26,9 +28,14 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         _modify { yield &state.pointee.bells }
     }
 
-    init(wiring: EngineWiring, reporter: Reporter) {
+    init(wiring: EngineWiring, reporter: Reporter, executables: ExecutableQueue?) {
         self.wiring = wiring
         self.reporter = reporter
+        if let executables, let taker = reporter as? any ExecutableReporter {
+            self.executables = (executables, taker)
+        } else {
+            self.executables = nil
+        }
         supportsTraceEvents = reporter.supportsReportTraceEvent
         counters = wiring.reportCounters
         state = .allocate(capacity: 1)
@@ -47,6 +54,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         let batch = wiring.configuration.batchSize
         let workers = wiring.configuration.symbolizeWorkers
         while !wiring.isAbandoned {
+            if let executables { executables.queue.drain(into: executables.reporter) }
             var work = 0
             let fromHash = wiring.hashReportRing.readable(maxCount: batch)
             for message in fromHash { handleFromHash(message) }
@@ -77,6 +85,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             if drained() { break }
             idler.idle { self.hasInput() || self.upstreamFinished() || self.wiring.isAbandoned }
         }
+        if let executables { executables.queue.drain(into: executables.reporter) }  // what the last conversions met
         reporter.flush()
     }
 

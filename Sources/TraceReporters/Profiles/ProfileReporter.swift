@@ -8,7 +8,8 @@ import Synchronization
 /// Like `FoldedStacksReporter`, counts are keyed by the user-mode trace hash and joined with the
 /// frames when the profile is encoded; a count whose frames never arrived becomes a sample whose
 /// one frame says `[unknown trace HASH]`. Mappings are named from `reportExecutable` (the
-/// symbolizer tells it each file it resolved), so pass this reporter to the symbolizer too.
+/// symbolizer tells of each file it resolved: give the engine and the symbolizer one
+/// `ExecutableQueue`, and the report stage passes them on, as `Profiler` does).
 public final class ProfileReporter: TraceReporter, ExecutableReporter {
     private struct SampleKey: Hashable {
         var comm: Comm
