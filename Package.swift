@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "TraceEngine",
             dependencies: [
-                "TraceModel", "LinuxSystem", "CLinuxShims",
+                "TraceModel", "LinuxSystem", "CLinuxShims", .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
@@ -170,6 +170,7 @@ let package = Package(
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem", "TraceServices",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

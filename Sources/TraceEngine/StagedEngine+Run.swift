@@ -27,7 +27,7 @@ extension StagedEngine {
             throw error
         }
         await withTaskCancellationHandler {
-            await ended.wait()
+            await publishingMetrics { await ended.wait() }
         } onCancel: { [self] in
             requestStop()
         }
@@ -49,9 +49,11 @@ extension StagedEngine {
         try claimSource()
         try start()
         let source = self.source
-        for await trace in traces {
-            if Task.isCancelled { break }
-            source.emit(trace)
+        await publishingMetrics {
+            for await trace in traces {
+                if Task.isCancelled { break }
+                source.emit(trace)
+            }
         }
         await stop()
         return statistics()
@@ -67,12 +69,28 @@ extension StagedEngine {
         try start()
         let ended = EndSignal()
         await withTaskCancellationHandler {
-            await ended.wait()
+            await publishingMetrics { await ended.wait() }
         } onCancel: {
             ended.raise()
         }
         await stop()
         return statistics()
+    }
+}
+
+extension StagedEngine {
+    /// Runs `body`, publishing the engine's counters every `metricsInterval` meanwhile.
+    private func publishingMetrics(_ body: () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                while true {
+                    do { try await Task.sleep(for: metricsInterval) } catch { return }
+                    metrics.publish(statistics())
+                }
+            }
+            await body()
+            group.cancelAll()
+        }
     }
 }
 

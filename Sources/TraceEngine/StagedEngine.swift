@@ -1,3 +1,4 @@
+public import CoreMetrics
 import LinuxSystem
 import Synchronization
 import TraceModel
@@ -33,6 +34,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     /// What `runUntilStopped()` (the `Service` entry) runs, when given at `init`.
     let traceSource: (any TraceSource)?
     private let executables: ExecutableQueue?
+    let metrics: EngineMetrics
+    let metricsInterval: Duration
 
     /// The source to emit into from one thread of the caller's choosing.
     public let source: EngineSource
@@ -62,18 +65,24 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///   - executables: the queue the processor reports executable files to (its
     ///     `ExecutableReporter`); the report stage hands them to the reporter, if it is an
     ///     `ExecutableReporter` too, so that the report thread stays the reporter's only caller.
+    ///   - metricsFactory: where the engine's counters are published (`EngineMetrics`): by
+    ///     default the factory the program bootstrapped (`MetricsSystem.bootstrap`), a no-op if
+    ///     none. Published every `metricsInterval` during a structured run, and after a stop.
     ///   - traceSource: what `runUntilStopped()` (and the `Service` run) runs on the source
     ///     thread; without one, they run until cancelled while the caller emits into `source`.
     /// - Throws: `ConfigurationError` naming the key, the value and what is allowed.
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
         unwinder: (any SnapshotUnwinder)? = nil, executables: ExecutableQueue? = nil, traceSource: (any TraceSource)? = nil,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory, metricsInterval: Duration = .seconds(1),
         clock: KTimeConverter = .system()
     ) throws(ConfigurationError) {
         try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
         self.configuration = configuration
         self.traceSource = traceSource
         self.executables = executables
+        metrics = EngineMetrics(factory: metricsFactory)
+        self.metricsInterval = metricsInterval
         self.processor = processor
         self.reporter = reporter
         wiring = EngineWiring(configuration: configuration, clock: clock, unwinder: unwinder)
@@ -204,6 +213,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
             let left = wiring.statistics().inFlight
             if left > 0 { wiring.sourceCounters.add(.dropShutdown, UInt64(left)) }
         }
+        if !threads.isEmpty { metrics.publish(wiring.statistics()) }  // the final counts
     }
 
     /// `stop(drain:)` without blocking the caller's executor: the joins run on a helper thread (or

@@ -1,4 +1,5 @@
 import LinuxSystem
+import MetricsTestKit
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
@@ -148,5 +149,27 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         #expect(sourceReturned.count == 1)
         #expect(reporter.result.samples == emitted.count)
         #expect(reporter.flushCount == 1)
+    }
+}
+
+/// The engine's counters through swift-metrics: published while a run goes on, and final after it.
+@Suite struct EngineMetricsTests {
+    @Test func countersArePublishedDuringAndAfterARun() async throws {
+        let metrics = TestMetrics()
+        let reporter = TallyReporter()
+        let handedOut = EngineLifecycleTests.Counter()
+        let engine = try StagedEngine(
+            configuration: EngineLifecycleTests.configuration(), processor: SlowProcessor(), reporter: reporter,
+            metricsFactory: metrics, metricsInterval: .milliseconds(10))
+        let source = SequenceTraceSource(
+            EngineLifecycleTests.EndlessTraces(base: syntheticTraces(count: 64, distinct: 64), handedOut: handedOut))
+        let run = Task { try await engine.run(source: source) }
+        // While running: some reports are already published.
+        #expect(await eventually { metrics.counterTotal(label: "tracehandler_engine_reported") > 1_000 })
+        run.cancel()
+        let statistics = try await run.value
+        #expect(metrics.counterTotal(label: "tracehandler_engine_reported") == Int64(statistics.reported))
+        #expect(metrics.counterTotal(label: "tracehandler_engine_received", dimensions: [("stage", "source")]) == Int64(statistics.produced))
+        #expect(try metrics.expectGauge("tracehandler_engine_ring_high_water", [("stage", "source")]).lastValue ?? 0 > 0)
     }
 }
