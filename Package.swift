@@ -64,6 +64,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CTraceRecord"),
@@ -82,6 +83,7 @@ let package = Package(
             name: "TraceEngine",
             dependencies: [
                 "TraceModel", "LinuxSystem", "CLinuxShims", .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
@@ -120,6 +122,7 @@ let package = Package(
             name: "TraceProfiler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem",
+                .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -134,6 +137,7 @@ let package = Package(
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
                 "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport", "TraceProfiler",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -170,7 +174,7 @@ let package = Package(
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceEngine", "SyntheticTraces", "LinuxSystem", "TraceServices",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

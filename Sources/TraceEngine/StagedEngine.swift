@@ -1,5 +1,6 @@
 public import CoreMetrics
 import LinuxSystem
+public import Logging
 import Synchronization
 import TraceModel
 
@@ -35,6 +36,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     let traceSource: (any TraceSource)?
     private let executables: ExecutableQueue?
     let metrics: EngineMetrics
+    private let logger: Logger
     let metricsInterval: Duration
 
     /// The source to emit into from one thread of the caller's choosing.
@@ -68,6 +70,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///   - metricsFactory: where the engine's counters are published (`EngineMetrics`): by
     ///     default the factory the program bootstrapped (`MetricsSystem.bootstrap`), a no-op if
     ///     none. Published every `metricsInterval` during a structured run, and after a stop.
+    ///   - logger: where the engine says when it starts and stops (debug) and what a stop had to
+    ///     drop (notice); by default a logger of the program's `LoggingSystem` bootstrap.
     ///   - traceSource: what `runUntilStopped()` (and the `Service` run) runs on the source
     ///     thread; without one, they run until cancelled while the caller emits into `source`.
     /// - Throws: `ConfigurationError` naming the key, the value and what is allowed.
@@ -75,13 +79,14 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,
         unwinder: (any SnapshotUnwinder)? = nil, executables: ExecutableQueue? = nil, traceSource: (any TraceSource)? = nil,
         metricsFactory: any MetricsFactory = MetricsSystem.factory, metricsInterval: Duration = .seconds(1),
-        clock: KTimeConverter = .system()
+        logger: Logger = Logger(label: "tracehandler.engine"), clock: KTimeConverter = .system()
     ) throws(ConfigurationError) {
         try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
         self.configuration = configuration
         self.traceSource = traceSource
         self.executables = executables
         metrics = EngineMetrics(factory: metricsFactory)
+        self.logger = logger
         self.metricsInterval = metricsInterval
         self.processor = processor
         self.reporter = reporter
@@ -124,6 +129,10 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
             }
             state.stageThreads.append(try spawnMeasured("th-report", cpus: c.cpus.report, into: &state) { report.run() })
         }
+        logger.debug("engine started", metadata: [
+            "symbolize-workers": "\(configuration.symbolizeWorkers)", "unwind-workers": "\(configuration.unwind.workers)",
+            "hash-cache-thread": "\(configuration.hashCacheThread)",
+        ])
     }
 
     /// Runs `body` on a source thread (pinned to `cpus.source`) with the engine's source; `body`
@@ -213,7 +222,19 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
             let left = wiring.statistics().inFlight
             if left > 0 { wiring.sourceCounters.add(.dropShutdown, UInt64(left)) }
         }
-        if !threads.isEmpty { metrics.publish(wiring.statistics()) }  // the final counts
+        guard !threads.isEmpty else { return }
+        let statistics = wiring.statistics()
+        metrics.publish(statistics)  // the final counts
+        logger.debug("engine stopped", metadata: [
+            "produced": "\(statistics.produced)", "reported": "\(statistics.reported)", "dropped": "\(statistics.dropped)",
+        ])
+        if statistics.dropped > 0 {
+            var reasons: Logger.Metadata = [:]
+            for counter in EngineCounter.drops + [.malformed] where statistics.total(counter) > 0 {
+                reasons["\(counter)"] = "\(statistics.total(counter))"
+            }
+            logger.notice("engine dropped \(statistics.dropped) of \(statistics.produced) traces", metadata: reasons)
+        }
     }
 
     /// `stop(drain:)` without blocking the caller's executor: the joins run on a helper thread (or

@@ -1,5 +1,7 @@
+public import CoreMetrics
 import KernelPath
 import LinuxSystem
+public import Logging
 import Symbolization
 import Synchronization
 import TraceEngine
@@ -19,6 +21,8 @@ public import TraceModel
 public final class Profiler<Reporter: TraceReporter>: Sendable {
     public let configuration: ProfilerConfiguration
     private let reporter: Reporter
+    private let logger: Logger
+    private let metricsFactory: any MetricsFactory
     private let state = Mutex(State.idle(last: nil))
 
     private enum State {
@@ -26,11 +30,20 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
         case running(Session<Reporter>)
     }
 
+    /// - Parameters:
+    ///   - logger: where the profiler and its engine log (debug: starts and stops; notice: drops);
+    ///     by default a logger of the program's `LoggingSystem` bootstrap.
+    ///   - metricsFactory: where the engine's counters are published (`StagedEngine.init`).
     /// - Throws: `ProfilerError.configuration`, naming the key, the value and what is allowed.
-    public init(configuration: ProfilerConfiguration = ProfilerConfiguration(), reporter: Reporter) throws(ProfilerError) {
+    public init(
+        configuration: ProfilerConfiguration = ProfilerConfiguration(), reporter: Reporter,
+        logger: Logger = Logger(label: "tracehandler.profiler"), metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) throws(ProfilerError) {
         try configured { () throws(ConfigurationError) in try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs()) }
         self.configuration = configuration
         self.reporter = reporter
+        self.logger = logger
+        self.metricsFactory = metricsFactory
     }
 
     /// Samples until the task is cancelled, then stops without losing what was sampled (see the
@@ -44,6 +57,10 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
     public func profile(whenSampling: @Sendable ([Int]) -> Void = { _ in }) async throws(ProfilerError) -> ProfileStatistics {
         if let missing = KernelSupport.missingCapability() { throw .missingCapability(missing) }
         let session = try start()
+        logger.debug("sampling", metadata: [
+            "cpus": "\(session.sampler.cpus.count)", "frequency-hz": "\(configuration.frequency)",
+            "pid": "\(configuration.pid.map(String.init) ?? "all")", "unwind": "\(configuration.unwindMode.rawValue)",
+        ])
         whenSampling(session.sampler.cpus)
         do {
             try await session.engine.run(source: session.samplingSource, threadName: "th-poll")
@@ -71,7 +88,7 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
     /// Loads and attaches the sampler and builds the stages; the engine starts in `run(source:)`.
     private func start() throws(ProfilerError) -> Session<Reporter> {
         let configuration = self.configuration
-        let reporter = self.reporter
+        let (reporter, logger, metricsFactory) = (self.reporter, self.logger, self.metricsFactory)
         // Files the symbolize workers meet reach the reporter through the report stage.
         let executables = ExecutableQueue()
         let symbolizer = try configured { () throws(ConfigurationError) in
@@ -83,7 +100,7 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
         let engine = try configured { () throws(ConfigurationError) in
             try StagedEngine(
                 configuration: configuration.profilingEngine, processor: symbolizer, reporter: reporter, unwinder: unwinder,
-                executables: executables)
+                executables: executables, metricsFactory: metricsFactory, logger: logger)
         }
         let sampler: Sampler
         let poll: KernelPollStage

@@ -3,6 +3,7 @@ import ArgumentParser
 import CommandLineSupport
 import KernelPath
 import LinuxSystem
+import Logging
 import Symbolization
 import Synchronization
 import TraceEngine
@@ -81,7 +82,10 @@ struct ProfileCommand: AsyncParsableCommand {
         let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
         let profiler: Profiler<FanOutReporter>
         do {
-            profiler = try Profiler(configuration: configuration.profiler, reporter: reporter)
+            // The summary says what the library would log; only its warnings and errors on stderr.
+            var logger = Logger(label: "tracehandler")
+            logger.logLevel = .warning
+            profiler = try Profiler(configuration: configuration.profiler, reporter: reporter, logger: logger)
         } catch {
             throw CommandFailure("\(error)")
         }

@@ -1,4 +1,5 @@
 import LinuxSystem
+import Logging
 import MetricsTestKit
 import ServiceLifecycleTestKit
 import Synchronization
@@ -171,5 +172,44 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         #expect(metrics.counterTotal(label: "tracehandler_engine_reported") == Int64(statistics.reported))
         #expect(metrics.counterTotal(label: "tracehandler_engine_received", dimensions: [("stage", "source")]) == Int64(statistics.produced))
         #expect(try metrics.expectGauge("tracehandler_engine_ring_high_water", [("stage", "source")]).lastValue ?? 0 > 0)
+    }
+}
+
+/// The engine's log lines through swift-log: start and stop at debug, a stop's drops at notice.
+@Suite struct EngineLoggingTests {
+    struct CapturingLogHandler: LogHandler {
+        let captured: Lines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            captured.lines.withLock { $0.append((event.level, "\(event.message)", event.metadata ?? [:])) }
+        }
+    }
+
+    final class Lines: Sendable {
+        let lines = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
+    }
+
+    @Test func dropsAreLoggedByReason() async throws {
+        let captured = Lines()
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(captured: captured) }
+        var configuration = EngineConfiguration()
+        configuration.report = EdgeConfiguration(capacity: 4, policy: .drop)
+        configuration.symbolize.policy = .block
+        let engine = try StagedEngine(
+            configuration: configuration, processor: SlowProcessor(), reporter: TallyReporter(delay: .microseconds(20)), logger: logger)
+        let statistics = try await engine.run(source: SequenceTraceSource(syntheticTraces(count: 20_000, distinct: 20, zipf: 0)))
+        let lines = captured.lines.withLock { $0 }
+        #expect(lines.contains { $0.0 == .debug && $0.1 == "engine started" })
+        #expect(lines.contains { $0.0 == .debug && $0.1 == "engine stopped" && $0.2["reported"] == "\(statistics.reported)" })
+        let drops = try #require(lines.first { $0.0 == .notice })
+        #expect(drops.1 == "engine dropped \(statistics.dropped) of 20000 traces")
+        #expect(drops.2["drop_report_ring_full"] == "\(statistics.total(.dropReportRingFull))")
     }
 }
