@@ -33,8 +33,11 @@ public struct AgentConfiguration: Hashable, Sendable {
         return formats
     }
 
+    /// The defaults.
     public init() {}
 
+    /// Reads and writes a field of `profiler` as if it were this configuration's own
+    /// (`configuration.frequency`).
     public subscript<Value>(dynamicMember keyPath: WritableKeyPath<ProfilerConfiguration, Value>) -> Value {
         get { profiler[keyPath: keyPath] }
         set { profiler[keyPath: keyPath] = newValue }

@@ -6,8 +6,11 @@ import TraceProfiler
 /// One configuration key: its name (dots separate levels: `rings.symbolize.capacity`), what it
 /// means, how a text value becomes a setting, and how the current setting reads as text.
 public struct ConfigurationKey: Sendable {
+    /// The key as the file and `--set` spell it, its levels separated by dots (`kernel.buffer`).
     public let name: String
+    /// What the key means, in a sentence: its comment in the defaults file.
     public let help: String
+    /// The values it accepts, in words (`1 ... 65536`), as errors and the defaults file quote them.
     public let allowed: String
     let read: @Sendable (AgentConfiguration) -> String
     let write: @Sendable (inout AgentConfiguration, String) -> Bool
@@ -28,8 +31,10 @@ public struct ConfigurationKey: Sendable {
 
 /// Every key the agent reads, in the order the defaults file lists them.
 public enum ConfigurationKeys {
+    /// Every key: the engine's, the kernel's, the symbolizer's, the unwinder's, then the agent's own.
     public static let all: [ConfigurationKey] = engine + kernel + symbolizer + unwind + agent
 
+    /// The key spelled exactly `name`, or nil.
     public static func named(_ name: String) -> ConfigurationKey? { all.first { $0.name == name } }
 
     static let engine: [ConfigurationKey] = [

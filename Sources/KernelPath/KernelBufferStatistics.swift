@@ -15,6 +15,7 @@ public struct KernelBufferStatistics: Hashable, Sendable, CustomStringConvertibl
     /// Bytes consumed, headers included.
     public var bytes: UInt64 = 0
 
+    /// All zero.
     public init() {}
 
     /// Field by field, saturating: `lost` is summed from counts the kernel writes.

@@ -61,5 +61,6 @@ public final class KernelBuffers {
         }
     }
 
+    /// `statistics()` summed over every buffer, saturating.
     public var totals: KernelBufferStatistics { statistics().reduce(KernelBufferStatistics()) { $0 + $1.statistics } }
 }

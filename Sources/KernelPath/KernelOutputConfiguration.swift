@@ -2,6 +2,8 @@ public import TraceModel
 
 /// How BPF programs hand records to user space, and how the poll stage reads them.
 public struct KernelOutputConfiguration: Hashable, Sendable {
+    /// The BPF map that carries records to user space (`kernel.buffer`; the raw value is how the
+    /// configuration spells it).
     public enum Kind: String, Hashable, Sendable, CaseIterable {
         /// A `BPF_MAP_TYPE_PERF_EVENT_ARRAY`: one buffer per CPU, lost records counted per CPU.
         case perfBuffer = "perf-buffer"
@@ -28,6 +30,7 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
     /// The longest the poll stage waits for a wakeup before it looks anyway. Default 100 ms.
     public var pollInterval: Duration = .milliseconds(100)
 
+    /// The defaults.
     public init() {}
 
     /// The watermark in effect: `wakeupWatermarkBytes`, or a quarter of the buffer.

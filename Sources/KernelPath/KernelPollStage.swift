@@ -17,6 +17,8 @@ public final class KernelPollStage: TraceSource, @unchecked Sendable {
     private let poller: IOUringPoller
     private let configuration: KernelOutputConfiguration
 
+    /// Sets up an io_uring to poll every buffer of `buffers` (armed later, by the thread that runs
+    /// the stage). Throws when the eventfd or the io_uring cannot be made.
     public init(buffers: KernelBuffers, configuration: KernelOutputConfiguration) throws(KernelPathError) {
         self.buffers = buffers
         self.configuration = configuration

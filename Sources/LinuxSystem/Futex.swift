@@ -7,9 +7,13 @@ import Glibc
 
 /// What a futex wait ended with. Spurious wake-ups are normal: callers re-check their condition.
 public enum FutexWaitResult: Sendable {
+    /// The wait returned 0: a wake-up, maybe spurious.
     case woken
+    /// `word` did not hold `expected` when the wait began (`EAGAIN`).
     case valueChanged
+    /// `timeout` passed (`ETIMEDOUT`).
     case timedOut
+    /// A signal interrupted the wait (`EINTR`).
     case interrupted
 }
 

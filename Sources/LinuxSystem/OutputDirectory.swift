@@ -17,6 +17,7 @@ import Glibc
 ///   into the same directory fail at its start instead of silently replacing the first one's
 ///   results.
 public final class OutputDirectory {
+    /// The path as given. Results go to the directory opened at init, even if it is renamed later.
     public let path: String
     private let directory: OwnedFileDescriptor
     private let lock: OwnedFileDescriptor
@@ -125,6 +126,8 @@ public struct OutputWriter: ~Copyable {
         buffer.reserveCapacity(Self.bufferBytes)
     }
 
+    /// Appends `bytes` through the 1 MiB buffer, writing it out when it fills; throws when a write
+    /// fails.
     public mutating func append(_ bytes: some Collection<UInt8>) throws(OutputDirectoryError) {
         if buffer.count + bytes.count > Self.bufferBytes { try flush() }
         buffer.append(contentsOf: bytes)
@@ -158,10 +161,14 @@ public struct OutputWriter: ~Copyable {
 
 /// Why a result could not be written: the path, what failed, and the system's reason.
 public struct OutputDirectoryError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The directory, or the output file, the error is about.
     public var path: String
+    /// What failed, as a phrase (`cannot create its lock file .tracehandler.lock`).
     public var problem: String
+    /// The system's error number, or 0 when no call failed (another run holds the lock, say).
     public var errno: Int32
 
+    /// Describes a failure; `errno` is 0 when it was not a system call's.
     public init(path: String, _ problem: String, errno: Int32) {
         self.path = path
         self.problem = problem

@@ -8,6 +8,7 @@ import Glibc
 /// resources keeps each in one of these (or in `MemoryMapping`) until the last step that can
 /// fail has passed, so a failure releases each of them once, by its own `deinit`.
 public struct OwnedFileDescriptor: ~Copyable {
+    /// The descriptor, open while this value lives; its users must not close it.
     public let rawValue: Int32
 
     /// Takes ownership of `rawValue` (an open descriptor).
@@ -21,7 +22,9 @@ public struct OwnedFileDescriptor: ~Copyable {
 
 /// A memory mapping with one owner, unmapped exactly once when the owner goes away.
 public struct MemoryMapping: ~Copyable {
+    /// The first byte mapped, valid while this value lives.
     public let base: UnsafeMutableRawPointer
+    /// Bytes mapped.
     public let size: Int
 
     /// Maps `size` bytes of `descriptor` from offset 0, shared and read-write (a kernel buffer).

@@ -199,23 +199,35 @@ public final class NativeSymbolizer: TraceProcessor {
     }
 }
 
+/// What the symbolizer's caches hold and have done since it was made
+/// (`NativeSymbolizer.statistics()`).
 public struct SymbolizerStatistics: Hashable, Sendable, CustomStringConvertible {
+    /// Processes whose mappings are kept (at most `SymbolizerConfiguration.processes`).
     public var processes: Int
+    /// Reads of a `/proc/<pid>/maps` so far, rereads included.
     public var mapsReads: Int
+    /// Symbol tables held.
     public var symbolTables: Int
+    /// Their approximate memory, in bytes (bounded by `SymbolizerConfiguration.symbolTableBytes`).
     public var symbolTableBytes: Int
+    /// ELF files parsed into tables so far; a file evicted and met again is parsed again.
     public var elfParses: Int
+    /// Function symbols read from `/proc/kallsyms` (0 when it gave no addresses).
     public var kernelSymbols: Int
+    /// Files that could not be read as ELF, counted by path (up to 1024).
     public var unreadableFiles: Int
     /// Separate debug files that named a stripped file's functions, and candidates refused
     /// because their build id or CRC did not match.
     public var debugFiles: Int
+    /// Debug file candidates refused: their build id or CRC did not match.
     public var debugFilesRejected: Int
     /// Stripped files whose local functions were named from their `.gnu_debugdata`, and such
     /// sections refused: claiming more than the decoding limits allow, or corrupt (not one intact
     /// xz stream of an ELF file with functions). A refused file keeps its `.dynsym` names.
     public var miniDebugInfo: Int
+    /// `.gnu_debugdata` sections refused for claiming more than the decoding limits allow.
     public var miniDebugInfoOverLimit: Int
+    /// `.gnu_debugdata` sections refused as corrupt.
     public var miniDebugInfoCorrupt: Int
 
     public var description: String {

@@ -14,8 +14,10 @@ public struct SymbolizerConfiguration: Hashable, Sendable {
     /// and by `.gnu_debuglink` (`DIR/<the file's directory>/NAME`). Default `/usr/lib/debug`.
     public var debugDirectories: [String] = ["/usr/lib/debug"]
 
+    /// The defaults.
     public init() {}
 
+    /// Checks every field; the error names the key (as the configuration file spells it).
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.check(symbolTableBytes >= 1 << 20, "symbolize.symbol-table-bytes", symbolTableBytes, allowed: "at least 1048576 (1 MiB)")
         try ConfigurationError.check((1...1_000_000).contains(processes), "symbolize.processes", processes, allowed: "1 ... 1000000")

@@ -33,6 +33,7 @@ public struct EncodedTraces: Sendable {
         })
     }
 
+    /// Records encoded.
     public var count: Int { offsets.count - 1 }
 
     /// Calls `body` with a view of the records that is valid only inside it.
@@ -47,8 +48,10 @@ public struct EncodedTraces: Sendable {
         let bytes: UnsafeRawBufferPointer
         let offsets: UnsafeBufferPointer<Int>
 
+        /// Records in the view.
         public var count: Int { offsets.count - 1 }
 
+        /// The bytes of record `index` (0 ..< `count`, not checked), valid only inside `withRecords`.
         public subscript(index: Int) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(rebasing: bytes[offsets[index]..<offsets[index + 1]])
         }

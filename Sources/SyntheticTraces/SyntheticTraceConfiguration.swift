@@ -15,8 +15,11 @@ public struct SyntheticTraceConfiguration: Hashable, Sendable {
     /// Seed of the generator: the same configuration and seed give the same sequence.
     public var seed: UInt64 = 0x5eed
 
+    /// The defaults.
     public init() {}
 
+    /// Checks every field: at most 2^26 stacks, 128 frames in all (64 kernel), 2^20 processes and a
+    /// skew of 10. The error names the field as the commands' options do (`distinct`, `depth`, `zipf`).
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.check(distinctStacks >= 1 && distinctStacks <= 1 << 26, "distinct", distinctStacks, allowed: "1...\(1 << 26)")
         try ConfigurationError.check(userDepth >= 1, "depth", userDepth, allowed: "1...\(128 - kernelDepth)")

@@ -11,12 +11,15 @@ import Glibc  // pow
 /// from the root is one of `2^(r+1)` functions), and its leaf is its own, so stacks form a tree as
 /// real profiles do, and `distinctStacks` stacks have `distinctStacks` BPF hashes.
 public struct SyntheticTraceGenerator: Sendable {
+    /// What it generates, validated.
     public let configuration: SyntheticTraceConfiguration
     private var random: SplitMix64
     /// Cumulative popularity of stacks for Zipf sampling; empty when uniform.
     private let zipfCDF: [Double]
     private let comms: [Comm]
 
+    /// Checks `configuration` (throwing the error of its `validate()`) and seeds the generator with
+    /// its `seed`.
     public init(_ configuration: SyntheticTraceConfiguration) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration

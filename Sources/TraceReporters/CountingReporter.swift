@@ -7,6 +7,7 @@ public final class CountingReporter: TraceReporter {
     private let samples = Atomic<UInt64>(0)
     private let frameReports = Atomic<UInt64>(0)
 
+    /// A reporter with both counts at zero.
     public init() {}
 
     public var supportsReportTraceEvent: Bool { false }
@@ -19,6 +20,8 @@ public final class CountingReporter: TraceReporter {
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) { samples.add(1, ordering: .relaxed) }
 
+    /// Samples so far: the counts reported, plus one per trace event. Exact once the engine stopped.
     public var sampleCount: UInt64 { samples.load(ordering: .relaxed) }
+    /// Calls of `reportFramesForTrace` so far. Exact once the engine stopped.
     public var frameReportCount: UInt64 { frameReports.load(ordering: .relaxed) }
 }

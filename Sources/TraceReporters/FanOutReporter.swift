@@ -5,9 +5,12 @@ public import TraceModel
 /// otherwise all of them get counts and frames (every reporter implements both). Executables are
 /// passed on to the reporters that want them (`ExecutableReporter`).
 public struct FanOutReporter: TraceReporter, ExecutableReporter {
+    /// The reporters, in the order each report reaches them.
     public let reporters: [any TraceReporter]
+    /// True only when there is a reporter and every one supports trace events.
     public let supportsReportTraceEvent: Bool
 
+    /// Hands reports to `reporters`, in this order; with none, reports go nowhere.
     public init(_ reporters: [any TraceReporter]) {
         self.reporters = reporters
         supportsReportTraceEvent = !reporters.isEmpty && reporters.allSatisfy(\.supportsReportTraceEvent)
@@ -29,6 +32,7 @@ public struct FanOutReporter: TraceReporter, ExecutableReporter {
         for reporter in reporters { reporter.flush() }
     }
 
+    /// Passes the file on to each reporter that is an `ExecutableReporter`, in order.
     public func reportExecutable(_ metadata: ExecutableMetadata) {
         for case let reporter as any ExecutableReporter in reporters { reporter.reportExecutable(metadata) }
     }

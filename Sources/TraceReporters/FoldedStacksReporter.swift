@@ -27,6 +27,7 @@ public final class FoldedStacksReporter: TraceReporter {
     private let state = Mutex(State())
     private let bound: ProfileBound
 
+    /// An empty profile that keeps at most what `bound` allows.
     public init(bound: ProfileBound = ProfileBound()) {
         self.bound = bound
     }

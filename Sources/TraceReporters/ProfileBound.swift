@@ -9,6 +9,8 @@ public struct ProfileBound: Hashable, Sendable {
     /// `output.max-stacks`. Default 16384.
     public var maximumStacks: Int
 
+    /// A bound of `maximumStacks` traces and as many samples. Not checked here: the agent's
+    /// configuration allows 1 ... 16777216.
     public init(maximumStacks: Int = 16_384) {
         self.maximumStacks = maximumStacks
     }

@@ -1,7 +1,10 @@
 /// The user registers a walk starts from, as the sampler captured them.
 public struct UserRegisters: Sendable, Equatable {
+    /// The instruction pointer: the sampled instruction, the walk's leaf frame.
     public var ip: UInt64
+    /// The stack pointer: the address of the snapshot's first byte.
     public var sp: UInt64
+    /// RBP, for rules that find the CFA through it and for the frame-pointer fallback.
     public var bp: UInt64
 
     /// The instruction pointer, stack pointer and RBP of the sampled thread in user mode.
@@ -35,6 +38,7 @@ public enum StackWalkStopReason: UInt8, Sendable, Hashable, CaseIterable {
 public struct StackWalkResult: Sendable, Equatable {
     /// Frames written: the leaf IP first, then one return address per caller.
     public var frameCount: Int
+    /// Why the walk ended; only `outermostFrame` means the whole stack was found.
     public var stopReason: StackWalkStopReason
     /// Frames found through the frame-pointer fallback instead of CFI.
     public var framePointerFrames: Int

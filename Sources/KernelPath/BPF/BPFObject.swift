@@ -155,13 +155,18 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     public var records: UInt64 = 0
     /// Records the output map refused (buffer full).
     public var outputErrors: UInt64 = 0
+    /// Samples whose kernel stack `bpf_get_stack` could not read; they went on without kernel frames.
     public var kernelStackErrors: UInt64 = 0
+    /// Samples whose user stack `bpf_get_stack` could not read; they went on without user frames.
     public var userStackErrors: UInt64 = 0
     /// User stack snapshots taken (DWARF unwinding), the bytes they copied, how many were cut
     /// short of the configured window, and how many copied nothing.
     public var snapshots: UInt64 = 0
+    /// Stack bytes those snapshots carry, summed.
     public var snapshotBytes: UInt64 = 0
+    /// Snapshots cut short of the configured window.
     public var snapshotsTruncated: UInt64 = 0
+    /// Snapshots with no stack bytes: the page at SP was unreadable (as in the middle of an execve).
     public var snapshotErrors: UInt64 = 0
 
     /// Every record the program tried to send.

@@ -12,7 +12,9 @@ import Glibc
 /// raw trace records into `buffers`. `close()` (or deinit) detaches everything.
 public final class Sampler {
     private let object: BPFObject
+    /// The buffers the program writes its records to, mapped for reading.
     public let buffers: KernelBuffers
+    /// The CPUs online at start (`/sys/devices/system/cpu/online`), one cpu-clock event each.
     public let cpus: [Int]
 
     /// The largest user stack window a sample can carry (the sampler builds each record in one

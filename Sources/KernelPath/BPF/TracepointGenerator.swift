@@ -61,6 +61,7 @@ public final class TracepointGenerator {
     /// What the program counted: every attempt is either sent or refused by a full buffer.
     public func counters() -> ProgramCounters { object.counters() }
 
+    /// Detaches the program and closes it; `counters()` keeps its final values. Idempotent.
     public func close() { object.close() }
 }
 

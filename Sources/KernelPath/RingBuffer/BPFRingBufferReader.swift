@@ -49,6 +49,8 @@ public final class BPFRingBufferReader {
         self.size = UInt64(size)
     }
 
+    /// Whether the kernel has published bytes not yet consumed (`producer_pos`, loaded with acquire
+    /// ordering, differs from `consumer_pos`).
     public var hasData: Bool { th_load_acquire_u64(producerPosition) != consumerPosition.pointee }
 
     /// Drains up to `maxRecords` records; on finding nothing more, fences and checks once again.

@@ -8,7 +8,9 @@ import Glibc
 
 /// Why a file could not be read as an ELF file with symbols.
 public enum SymbolizationError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// `open` or `fstat` on `path` failed with `errno`.
     case cannotOpen(path: String, errno: Int32)
+    /// libelf rejected the file, or one of its headers or sections broke a bound; `reason` says how.
     case notELF(path: String, reason: String)
 
     public var description: String {

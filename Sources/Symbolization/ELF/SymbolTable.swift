@@ -8,6 +8,8 @@ public final class SymbolTable: @unchecked Sendable {
     // @unchecked: everything is immutable after init except `displayNames`, which only
     // `cachedDisplayName` touches, and `isEvicted`, which only `SymbolTableCache` sets; the
     // symbolizer calls both under its lock.
+    /// The file's identity (`FileIdentity`: XXH3-128 over its first and last 4 KiB and its length),
+    /// the file of every frame named from this table.
     public let fileID: FileID
     /// The GNU build id in hex, when the file has one.
     public let buildID: String?
@@ -51,6 +53,7 @@ public final class SymbolTable: @unchecked Sendable {
         displayNames = Array(repeating: nil, count: starts.count)
     }
 
+    /// Function symbols in the table.
     public var symbolCount: Int { starts.count }
 
     /// Approximate memory held, for the cache's bound (demangled names counted at their slot size).

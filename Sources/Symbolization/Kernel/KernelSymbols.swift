@@ -15,6 +15,8 @@ public final class KernelSymbols: Sendable {
     /// changes it, and `isStale` says so.
     private let modulesDigest: Int
 
+    /// Reads the text symbols (types `t`, `T`, `w`, `W`) of `kallsyms` and a digest of `modules`.
+    /// An unreadable file, or addresses all zero, give an empty table; nothing throws.
     public init(kallsyms: String = "/proc/kallsyms", modules: String = "/proc/modules") {
         // Parsed as bytes: 120k lines through String.split take half a second; this takes ~20 ms.
         var entries: [(address: UInt64, nameStart: Int, nameEnd: Int)] = []
@@ -67,8 +69,11 @@ public final class KernelSymbols: Sendable {
         }
     }
 
+    /// False when kallsyms gave no addresses (unreadable, or all zero under `kptr_restrict`).
     public var isAvailable: Bool { !starts.isEmpty }
+    /// Function symbols in the table (one per address).
     public var symbolCount: Int { starts.count }
+    /// Memory held, in bytes: 12 a symbol plus the names.
     public var byteCount: Int { starts.count * 12 + names.count }
 
     /// Whether modules changed since the table was read (then read a new one).

@@ -8,6 +8,8 @@ import Glibc
 /// (`_Z…`, via libstdc++'s `__cxa_demangle`). Other names, and names the demanglers reject, are
 /// returned unchanged. Rust's v0 scheme (`_R…`) is kept as it is.
 public enum Demangler {
+    /// `name` demangled when it is a Swift, C++ or legacy Rust name its demangler accepts; else
+    /// `name` unchanged.
     public static func demangle(_ name: String) -> String {
         if name.hasPrefix("$s") || name.hasPrefix("_$s") || name.hasPrefix("$S") || name.hasPrefix("_T0") {
             return take(name.utf8CString.withUnsafeBufferPointer { th_demangle_swift($0.baseAddress, $0.count - 1) }) ?? name

@@ -1,15 +1,21 @@
 /// One line of `/proc/<pid>/maps`.
 public struct Mapping: Hashable, Sendable {
+    /// The first address mapped.
     public var start: UInt64
+    /// The address after the last one mapped (exclusive).
     public var end: UInt64
+    /// The permissions include `x`.
     public var isExecutable: Bool
     /// Offset in the file of the byte mapped at `start`.
     public var fileOffset: UInt64
+    /// The file's device as the kernel prints it (`major:minor`, in hex).
     public var device: String
+    /// The file's inode; 0 for anonymous memory and pseudo-mappings.
     public var inode: UInt64
     /// The path, `[vdso]`, `[heap]` and the like, or "" for anonymous memory.
     public var path: String
 
+    /// Whether `address` lies in `start ..< end`.
     public func contains(_ address: UInt64) -> Bool { address >= start && address < end }
 
     /// Backed by a file (not anonymous, not a pseudo-mapping such as `[vdso]`).
@@ -25,6 +31,7 @@ public struct Mapping: Hashable, Sendable {
 /// Parses `/proc/<pid>/maps`: `start-end perms offset dev inode [path]`, one mapping a line.
 /// Lines that do not parse are skipped (and counted by the caller through the result size).
 public enum ProcessMaps {
+    /// The mappings of a whole maps file, in the kernel's order (ascending addresses).
     public static func parse(_ text: String) -> [Mapping] {
         var mappings: [Mapping] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {

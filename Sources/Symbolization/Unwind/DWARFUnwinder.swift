@@ -46,6 +46,8 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
         deinit { frames.deallocate() }
     }
 
+    /// Checks `configuration` (`UnwinderConfiguration.validate()`, whose error it throws); the table
+    /// cache starts empty.
     public init(configuration: UnwinderConfiguration = UnwinderConfiguration()) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
@@ -136,9 +138,13 @@ public final class DWARFUnwinder: SnapshotUnwinder, @unchecked Sendable {
 
 /// What the DWARF unwinder's caches hold.
 public struct UnwinderStatistics: Hashable, Sendable, CustomStringConvertible {
+    /// Files in the shared table cache, each with its table or remembered as unreadable.
     public var tables: Int
+    /// Bytes the tables hold (bounded by `UnwinderConfiguration.tableBytes`).
     public var tableBytes: Int
+    /// Tables built so far; a file evicted and met again is built again.
     public var tableBuilds: Int
+    /// Builds that failed: the file was not readable as ELF, or its CFI had more rows than the limit.
     public var unreadableFiles: Int
     /// `.debug_frame`s read from separate debug files (files stripped of both CFI sections).
     public var debugFrames: Int

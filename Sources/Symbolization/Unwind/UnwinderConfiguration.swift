@@ -17,8 +17,11 @@ public struct UnwinderConfiguration: Hashable, Sendable {
     /// follow the frame-pointer chain. Default true.
     public var framePointerFallback = true
 
+    /// The defaults.
     public init() {}
 
+    /// Checks `tableBytes` (at least 1 MiB) and `processes` (1 ... 1000000); the error names the
+    /// key (as the configuration file spells it).
     public func validate() throws(ConfigurationError) {
         try ConfigurationError.check(tableBytes >= 1 << 20, "unwind.table-bytes", tableBytes, allowed: "at least 1048576 (1 MiB)")
         try ConfigurationError.check((1...1_000_000).contains(processes), "symbolize.processes", processes, allowed: "1 ... 1000000")

@@ -2,7 +2,9 @@ import CZlib
 
 /// Why compressing failed: zlib's return code and message.
 public struct GzipError: Error, CustomStringConvertible {
+    /// zlib's return code (`Z_STREAM_ERROR`, `Z_BUF_ERROR`, …).
     public var code: Int32
+    /// zlib's message; else the step that failed (`deflateInit2`) or `output did not fit`.
     public var message: String
     public var description: String { "gzip failed (zlib \(code)): \(message)" }
 }

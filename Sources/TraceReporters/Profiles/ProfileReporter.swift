@@ -71,6 +71,7 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
         }
     }
 
+    /// Keeps the file's name and build id (the latest per `FileID`) to name the profile's mappings.
     public func reportExecutable(_ metadata: ExecutableMetadata) {
         state.withLock { state in
             if state.executables[metadata.fileID] != metadata { state.executables[metadata.fileID] = metadata }
