@@ -20,7 +20,7 @@ let fuzzers: [(name: String, dependencies: [Target.Dependency])] = [
 let package = Package(
     name: "swift-tracehandler-fuzz",
     dependencies: [.package(name: "swift-tracehandler", path: "..")],
-    targets: [.target(name: "FuzzSupport")]
+    targets: [.target(name: "FuzzSupport", dependencies: [.product(name: "TraceModel", package: "swift-tracehandler")])]
         + fuzzers.map { fuzzer in
             .executableTarget(
                 name: fuzzer.name, dependencies: ["FuzzSupport"] + fuzzer.dependencies,

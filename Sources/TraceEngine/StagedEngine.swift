@@ -185,7 +185,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
         }
     }
 
-    /// Stops the engine and joins its threads; blocks until done; safe to call more than once.
+    /// Stops the engine and joins its threads, blocking the calling thread until done (from a
+    /// task, `await stop(drain:)` instead); safe to call more than once.
     ///
     /// - `drain: true` (the default): stops a source thread, finishes the source, lets every stage
     ///   drain its rings in order, flushes the reporter. Nothing offered before is lost.
@@ -194,7 +195,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///   the conservation law holds either way: after `stop`, `statistics().isConserved`.
     ///
     /// A caller that emits from its own thread must have stopped emitting.
-    public func stop(drain: Bool = true) { stopAndJoin(drain: drain) }
+    public func stopAndWait(drain: Bool = true) { stopAndJoin(drain: drain) }
 
     private func stopAndJoin(drain: Bool) {
         let (threads, sourceThread) = lifecycle.withLock { state -> ([WorkerThread], WorkerThread?) in
@@ -237,8 +238,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
         }
     }
 
-    /// `stop(drain:)` without blocking the caller's executor: the joins run on a helper thread (or
-    /// here, if no thread can be made).
+    /// Stops the engine as `stopAndWait(drain:)` does, without blocking the caller's executor:
+    /// the joins run on a helper thread (or here, if no thread can be made).
     public func stop(drain: Bool = true) async {
         do {
             try await WorkerThread.run(name: "th-stop") { self.stopAndJoin(drain: drain) }

@@ -133,7 +133,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
                 wall = try placement.generate(records)
                 wall += timed {
                     poll.wake()
-                    engine.stop()
+                    engine.stopAndWait()
                 }
                 guard engine.statistics().isConserved else { throw CommandFailure("engine conservation failed: \(engine.statistics())") }
                 engineCPU = engine.threadCPUSeconds().values.reduce(0, +)

@@ -182,7 +182,7 @@ enum SyntheticBench {
             let statistics = engine.statistics()
             return "\(statistics.reported) reported, \(statistics.produced - statistics.reported) in flight or dropped"
         }
-        engine.stop()
+        engine.stopAndWait()
         let allocations = th_allocation_count() - allocationsBefore
         let cpu = engine.threadCPUSeconds()
         let seconds = Double(MonotonicClock.nanoseconds() - began) / 1e9

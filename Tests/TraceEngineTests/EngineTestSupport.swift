@@ -139,8 +139,8 @@ func runEngine<P: TraceProcessor, R: TraceReporter>(
         for trace in traces {
             outcomes.append(engine.source.emit { $0 = trace })
         }
-        engine.stop()
-        engine.stop()  // harmless
+        engine.stopAndWait()
+        engine.stopAndWait()  // harmless
         return (engine.statistics(), outcomes)
     }
 }

@@ -252,7 +252,7 @@ import TraceModel
             var outcomes = [first] + (0..<1_000).map { _ in engine.source.emit { $0 = cached } }
             outcomes.append(engine.source.emit { $0 = refused })
             processor.open()
-            engine.stop()
+            engine.stopAndWait()
             return (engine.statistics(), retries, outcomes)
         }
         #expect(outcomes.dropLast().allSatisfy { $0 == .queued }, "the first miss and every hit were taken")

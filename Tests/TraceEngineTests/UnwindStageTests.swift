@@ -88,7 +88,7 @@ import TraceModel
             let engine = try StagedEngine(configuration: configuration, processor: processor, reporter: TallyReporter(), unwinder: unwinder)
             try engine.start()
             let outcomes = records.map { record in record.withUnsafeBytes { engine.source.emitRecord($0) } }
-            engine.stop()
+            engine.stopAndWait()
             return (engine.statistics(), outcomes)
         }
     }
@@ -155,7 +155,7 @@ import TraceModel
             let engine = try StagedEngine(configuration: EngineConfiguration(), processor: processor, reporter: TallyReporter())
             try engine.start()
             let outcomes = records.map { record in record.withUnsafeBytes { engine.source.emitRecord($0) } }
-            engine.stop()
+            engine.stopAndWait()
             return (engine.statistics(), outcomes)
         }
         #expect(processor.userFrames.withLock { $0 } == [2: 100])

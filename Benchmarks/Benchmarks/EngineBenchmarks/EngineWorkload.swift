@@ -53,7 +53,7 @@ struct EngineWorkload: Sendable {
                 if next == records.count { next = 0 }
             }
         }
-        engine.stop()
+        engine.stopAndWait()
         benchmark.stopMeasurement()
         let statistics = engine.statistics()
         guard statistics.isConserved, statistics.reported == UInt64(count), reporter.sampleCount == UInt64(count) else {

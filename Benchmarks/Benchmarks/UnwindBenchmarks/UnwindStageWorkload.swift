@@ -57,7 +57,7 @@ struct UnwindStageWorkload {
             engine.source.flush()
         }
         guard waitUntilReported(UInt64(64 * workers), reporter: reporter, engine: engine) else {
-            engine.stop()
+            engine.stopAndWait()
             return "the warm-up records were not all reported: \(engine.statistics())"
         }
         benchmark.startMeasurement()
@@ -72,7 +72,7 @@ struct UnwindStageWorkload {
         // stopping the engine, which joins its threads, is not the stage's throughput.
         let reported = waitUntilReported(UInt64(count + 64 * workers), reporter: reporter, engine: engine)
         benchmark.stopMeasurement()
-        engine.stop()
+        engine.stopAndWait()
         let statistics = engine.statistics()
         guard reported else { return "not every trace was reported within a minute: \(statistics)" }
         let expected = UInt64(count + 64 * workers)
