@@ -17,8 +17,10 @@ public enum BackpressurePolicy: String, Hashable, Sendable, CaseIterable {
 public struct EdgeConfiguration: Hashable, Sendable {
     /// A power of two.
     public var capacity: Int
+    /// What the producer does when the edge is full.
     public var policy: BackpressurePolicy
 
+    /// An edge of `capacity` items (a power of two; `EngineConfiguration.validate` checks it).
     public init(capacity: Int, policy: BackpressurePolicy) {
         self.capacity = capacity
         self.policy = policy
@@ -27,14 +29,19 @@ public struct EdgeConfiguration: Hashable, Sendable {
 
 /// CPUs for each stage's thread; nil leaves a thread unpinned.
 public struct StageCPUs: Hashable, Sendable {
+    /// The source thread (`cpus.source`): the poll stage, or the thread `runSource` makes.
     public var source: [Int]?
+    /// The hash/cache thread (`cpus.hash-cache`); unused with `hashCacheThread = .source`.
     public var hashCache: [Int]?
     /// One list per symbolize worker, or one list for all of them.
     public var symbolize: [[Int]]?
+    /// The report thread (`cpus.report`).
     public var report: [Int]?
     /// Every unwind worker's CPUs (one list for all).
     public var unwind: [Int]?
 
+    /// Pinning for the stages given, none for the rest; `unwind` (`cpus.unwind`) is not a
+    /// parameter and starts nil.
     public init(source: [Int]? = nil, hashCache: [Int]? = nil, symbolize: [[Int]]? = nil, report: [Int]? = nil) {
         self.source = source
         self.hashCache = hashCache
@@ -92,6 +99,7 @@ public struct EngineConfiguration: Hashable, Sendable {
     /// `unwind.*`: the unwind stage, for records that carry a user stack snapshot.
     public var unwind = UnwindStageConfiguration()
 
+    /// The defaults given on each field.
     public init() {}
 
     /// The most symbolize workers an engine can have.
@@ -169,5 +177,6 @@ public struct UnwindStageConfiguration: Hashable, Sendable {
     /// last-in first-out, so a quiet stage touches few). A power of two.
     public var snapshotSlots = 512
 
+    /// The defaults given on each field: no workers, a 256-item blocking edge, 512 slots.
     public init() {}
 }

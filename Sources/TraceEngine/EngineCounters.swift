@@ -9,9 +9,15 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     case emitted
     /// Samples handed to the reporter (one count or one trace event each).
     case reported
+    /// Traces whose BPF hash the hash/cache stage had cached: reported as a count, not symbolized.
     case bpfCacheHit
+    /// Traces whose BPF hash was not cached: sent to symbolize, or coalesced. Not counted for a
+    /// reporter that takes trace events: there is no cache then.
     case bpfCacheMiss
+    /// Converted (or degraded) traces reported as a count only: the reporter had their frames.
     case umCacheHit
+    /// Converted (or degraded) traces reported as a count and their frames. Neither user-mode
+    /// counter moves for a reporter that takes trace events.
     case umCacheMiss
     /// BPF-cache misses whose hash was already being symbolized: parked, not symbolized again.
     case coalesced
@@ -23,12 +29,20 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     // The unwind stage (records with a user stack snapshot). How each walk ended, per worker:
     /// Reached the outermost frame: the whole stack.
     case unwindComplete
+    /// Stopped at a PC in no mapping the unwinder could use (anonymous code, a vanished process).
     case unwindNoMapping
+    /// Stopped at a PC its file has no CFI row for.
     case unwindNoRule
+    /// Stopped at a CFI row of a form the unwinder does not follow.
     case unwindUnsupportedRule
+    /// Stopped at a return address above the copied stack window: the snapshot was too short.
     case unwindSnapshotTooShort
+    /// Stopped at the frame limit.
     case unwindFrameLimit
+    /// Stopped where the registers or stack led nowhere sensible (SP not increasing, a loop).
     case unwindBadFrame
+    /// The snapshot could not be read (sizes that do not add up): the record went on with its
+    /// frame-pointer stack.
     case unwindMalformedSnapshot
     /// Walks that found fewer frames than the frame-pointer stack, which was kept instead.
     case unwindKeptFramePointers
@@ -52,6 +66,8 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     /// The unwind stage had no free snapshot slot or its rings were full (policy `drop`).
     case dropUnwindFull
 
+    /// Every drop counter, one per reason. With `malformed` they count every sample never reported
+    /// (`EngineStatistics.dropped`).
     public static let drops: [EngineCounter] = [
         .dropPoolExhausted, .dropSourceRingFull, .dropSymbolizeRingFull, .dropReportRingFull, .dropCoalescedWithDropped,
         .dropShutdown, .dropUnwindFull,
@@ -71,6 +87,8 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
         }
     }
 
+    /// The counter's name as statistics print it, and as the engine's metrics are named
+    /// (`tracehandler_engine_<name>`).
     public var description: String {
         switch self {
         case .received: "received"

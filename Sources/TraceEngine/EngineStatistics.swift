@@ -1,11 +1,18 @@
 /// The engine's stages, as statistics name them.
 public enum EngineStage: Hashable, Sendable, CustomStringConvertible {
+    /// The engine's entry, `EngineSource`, on the source thread (printed `source`).
     case source
+    /// Unwind worker `worker`, from 0 (printed `unwind-<worker>`).
     case unwind(worker: Int)
+    /// The hash/cache stage, on its own thread or the source's (printed `hash-cache`).
     case hashCache
+    /// Symbolize worker `worker`, from 0 (printed `symbolize-<worker>`).
     case symbolize(worker: Int)
+    /// The report stage, the reporter's only caller (printed `report`).
     case report
 
+    /// The stage's name as statistics print it, and as the engine's metrics carry it (dimension
+    /// `stage`).
     public var description: String {
         switch self {
         case .source: "source"
@@ -19,10 +26,15 @@ public enum EngineStage: Hashable, Sendable, CustomStringConvertible {
 
 /// One stage's counts and the high-water mark of the ring(s) it produces into.
 public struct StageStatistics: Hashable, Sendable {
+    /// The stage counted.
     public var stage: EngineStage
+    /// Its nonzero counters; a counter absent here is zero (as the subscript reads it).
     public var counts: [EngineCounter: UInt64]
+    /// The most items seen queued in any ring the stage produces into (0 for report, which has
+    /// none); an upper bound, as `SPSCRing.highWaterMark` is.
     public var outputHighWaterMark: Int
 
+    /// The count of `counter`; 0 when absent.
     public subscript(counter: EngineCounter) -> UInt64 { counts[counter, default: 0] }
 }
 
@@ -30,18 +42,25 @@ public struct StageStatistics: Hashable, Sendable {
 /// `produced = reported + Σ drops + in flight`, where `produced` counts every trace the source
 /// offered (malformed records are drops too: they never become traces).
 public struct EngineStatistics: Hashable, Sendable, CustomStringConvertible {
+    /// Every stage: source, unwind workers, hash/cache, symbolize workers, report, in that order.
     public var stages: [StageStatistics]
 
+    /// `counter` summed over every stage.
     public func total(_ counter: EngineCounter) -> UInt64 { stages.reduce(0) { $0 + $1[counter] } }
 
+    /// Traces the source took in (its `received`): every record offered, malformed ones included.
     public var produced: UInt64 { stage(.source)?[.received] ?? 0 }
+    /// Samples handed to the reporter.
     public var reported: UInt64 { total(.reported) }
+    /// Samples that will never be reported: every drop counter, and `malformed`.
     public var dropped: UInt64 { EngineCounter.drops.reduce(0) { $0 + total($1) } + total(.malformed) }
     /// What the counts say is still inside the engine. Zero after a draining stop.
     public var inFlight: Int64 { Int64(bitPattern: produced &- reported &- dropped) }
     /// After a draining stop: every produced trace was reported or counted as a drop.
     public var isConserved: Bool { inFlight == 0 }
 
+    /// The statistics of `stage`; nil when the engine has no such stage (no unwind stage, a worker
+    /// index too high).
     public func stage(_ stage: EngineStage) -> StageStatistics? { stages.first { $0.stage == stage } }
 
     public var description: String {

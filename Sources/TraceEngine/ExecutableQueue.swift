@@ -16,6 +16,8 @@ public final class ExecutableQueue: ExecutableReporter, Sendable {
     /// Entries that may wait at once. Default 4096.
     public let capacity: Int
 
+    /// An empty queue.
+    /// - Precondition: `capacity` > 0.
     public init(capacity: Int = 4096) {
         precondition(capacity > 0, "an executable queue needs room")
         self.capacity = capacity

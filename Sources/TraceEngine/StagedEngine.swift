@@ -24,6 +24,7 @@ import TraceModel
 /// `stop()` does (the thread emitting into `source`, if the caller runs one, must have stopped).
 public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReporter>: @unchecked Sendable {
     // @unchecked: `threads` and `sourceThread` are guarded by `lifecycle`.
+    /// The configuration the engine was built with, as `init` validated it.
     public let configuration: EngineConfiguration
     private let wiring: EngineWiring
     private let processor: Processor
@@ -74,6 +75,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///     drop (notice); by default a logger of the program's `LoggingSystem` bootstrap.
     ///   - traceSource: what `runUntilStopped()` (and the `Service` run) runs on the source
     ///     thread; without one, they run until cancelled while the caller emits into `source`.
+    ///   - clock: converts the records' CLOCK_MONOTONIC times to the wall-clock timestamps
+    ///     reporters receive (`TraceEventMeta.timestamp`); by default this boot's offset, read here.
     /// - Throws: `ConfigurationError` naming the key, the value and what is allowed.
     public init(
         configuration: EngineConfiguration, processor: Processor, reporter: Reporter,

@@ -17,8 +17,10 @@ public protocol TraceSource: Sendable {
 /// A finite (or endless) sequence of raw traces as a source: each is emitted in turn, and the
 /// run ends after the last.
 public struct SequenceTraceSource<Traces: Sequence<RawTrace> & Sendable>: TraceSource {
+    /// The traces, emitted in the sequence's order.
     public let traces: Traces
 
+    /// A source that emits each of `traces` in turn; the run ends after the last, or at a stop.
     public init(_ traces: Traces) { self.traces = traces }
 
     public func run(into source: EngineSource, isStopRequested: () -> Bool) {

@@ -8,5 +8,6 @@ public protocol Times: Sendable {
 public struct FixedTimes: Times {
     public var monitorInterval: Duration
 
+    /// Times with the given interval; `start` refuses one that is not positive.
     public init(monitorInterval: Duration) { self.monitorInterval = monitorInterval }
 }

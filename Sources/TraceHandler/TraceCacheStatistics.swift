@@ -5,11 +5,17 @@ import Synchronization
 /// place (upstream metrics IDs `UMTraceCacheHit`, `UMTraceCacheMiss`, `BPFTraceCacheHit`,
 /// `BPFTraceCacheMiss`).
 public enum TraceCacheMetric: Int, CaseIterable, Sendable {
+    /// Converted traces whose frames the reporter already had: a count only.
     case umTraceCacheHit
+    /// Converted traces whose frames were sent to the reporter with their count.
     case umTraceCacheMiss
+    /// Raw traces answered from the BPF-hash cache without conversion.
     case bpfTraceCacheHit
+    /// Raw traces that had to be converted. For a reporter that takes trace events none of the
+    /// four counters moves.
     case bpfTraceCacheMiss
 
+    /// The swift-metrics counter's label (`tracehandler_um_trace_cache_hit`, …).
     public var label: String {
         switch self {
         case .umTraceCacheHit: "tracehandler_um_trace_cache_hit"
@@ -19,6 +25,7 @@ public enum TraceCacheMetric: Int, CaseIterable, Sendable {
         }
     }
 
+    /// One line saying what the counter counts, for a metric's help text.
     public var help: String {
         switch self {
         case .umTraceCacheHit: "Converted traces whose frames the reporter already had"
@@ -31,13 +38,19 @@ public enum TraceCacheMetric: Int, CaseIterable, Sendable {
 
 /// Values of the four counters over some span of time.
 public struct TraceCacheStatistics: Hashable, Sendable, CustomStringConvertible {
+    /// Converted traces whose frames the reporter already had.
     public var umTraceCacheHit: UInt64 = 0
+    /// Converted traces whose frames were sent to the reporter.
     public var umTraceCacheMiss: UInt64 = 0
+    /// Raw traces answered from the BPF-hash cache without conversion.
     public var bpfTraceCacheHit: UInt64 = 0
+    /// Raw traces that had to be converted.
     public var bpfTraceCacheMiss: UInt64 = 0
 
+    /// All four counts zero.
     public init() {}
 
+    /// The count of `metric`, to read or set.
     public subscript(metric: TraceCacheMetric) -> UInt64 {
         get {
             switch metric {

@@ -7,6 +7,8 @@ public struct Frame: Hashable, Sendable, BitwiseCopyable, CustomStringConvertibl
     @usableFromInline
     var raw: th_frame
 
+    /// A frame as the BPF side writes it. `fileID` 0 means unknown (a frame-pointer walk cannot know
+    /// it); `isReturnAddress` marks the return address of a caller frame.
     @inlinable
     public init(fileID: HostFileID = HostFileID(rawValue: 0), addressOrLine: UInt64, type: FrameType,
                 isReturnAddress: Bool = false) {
@@ -20,8 +22,11 @@ public struct Frame: Hashable, Sendable, BitwiseCopyable, CustomStringConvertibl
     @inlinable
     init(raw: th_frame) { self.raw = raw }
 
+    /// The BPF side's id of the file the frame lies in; 0 when unknown.
     @inlinable public var fileID: HostFileID { HostFileID(rawValue: raw.file_id) }
+    /// The virtual address for native and kernel frames; the line for interpreter frames.
     @inlinable public var addressOrLine: UInt64 { raw.address_or_line }
+    /// What produced the frame, error bit included.
     @inlinable public var type: FrameType { FrameType(rawValue: raw.kind) }
     /// True when `addressOrLine` is a return address (every caller frame of a native walk): the call
     /// site is the byte before it.

@@ -5,22 +5,35 @@ internal import CTraceRecord
 /// The high bit marks an error frame: one the unwinder or the symbolizer could not resolve. Such a
 /// frame keeps its address and its interpreter kind; it is never dropped from a trace.
 public struct FrameType: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    /// The BPF side's `FRAME_MARKER_*` value; bit 7 is the error bit.
     public var rawValue: UInt8
 
     @inlinable
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// The producer is not known.
     public static let unknown = FrameType(rawValue: UInt8(TH_FRAME_UNKNOWN))
+    /// A CPython interpreter frame.
     public static let python = FrameType(rawValue: UInt8(TH_FRAME_PYTHON))
+    /// A PHP interpreter frame.
     public static let php = FrameType(rawValue: UInt8(TH_FRAME_PHP))
+    /// Machine code of an ELF executable or library.
     public static let native = FrameType(rawValue: UInt8(TH_FRAME_NATIVE))
+    /// A kernel frame.
     public static let kernel = FrameType(rawValue: UInt8(TH_FRAME_KERNEL))
+    /// A HotSpot JVM frame (`jvm` in output).
     public static let hotSpot = FrameType(rawValue: UInt8(TH_FRAME_HOTSPOT))
+    /// A Ruby interpreter frame.
     public static let ruby = FrameType(rawValue: UInt8(TH_FRAME_RUBY))
+    /// A Perl interpreter frame.
     public static let perl = FrameType(rawValue: UInt8(TH_FRAME_PERL))
+    /// A V8 JavaScript frame (`v8js` in output).
     public static let v8 = FrameType(rawValue: UInt8(TH_FRAME_V8))
+    /// PHP code compiled by its JIT.
     public static let phpJIT = FrameType(rawValue: UInt8(TH_FRAME_PHP_JIT))
+    /// A .NET runtime frame.
     public static let dotnet = FrameType(rawValue: UInt8(TH_FRAME_DOTNET))
+    /// A LuaJIT frame.
     public static let luaJIT = FrameType(rawValue: UInt8(TH_FRAME_LUAJIT))
     /// Unwinding stopped here because of an error; carries no address.
     public static let abort = FrameType(rawValue: UInt8(TH_FRAME_ABORT))

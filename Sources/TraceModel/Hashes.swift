@@ -3,6 +3,7 @@ internal import CTraceRecord
 /// The 64-bit hash the BPF side's record is known by (upstream `host.TraceHash`): the low 64 bits
 /// of XXH3-128 over the raw record with its unhashed fields zeroed. See `RawTrace`.
 public struct HostTraceHash: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    /// The low 64 bits of the record's XXH3-128.
     public var rawValue: UInt64
 
     @inlinable
@@ -13,6 +14,7 @@ public struct HostTraceHash: RawRepresentable, Hashable, Sendable, BitwiseCopyab
 
 /// A file identifier as the BPF side knows it (upstream `host.FileID`); 0 when unknown.
 public struct HostFileID: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    /// The BPF side's 64-bit id; 0 when unknown.
     public var rawValue: UInt64
 
     @inlinable
@@ -23,9 +25,12 @@ public struct HostFileID: RawRepresentable, Hashable, Sendable, BitwiseCopyable,
 
 /// The 128-bit hash of a converted, user-mode trace (upstream `libpf.TraceHash`).
 public struct TraceHash: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    /// The upper 64 bits of the XXH3-128 digest.
     public var high: UInt64
+    /// The lower 64 bits; `LRUCache` takes its buckets from them.
     public var low: UInt64
 
+    /// A hash from its two halves, high word first (as `description` prints them).
     @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
@@ -44,9 +49,12 @@ public struct TraceHash: Hashable, Sendable, BitwiseCopyable, CustomStringConver
 
 /// A 128-bit identifier of an executable or library by its content (upstream `libpf.FileID`).
 public struct FileID: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+    /// The upper 64 bits; 0 for an id made from a `HostFileID`.
     public var high: UInt64
+    /// The lower 64 bits: the whole `HostFileID` for an id made from one.
     public var low: UInt64
 
+    /// An id from its two halves, high word first (as `description` prints them).
     @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high

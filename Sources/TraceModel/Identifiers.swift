@@ -6,6 +6,7 @@ public struct Comm: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible
     @usableFromInline var low: UInt64
     @usableFromInline var high: UInt64
 
+    /// The kernel's `TASK_COMM_LEN`: 16 bytes, the NUL included.
     public static let byteCount = 16
 
     /// All zero: no name.
@@ -48,9 +49,12 @@ public struct Comm: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible
 
 /// An APM trace id (W3C trace-context `trace-id`, 16 bytes); all zero when no APM agent is involved.
 public struct APMTraceID: Hashable, Sendable, BitwiseCopyable {
+    /// Bytes 8..<16 of the record's id field, loaded as one word.
     public var high: UInt64
+    /// Bytes 0..<8 of the record's id field, loaded as one word.
     public var low: UInt64
 
+    /// An id from its halves; all zero (the default) means no APM trace.
     public init(high: UInt64 = 0, low: UInt64 = 0) {
         self.high = high
         self.low = low
@@ -59,7 +63,9 @@ public struct APMTraceID: Hashable, Sendable, BitwiseCopyable {
 
 /// An APM transaction (span) id, 8 bytes; zero when no APM agent is involved.
 public struct APMTransactionID: Hashable, Sendable, BitwiseCopyable {
+    /// The record's 8-byte id field, loaded as one word; 0 means no APM transaction.
     public var rawValue: UInt64
 
+    /// An id; 0 (the default) means no APM transaction.
     public init(rawValue: UInt64 = 0) { self.rawValue = rawValue }
 }

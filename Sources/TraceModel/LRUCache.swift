@@ -1,6 +1,8 @@
 /// A key of an `LRUCache`: equatable, and able to say which bucket it belongs in. Trace hashes are
 /// already uniformly distributed, so their low bits serve directly (upstream hashes `uint32(k)` too).
 public protocol LRUCacheKey: Equatable, Sendable {
+    /// Bits that pick the key's bucket. The cache masks them to its power-of-two bucket count, so
+    /// the low bits must be well spread.
     var bucketHash: UInt32 { get }
 }
 
@@ -81,6 +83,7 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
         return index == LRUCache.none ? nil : entries[Int(index)].value
     }
 
+    /// Whether `key` is held, without changing its recency.
     @inlinable
     public func contains(_ key: Key) -> Bool { find(key) != LRUCache.none }
 

@@ -33,14 +33,22 @@ public enum RawTraceError: Error, Hashable, Sendable, CustomStringConvertible {
 /// A `RawTrace` is a fixed-size value (about 3 KiB, `maxFrames` frames inline) so that it can live
 /// in preallocated slots and move through rings without allocating.
 public struct RawTrace: Sendable, BitwiseCopyable {
+    /// The most frames one record carries, kernel and user together (128, `TH_MAX_FRAMES`).
     public static let maxFrames = Int(TH_MAX_FRAMES)
+    /// Bytes of a record's header, before its frames (64).
     public static let headerSize = Int(TH_TRACE_RECORD_HEADER_SIZE)
+    /// Bytes of one frame in a record (24, `th_frame`).
     public static let frameSize = MemoryLayout<th_frame>.size
 
+    /// When the sample was taken (CLOCK_MONOTONIC); not hashed.
     public var ktime: KTime
+    /// The CPU the sample was taken on; not hashed.
     public var cpu: UInt32
+    /// The sampled thread's command name; not hashed.
     public var comm: Comm
+    /// The APM trace the sampled thread was serving (all zero when none); not hashed.
     public var apmTraceID: APMTraceID
+    /// The APM transaction (span) the sampled thread was serving (zero when none); not hashed.
     public var apmTransactionID: APMTransactionID
     /// The BPF hash (upstream `host.TraceHash`), computed whenever the hashed fields are set.
     public private(set) var hash: HostTraceHash
@@ -171,10 +179,15 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         }
     }
 
+    /// The sampled process's id (the kernel's tgid); hashed.
     @inlinable public var pid: UInt32 { record.pid }
+    /// The sampled thread's id; hashed.
     @inlinable public var tid: UInt32 { record.tid }
+    /// Frames of the kernel stack: the first ones of the frame array.
     @inlinable public var kernelFrameCount: Int { Int(record.kernel_frame_count) }
+    /// Frames of the user stack: those after the kernel frames.
     @inlinable public var userFrameCount: Int { Int(record.user_frame_count) }
+    /// Kernel and user frames together; at most `maxFrames`.
     @inlinable public var frameCount: Int { kernelFrameCount + userFrameCount }
 
     /// The frames, kernel frames first, each part leaf first.

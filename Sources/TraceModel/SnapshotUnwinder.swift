@@ -42,10 +42,13 @@ public enum UnwindStop: UInt8, Sendable, Hashable, CaseIterable {
 public struct UnwindOutcome: Sendable, Hashable {
     /// The rewritten record's size in bytes (header and frames).
     public var byteCount: Int
+    /// How the walk ended.
     public var stop: UnwindStop
     /// The frame-pointer stack was kept because the walk found fewer frames than it.
     public var keptFramePointerStack: Bool
 
+    /// What one `unwind` call did: the record's new size in bytes, how the walk ended, and whether
+    /// the frame-pointer stack was kept.
     public init(byteCount: Int, stop: UnwindStop, keptFramePointerStack: Bool) {
         self.byteCount = byteCount
         self.stop = stop

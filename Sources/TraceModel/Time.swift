@@ -4,6 +4,7 @@ import Glibc
 
 /// CLOCK_MONOTONIC nanoseconds, as the BPF side stamps a trace (upstream `times.KTime`).
 public struct KTime: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCopyable {
+    /// Nanoseconds of CLOCK_MONOTONIC: since boot, not counting suspend.
     public var rawValue: UInt64
 
     @inlinable
@@ -15,6 +16,7 @@ public struct KTime: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCo
 
 /// Nanoseconds since the Unix epoch (upstream `libpf.UnixTime64`).
 public struct UnixTime64: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCopyable {
+    /// Nanoseconds since 1970-01-01 00:00:00 UTC.
     public var rawValue: UInt64
 
     @inlinable
@@ -30,9 +32,11 @@ public struct KTimeConverter: Sendable, BitwiseCopyable {
     /// Unix time minus monotonic time, in nanoseconds.
     public var offsetNanoseconds: Int64
 
+    /// A converter with a known offset; `system()` measures this boot's.
     @inlinable
     public init(offsetNanoseconds: Int64) { self.offsetNanoseconds = offsetNanoseconds }
 
+    /// The wall-clock time of `ktime`: its nanoseconds plus the offset, wrapping on overflow.
     @inlinable
     public func unixTime(_ ktime: KTime) -> UnixTime64 {
         UnixTime64(rawValue: UInt64(bitPattern: Int64(bitPattern: ktime.rawValue) &+ offsetNanoseconds))

@@ -12,19 +12,31 @@ internal import CTraceRecord
 /// set by `updateHash()`: the handlers call it after every conversion, so a processor cannot
 /// forget it (a trace left at hash 0 would be merged with every other such trace).
 public struct Trace: Hashable, Sendable {
+    /// Each frame's file: the executable or library it lies in, as the converter identified it.
     public var files: [FileID] = []
+    /// Each frame's address (native and kernel frames; the file offset once mapped) or line
+    /// (interpreter frames).
     public var linenos: [UInt64] = []
+    /// Each frame's kind, error bit included.
     public var frameTypes: [FrameType] = []
+    /// The start address of the mapping each frame fell in; 0 when unknown.
     public var mappingStarts: [UInt64] = []
+    /// The end address (exclusive) of the mapping each frame fell in; 0 when unknown.
     public var mappingEnds: [UInt64] = []
+    /// The file offset mapped at each frame's `mappingStarts` address; 0 when unknown.
     public var mappingFileOffsets: [UInt64] = []
+    /// Each frame's symbolized name; nil where none was found.
     public var symbols: [String?] = []
+    /// False when the whole trace skipped symbolization (backpressure, `UnsymbolizedTraceProcessor`).
+    /// Default true.
     public var isSymbolized: Bool = true
     /// The user-mode hash of the frames as of the last `updateHash()` (zero before the first).
     public private(set) var hash: TraceHash = TraceHash(high: 0, low: 0)
 
+    /// An empty trace: no frames, hash zero.
     public init() {}
 
+    /// An empty trace whose columns have room for `capacity` frames.
     public init(reservingCapacity capacity: Int) {
         files.reserveCapacity(capacity)
         linenos.reserveCapacity(capacity)
@@ -74,9 +86,12 @@ public struct Trace: Hashable, Sendable {
         hash = TraceHash(high: 0, low: 0)
     }
 
+    /// The number of frames: the rows of every column.
     @inlinable
     public var frameCount: Int { linenos.count }
 
+    /// Appends one frame to every column, after those already there (leaf first). Leaves `hash` as
+    /// it was: see `updateHash()`.
     public mutating func append(
         file: FileID, lineno: UInt64, type: FrameType,
         mappingStart: UInt64 = 0, mappingEnd: UInt64 = 0, mappingFileOffset: UInt64 = 0, symbol: String? = nil
@@ -172,6 +187,7 @@ public struct FrameRows: ~Copyable, @unchecked Sendable {
     @usableFromInline let mappingEnds: UnsafeMutableBufferPointer<UInt64>
     @usableFromInline let mappingFileOffsets: UnsafeMutableBufferPointer<UInt64>
     @usableFromInline let symbols: UnsafeMutableBufferPointer<String?>
+    /// The number of rows; `set` traps on a row outside `0..<count`.
     public let count: Int
 
     init(

@@ -1,13 +1,19 @@
 /// What a reporter learns about one sample besides its frames (upstream `samples.TraceEventMeta`).
 public struct TraceEventMeta: Hashable, Sendable {
+    /// When the sample was taken, on the wall clock (the record's monotonic time, converted).
     public var timestamp: UnixTime64
+    /// The sampled thread's command name.
     public var comm: Comm
+    /// The sampled process's id.
     public var pid: UInt32
+    /// The sampled thread's id.
     public var tid: UInt32
+    /// The CPU the sample was taken on.
     public var cpu: UInt32
     /// The service name an APM agent in the process announced; empty when there is none.
     public var apmServiceName: String
 
+    /// Metadata for one sample; `apmServiceName` defaults to none ("").
     public init(timestamp: UnixTime64, comm: Comm, pid: UInt32, tid: UInt32, cpu: UInt32,
                 apmServiceName: String = "") {
         self.timestamp = timestamp

@@ -67,6 +67,7 @@ extension TraceProcessor {
 /// (`Trace(unsymbolized:)`), no APM agent is ever notified. The trivial processor of benchmarks,
 /// and what a trace gets when the engine degrades it under backpressure.
 public struct UnsymbolizedTraceProcessor: TraceProcessor {
+    /// A processor with no state: one instance may serve every worker.
     public init() {}
 
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {

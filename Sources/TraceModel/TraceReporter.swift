@@ -39,5 +39,8 @@ extension TraceReporter {
 /// `reporter.SymbolReporter.ExecutableMetadata`): reporters that name mappings (pprof) learn file
 /// names and build ids this way, once per file, apart from the per-trace calls.
 public protocol ExecutableReporter: Sendable {
+    /// What is known about one file. The same file may come again (the native symbolizer reports
+    /// it once per process that maps it). A processor calls it on the thread that is converting;
+    /// behind an `ExecutableQueue`, the engine's report thread calls the reporter.
     func reportExecutable(_ metadata: ExecutableMetadata)
 }

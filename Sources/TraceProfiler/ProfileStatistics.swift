@@ -8,6 +8,7 @@ public import TraceModel
 public struct ProfileStatistics: Sendable, CustomStringConvertible {
     /// When sampling began (wall clock), and for how long it has sampled (until the stop).
     public var startTime: UnixTime64
+    /// How long it has sampled: until the sampler detached, or until now while it runs.
     public var duration: Duration
     /// The CPUs sampled.
     public var cpus: [Int]
@@ -16,9 +17,12 @@ public struct ProfileStatistics: Sendable, CustomStringConvertible {
     /// What the kernel buffers delivered, in all and by buffer (a CPU's perf buffer, or the one
     /// ring buffer: cpu nil).
     public var received: KernelBufferStatistics
+    /// Each buffer's share of `received`: one per CPU for perf buffers, one (cpu nil) for the ring
+    /// buffer.
     public var buffers: [BufferStatistics]
     /// The engine's stages: received, reported and dropped by reason (`isConserved`).
     public var engine: EngineStatistics
+    /// The symbolizer's caches and what it has read and parsed.
     public var symbolizer: SymbolizerStatistics
     /// The DWARF unwinder's caches and outcomes (nil in `frame-pointers` mode).
     public var unwinder: UnwinderStatistics?
@@ -26,8 +30,11 @@ public struct ProfileStatistics: Sendable, CustomStringConvertible {
     /// output errors and in a LOST notice; a ring buffer only in the former.
     public var bufferKind: KernelOutputConfiguration.Kind
 
+    /// One kernel buffer's counts.
     public struct BufferStatistics: Hashable, Sendable {
+        /// The CPU of a perf buffer; nil for the ring buffer, which every CPU shares.
         public var cpu: Int?
+        /// What the buffer delivered, lost, found corrupt or skipped.
         public var statistics: KernelBufferStatistics
     }
 

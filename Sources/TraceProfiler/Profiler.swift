@@ -19,6 +19,7 @@ public import TraceModel
 ///
 /// One profile at a time per profiler; it may be run again after it returned.
 public final class Profiler<Reporter: TraceReporter>: Sendable {
+    /// The configuration, as `init` validated it; every profile runs with it.
     public let configuration: ProfilerConfiguration
     private let reporter: Reporter
     private let logger: Logger

@@ -18,11 +18,17 @@ public struct ProfilerConfiguration: Hashable, Sendable {
     public var stackBytes = 8192
     /// Unwind workers in `dwarf` mode (`unwind.workers`; none in `frame-pointers` mode). Default 1.
     public var unwindWorkers = 1
+    /// The engine (`rings.*`, `pool.*`, `cpus.*`, …). Its `unwind.workers` is not used: a profile
+    /// sets it from `unwindMode` and `unwindWorkers` (`profilingEngine`).
     public var engine = EngineConfiguration()
+    /// The buffers the sampler writes and the poll stage reads (`kernel.*`).
     public var kernel = KernelOutputConfiguration()
+    /// The native symbolizer's bounds (`symbolize.*` except the engine's `symbolize.workers`).
     public var symbolizer = SymbolizerConfiguration()
+    /// The DWARF unwinder's bounds (`unwind.table-bytes`, …); unused in `frame-pointers` mode.
     public var unwinder = UnwinderConfiguration()
 
+    /// The agent's defaults, given on each field.
     public init() {}
 
     /// The engine as a profile runs it: the unwind stage only in `dwarf` mode.

@@ -17,6 +17,8 @@ public struct WaitStrategy: Hashable, Sendable {
     /// The longest a parked stage sleeps without being rung: a safety net, not the wake-up path.
     public var parkTimeout: Duration
 
+    /// Defaults 32 spins, 8 yields and a 20 ms park timeout (`wait.spins`, `wait.yields`,
+    /// `wait.park-timeout-ms`).
     public init(spins: Int = 32, yields: Int = 8, parkTimeout: Duration = .milliseconds(20)) {
         self.spins = spins
         self.yields = yields

@@ -31,6 +31,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // @unchecked: the slots are plain memory whose hand-over the index orderings above make safe;
     // each line's plain fields are touched only by the side that owns the line.
 
+    /// The most items the ring holds: a power of two.
     public let capacity: Int
     @usableFromInline let mask: Int
     @usableFromInline let slots: UnsafeMutablePointer<Element>

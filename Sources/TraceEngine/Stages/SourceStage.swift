@@ -2,6 +2,8 @@ import TraceModel
 
 /// What became of one offered trace.
 public enum EmitOutcome: Hashable, Sendable {
+    /// Taken in: into the engine or the unwind stage, or, with hash/cache on the source's thread,
+    /// already looked up. What becomes of it later is counted by the stages.
     case queued
     /// Dropped under policy `drop` (counted by reason).
     case dropped
