@@ -130,7 +130,8 @@ public struct EngineConfiguration: Hashable, Sendable {
         try check(batchSize >= 1 && batchSize <= 4096, "batch", batchSize, "1...4096")
         try check(wait.spins >= 0, "wait.spins", wait.spins, "0 or more")
         try check(wait.yields >= 0, "wait.yields", wait.yields, "0 or more")
-        try check(wait.parkTimeout > .zero && wait.parkTimeout <= .seconds(60), "wait.park-timeout-ms", wait.parkTimeout, "1 ... 60000")
+        try check(
+            wait.parkTimeout >= .milliseconds(1) && wait.parkTimeout <= .seconds(60), "wait.park-timeout-ms", wait.parkTimeout, "1 ... 60000")
         let allowed = Set(allowedCPUs)
         let allowedText = allowedCPUs.map(String.init).joined(separator: ",")
         func cpusExist(_ cpus: [Int]?, _ key: String) throws(ConfigurationError) {

@@ -3,7 +3,7 @@ import LinuxSystem
 /// Why the engine could not run. Configuration is judged before: `StagedEngine.init` throws
 /// `ConfigurationError`, naming the key, the value and what is allowed.
 public enum EngineError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// `start` or a `run` on an engine that has started already: an engine runs once.
+    /// `start` or a `run` on an engine that has started (or stopped) already: an engine runs once.
     case alreadyStarted
     /// A second source: an engine has one (`runSource`, `run(source:)`, `run(traces:)`), since
     /// its entry ring has a single producer.
@@ -13,7 +13,7 @@ public enum EngineError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .alreadyStarted: "the engine has started already (an engine runs once)"
+        case .alreadyStarted: "the engine has started or stopped already (an engine runs once)"
         case .sourceAlreadyRunning: "the engine has a source already (its entry has a single producer)"
         case .system(let error): "\(error)"
         }

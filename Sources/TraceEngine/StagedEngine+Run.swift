@@ -15,7 +15,7 @@ extension StagedEngine {
     ///   could not be made.
     @discardableResult
     public func run(source traceSource: some TraceSource, threadName: String = "th-source") async throws(EngineError) -> EngineStatistics {
-        try start()
+        try await startOrStop()
         let ended = EndSignal()
         do {
             try runSource(name: threadName) { source, isStopRequested in
@@ -47,7 +47,7 @@ extension StagedEngine {
     @discardableResult
     public func run<Traces: AsyncSequence<RawTrace, Never> & Sendable>(traces: Traces) async throws(EngineError) -> EngineStatistics {
         try claimSource()
-        try start()
+        try await startOrStop()
         let source = self.source
         await publishingMetrics {
             for await trace in traces {
@@ -66,7 +66,7 @@ extension StagedEngine {
     @discardableResult
     public func runUntilStopped() async throws(EngineError) -> EngineStatistics {
         if let traceSource { return try await run(source: traceSource) }
-        try start()
+        try await startOrStop()
         let ended = EndSignal()
         await withTaskCancellationHandler {
             await publishingMetrics { await ended.wait() }
@@ -79,6 +79,17 @@ extension StagedEngine {
 }
 
 extension StagedEngine {
+    /// `start()`, but if it fails partway, the threads it made are stopped before the error is
+    /// thrown: a structured run leaves nothing running.
+    private func startOrStop() async throws(EngineError) {
+        do {
+            try start()
+        } catch {
+            if case .system = error { await stop() }
+            throw error
+        }
+    }
+
     /// Runs `body`, publishing the engine's counters every `metricsInterval` meanwhile.
     private func publishingMetrics(_ body: () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in

@@ -63,7 +63,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
 
     /// - Parameters:
     ///   - unwinder: walks the user stack snapshots records may carry, on
-    ///     `configuration.unwind.workers` threads (`SourceStage.emitRecord`). Without one (or with
+    ///     `configuration.unwind.workers` threads (`EngineSource.emitRecord`). Without one (or with
     ///     no workers), such records go on with their frame-pointer stacks.
     ///   - executables: the queue the processor reports executable files to (its
     ///     `ExecutableReporter`); the report stage hands them to the reporter, if it is an
@@ -109,7 +109,8 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     ///   be made (those already made are stopped by `stop` or the release of the engine).
     public func start() throws(EngineError) {
         try lifecycle.withLock { (state) throws(EngineError) in
-            guard !state.started else { throw .alreadyStarted }
+            // Once: after a stop (even one before any start) threads would outlive the last join.
+            guard !state.started && !state.stopped else { throw .alreadyStarted }
             state.started = true
             let c = configuration
             let report = ReportStage(wiring: wiring, reporter: reporter, executables: executables)

@@ -22,6 +22,12 @@ public struct SerialTraceHandler<Processor: TraceProcessor, Reporter: TraceRepor
     /// Handles one trace with upstream's semantics.
     public mutating func handleTrace(_ trace: borrowing RawTrace) { core.handleTrace(trace) }
 
+    /// Publishes the cache counters of the interval since the last call to the metrics factory
+    /// given at `init` and starts a new interval (what `start`'s monitor does every
+    /// `monitorInterval`); returns that interval's counts.
+    @discardableResult
+    public func publishInterval() -> TraceCacheStatistics { counters.publishInterval() }
+
     /// The cache counters so far.
     public func statistics() -> TraceCacheStatistics { counters.cumulative() }
 }

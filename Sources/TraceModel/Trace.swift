@@ -108,7 +108,7 @@ public struct Trace: Hashable, Sendable {
     /// Sets every column to `count` frames and lets `body` write them in place, row by row
     /// (`FrameRows.set`). Converters that know the frame count use this instead of `append`: seven
     /// array appends a frame, each checking uniqueness and capacity, cost more than the conversion.
-    /// Rows `body` does not set keep what they held (zero and nil for new rows).
+    /// Rows `body` does not set keep what they held (new rows: zeros, `.native` and nil).
     ///
     /// Not generic, on purpose: callers in other modules would run an unspecialized copy, looking up
     /// the metadata of every nested closure's types on each call.

@@ -17,7 +17,8 @@ public import TraceModel
 /// the final statistics. A reporter that is also an `ExecutableReporter` (or a `FanOutReporter`
 /// holding one) learns each executable's name and build id.
 ///
-/// One profile at a time per profiler; it may be run again after it returned.
+/// One profile at a time per profiler (a second concurrent `profile()` throws
+/// `ProfilerError.alreadyProfiling` before loading anything); it may be run again after it returned.
 public final class Profiler<Reporter: TraceReporter>: Sendable {
     /// The configuration, as `init` validated it; every profile runs with it.
     public let configuration: ProfilerConfiguration
@@ -28,6 +29,8 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
 
     private enum State {
         case idle(last: ProfileStatistics?)
+        /// Loading the sampler: claimed first, so that a second `profile()` loads nothing.
+        case starting(last: ProfileStatistics?)
         case running(Session<Reporter>)
     }
 
@@ -57,7 +60,18 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
     @discardableResult
     public func profile(whenSampling: @Sendable ([Int]) -> Void = { _ in }) async throws(ProfilerError) -> ProfileStatistics {
         if let missing = KernelSupport.missingCapability() { throw .missingCapability(missing) }
-        let session = try start()
+        let last = try state.withLock { (state) throws(ProfilerError) -> ProfileStatistics? in
+            guard case .idle(let last) = state else { throw .alreadyProfiling }
+            state = .starting(last: last)
+            return last
+        }
+        let session: Session<Reporter>
+        do {
+            session = try start()
+        } catch {
+            state.withLock { $0 = .idle(last: last) }
+            throw error
+        }
         logger.debug("sampling", metadata: [
             "cpus": "\(session.sampler.cpus.count)", "frequency-hz": "\(configuration.frequency)",
             "pid": "\(configuration.pid.map(String.init) ?? "all")", "unwind": "\(configuration.unwindMode.rawValue)",
@@ -67,7 +81,7 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
             try await session.engine.run(source: session.samplingSource, threadName: "th-poll")
         } catch {
             session.sampler.close()
-            state.withLock { $0 = .idle(last: nil) }
+            state.withLock { $0 = .idle(last: last) }
             throw .engine(error)
         }
         let final = session.statistics()
@@ -80,7 +94,7 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
     public func statistics() -> ProfileStatistics? {
         state.withLock { state in
             switch state {
-            case .idle(let last): last
+            case .idle(let last), .starting(let last): last
             case .running(let session): session.statistics()
             }
         }
@@ -116,13 +130,7 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
         let session = Session<Reporter>(
             sampler: SharedSampler(sampler), poll: poll, engine: engine, symbolizer: symbolizer, unwinder: unwinder,
             bufferKind: configuration.kernel.kind)
-        try state.withLock { (state) throws(ProfilerError) in
-            if case .running = state {
-                session.sampler.close()
-                throw .engine(.alreadyStarted)
-            }
-            state = .running(session)
-        }
+        state.withLock { $0 = .running(session) }
         return session
     }
 }

@@ -13,6 +13,8 @@ public enum ProfilerError: Error, CustomStringConvertible {
     case kernel(KernelPathError)
     /// The engine's threads could not be started.
     case engine(EngineError)
+    /// `profile()` while this profiler's previous one still runs.
+    case alreadyProfiling
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum ProfilerError: Error, CustomStringConvertible {
         case .missingCapability(let what): "cannot profile: \(what)"
         case .kernel(let error): "\(error)"
         case .engine(let error): "\(error)"
+        case .alreadyProfiling: "this profiler is profiling already (one profile at a time)"
         }
     }
 }

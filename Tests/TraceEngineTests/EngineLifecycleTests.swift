@@ -123,6 +123,11 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         await #expect(throws: EngineError.alreadyStarted) { try await engine.run(source: SequenceTraceSource([RawTrace]())) }
         await engine.stop()
         #expect(engine.statistics().isConserved)
+
+        // Stopped before it ever started: starting now would make threads no stop would join.
+        let unstarted = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: TallyReporter())
+        await unstarted.stop()
+        #expect(throws: EngineError.alreadyStarted) { try unstarted.start() }
     }
 
     /// Dropping the last reference to a running engine stops and joins its threads, draining:

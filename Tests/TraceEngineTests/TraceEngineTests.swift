@@ -308,6 +308,9 @@ import TraceModel
         c.symbolizeWorkers = 3
         c.cpus.symbolize = [[0], [1]]
         #expect(throws: ConfigurationError.self) { try c.validate(allowedCPUs: [0, 1]) }
+        c = EngineConfiguration()
+        c.wait.parkTimeout = .microseconds(500)  // the key is in milliseconds: below 1 is refused
+        #expect(throws: ConfigurationError.self) { try c.validate(allowedCPUs: [0, 1]) }
     }
 
     @Test func theEngineRefusesACPUThisMachineLacks() {

@@ -82,6 +82,21 @@ struct ProfilerTests {
         #expect(profiler.statistics()?.engine.reported == statistics.engine.reported)  // final, kept
     }
 
+    /// A second profile while one runs is refused before it loads a sampler; the first goes on.
+    @Test func oneProfileAtATime() async throws {
+        let profiler = try Profiler(configuration: Self.configuration(), reporter: CountingReporter())
+        let first = Task { try await profiler.profile() }
+        for _ in 0..<20_000 where profiler.statistics() == nil { try await Task.sleep(for: .milliseconds(1)) }
+        await #expect {
+            try await profiler.profile()
+        } throws: { error in
+            guard case ProfilerError.alreadyProfiling = error else { return false }
+            return true
+        }
+        first.cancel()
+        #expect(try await first.value.isConserved)
+    }
+
     /// As a `Service`: graceful shutdown ends `run()` the same way.
     @Test func gracefulShutdownEndsTheServiceRun() async throws {
         let spinner = try Spinner()
