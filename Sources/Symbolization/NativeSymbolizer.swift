@@ -52,10 +52,14 @@ public final class NativeSymbolizer: TraceProcessor {
     }
 
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
-        withUnsafePointer(to: rawTrace) { convertTrace(rawTraceAt: $0, into: &trace) }
+        withUnsafePointer(to: rawTrace) { convert(rawTraceAt: $0, into: &trace) }
     }
 
-    public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
+    public func convertTrace(inPlace rawTrace: Span<RawTrace>, into trace: inout Trace) {
+        rawTrace.withUnsafeBufferPointer { convert(rawTraceAt: $0.baseAddress!, into: &trace) }
+    }
+
+    private func convert(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
         let pid = rawTrace.pointee.pid
         let hasUserFrames = rawTrace.pointee.userFrameCount > 0
         RawTrace.withFrames(at: rawTrace) { frames in

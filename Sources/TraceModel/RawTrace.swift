@@ -196,6 +196,15 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         try withUnsafePointer(to: self) { (trace) throws(E) -> R in try RawTrace.withFrames(at: trace, body) }
     }
 
+    /// The frames of the trace `trace` views (its first element), read in place: how a processor
+    /// reads the engine's slot (`TraceProcessor.convertTrace(inPlace:into:)`) without copying it.
+    @inlinable
+    public static func withFrames<R, E: Error>(
+        in trace: Span<RawTrace>, _ body: (UnsafeBufferPointer<Frame>) throws(E) -> R
+    ) throws(E) -> R {
+        try trace.withUnsafeBufferPointer { (traces) throws(E) -> R in try withFrames(at: traces.baseAddress!, body) }
+    }
+
     /// The frames of the trace at `trace`, read in place. Hot paths that hold a trace in memory of
     /// their own (the engine's slots) use this: a `borrowing` read of `pointee` passed to a call that
     /// is not inlined copies the whole 3 KiB value first, since the memory behind a pointer is not

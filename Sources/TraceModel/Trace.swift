@@ -61,8 +61,13 @@ public struct Trace: Hashable, Sendable {
         withUnsafePointer(to: raw) { assignUnsymbolized(rawTraceAt: $0) }
     }
 
-    /// `assignUnsymbolized(_:)` for a trace read in place (see `RawTrace.withFrames(at:_:)`).
-    public mutating func assignUnsymbolized(rawTraceAt raw: UnsafePointer<RawTrace>) {
+    /// `assignUnsymbolized(_:)` for a trace viewed in place (see `RawTrace.withFrames(in:_:)`).
+    public mutating func assignUnsymbolized(inPlace raw: Span<RawTrace>) {
+        raw.withUnsafeBufferPointer { assignUnsymbolized(rawTraceAt: $0.baseAddress!) }
+    }
+
+    /// `assignUnsymbolized(_:)` for a trace read through a pointer.
+    mutating func assignUnsymbolized(rawTraceAt raw: UnsafePointer<RawTrace>) {
         RawTrace.withFrames(at: raw) { frames in
             withFrameRows(count: frames.count) { rows in
                 for (row, frame) in frames.enumerated() {

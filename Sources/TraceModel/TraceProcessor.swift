@@ -2,8 +2,8 @@
 /// `tracehandler.TraceProcessor`). The handler calls it from one thread at a time per instance.
 ///
 /// One requirement is real: `convertTrace(_:into:)`. The others have defaults: no APM agent is
-/// notified, nothing is done when symbolization completes, and the trace held in memory the
-/// caller owns is read through `pointee`. The user-mode hash is not the processor's to compute:
+/// notified, nothing is done when symbolization completes, and a trace viewed in place (a
+/// `Span` over the engine's slot) is read as a value. The user-mode hash is not the processor's to compute:
 /// the handler sets it (`Trace.updateHash()`) after every conversion.
 public protocol TraceProcessor: Sendable {
     /// Converts a trace from the BPF side into the user-mode form, in a trace the caller reuses:
@@ -20,17 +20,18 @@ public protocol TraceProcessor: Sendable {
     /// default).
     func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String
 
-    /// `maybeNotifyAPMAgent` for a trace held in memory the caller owns (the staged engine's
-    /// slots). The default calls `maybeNotifyAPMAgent(_:umTraceHash:count:)`.
-    func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String
+    /// `maybeNotifyAPMAgent` for a trace viewed where it lies (the staged engine's slots; the span
+    /// holds the one trace and lives for the call). The default calls
+    /// `maybeNotifyAPMAgent(_:umTraceHash:count:)` with `rawTrace[0]`.
+    func maybeNotifyAPMAgent(inPlace rawTrace: Span<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String
 
-    /// `convertTrace(_:into:)` for a trace held in memory the caller owns: the staged engine calls
-    /// this one. The default calls `convertTrace(_:into:)`, which costs a copy of the whole 3 KiB
-    /// trace: a `borrowing` argument read from a pointer is copied before a call that is not
-    /// inlined, since the memory behind a pointer is not known to stay unchanged meanwhile. A
-    /// processor that cares implements this one and reads the trace in place
-    /// (`RawTrace.withFrames(at:_:)`, `pointee.pid`, …).
-    func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace)
+    /// `convertTrace(_:into:)` for a trace viewed where it lies: the staged engine calls this one,
+    /// with a span of the one trace in its slot, valid for the call. The default calls
+    /// `convertTrace(_:into:)` with `rawTrace[0]`, which costs a copy of the whole 3 KiB trace: a
+    /// `borrowing` argument read from memory the caller does not own exclusively is copied
+    /// before a call that is not inlined. A processor that cares implements this one and reads
+    /// the trace in place (`RawTrace.withFrames(in:_:)`, `rawTrace[0].pid`, …).
+    func convertTrace(inPlace rawTrace: Span<RawTrace>, into trace: inout Trace)
 
     /// Called after each trace has been handled, with the kernel time the trace was captured at: all
     /// traces up to that time are processed, so events up to it may be processed too. The default
@@ -51,13 +52,13 @@ extension TraceProcessor {
     }
 
     @inlinable
-    public func maybeNotifyAPMAgent(rawTraceAt rawTrace: UnsafePointer<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String {
-        maybeNotifyAPMAgent(rawTrace.pointee, umTraceHash: umTraceHash, count: count)
+    public func maybeNotifyAPMAgent(inPlace rawTrace: Span<RawTrace>, umTraceHash: TraceHash, count: UInt16) -> String {
+        maybeNotifyAPMAgent(rawTrace[0], umTraceHash: umTraceHash, count: count)
     }
 
     @inlinable
-    public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
-        convertTrace(rawTrace.pointee, into: &trace)
+    public func convertTrace(inPlace rawTrace: Span<RawTrace>, into trace: inout Trace) {
+        convertTrace(rawTrace[0], into: &trace)
     }
 
     public func symbolizationComplete(traceCaptureKTime: KTime) {}
@@ -74,7 +75,7 @@ public struct UnsymbolizedTraceProcessor: TraceProcessor {
         trace.assignUnsymbolized(rawTrace)
     }
 
-    public func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
-        trace.assignUnsymbolized(rawTraceAt: rawTrace)
+    public func convertTrace(inPlace rawTrace: Span<RawTrace>, into trace: inout Trace) {
+        trace.assignUnsymbolized(inPlace: rawTrace)
     }
 }

@@ -69,15 +69,15 @@ struct CostlyProcessor: TraceProcessor {
     var cost: Duration
 
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
-        withUnsafePointer(to: rawTrace) { convertTrace(rawTraceAt: $0, into: &trace) }
+        withUnsafePointer(to: rawTrace) { convertTrace(inPlace: UnsafeBufferPointer(start: $0, count: 1).span, into: &trace) }
     }
 
-    func convertTrace(rawTraceAt rawTrace: UnsafePointer<RawTrace>, into trace: inout Trace) {
+    func convertTrace(inPlace rawTrace: Span<RawTrace>, into trace: inout Trace) {
         if cost > .zero {
             let end = ContinuousClock.now + cost
             while ContinuousClock.now < end {}
         }
-        trace.assignUnsymbolized(rawTraceAt: rawTrace)
+        trace.assignUnsymbolized(inPlace: rawTrace)
         trace.isSymbolized = true
     }
 }

@@ -190,7 +190,7 @@ import TraceModel
             pid: 7, tid: 7, cpu: 0, ktime: KTime(rawValue: 1), comm: .empty, kernelFrameCount: 0, userFrameCount: 1,
             frameAt: { _ in Frame(addressOrLine: 0x5000, type: .native) })
         var reused = long
-        withUnsafePointer(to: raw) { reused.assignUnsymbolized(rawTraceAt: $0) }
+        withUnsafePointer(to: raw) { reused.assignUnsymbolized(inPlace: UnsafeBufferPointer(start: $0, count: 1).span) }
         #expect(reused.hash == long.hash)  // in place, the hash is left to the handler
         reused.updateHash()
         #expect(reused == Trace(unsymbolized: raw))

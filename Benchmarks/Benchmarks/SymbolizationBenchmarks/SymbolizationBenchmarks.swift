@@ -29,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
         withUnsafePointer(to: raw) { slot in
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
-                symbolizer.convertTrace(rawTraceAt: slot, into: &trace)
+                symbolizer.convertTrace(inPlace: UnsafeBufferPointer(start: slot, count: 1).span, into: &trace)
                 blackHole(trace.hash)
             }
         }

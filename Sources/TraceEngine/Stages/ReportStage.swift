@@ -108,7 +108,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             reporter.reportCountForTrace(message.umHash, count: 1, meta: wiring.meta(message.meta))
             counters.add(.reported)
         case .degraded:
-            state.pointee.scratch.assignUnsymbolized(rawTraceAt: wiring.rawSlots.pointer(message.slot))
+            state.pointee.scratch.assignUnsymbolized(inPlace: UnsafeBufferPointer(start: wiring.rawSlots.pointer(message.slot), count: 1).span)
             state.pointee.scratch.updateHash()
             withUnsafeMutablePointer(to: &state.pointee.scratch) { deliver($0, message) }
             let returned = wiring.reportRawReturns.appendUnpublished(message.slot)

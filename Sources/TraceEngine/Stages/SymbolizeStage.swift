@@ -82,10 +82,11 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         guard let slot = takeFreeSlot() else { return }  // abandoned: left in flight, stop counts it
         let raw = rawSlots.pointer(rawSlot)
         let trace = slots.pointer(slot)
-        processor.convertTrace(rawTraceAt: raw, into: &trace.pointee)
+        let view = UnsafeBufferPointer(start: raw, count: 1)  // the slot, lent for the calls below
+        processor.convertTrace(inPlace: view.span, into: &trace.pointee)
         trace.pointee.updateHash()  // the hash is the handler's, not the processor's (TraceProcessor)
         let umHash = trace.pointee.hash
-        let apm = processor.maybeNotifyAPMAgent(rawTraceAt: raw, umTraceHash: umHash, count: 1)
+        let apm = processor.maybeNotifyAPMAgent(inPlace: view.span, umTraceHash: umHash, count: 1)
         let message = ReportMessage(
             kind: .converted, slot: slot, umHash: umHash,
             meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceID(apm)))
