@@ -47,6 +47,10 @@ extension TraceProcessor {
         return trace
     }
 
+    // Inlinable, as `symbolizationComplete`: the engine's hit path calls both for every trace, and
+    // a processor that keeps the defaults then pays nothing for them (not even the copy of the
+    // trace a call across modules would make).
+    @inlinable
     public func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String {
         ""
     }
@@ -61,6 +65,7 @@ extension TraceProcessor {
         convertTrace(rawTrace[0], into: &trace)
     }
 
+    @inlinable
     public func symbolizationComplete(traceCaptureKTime: KTime) {}
 }
 

@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 // The unwind stage's work on a warm snapshot: a real stack of this very process (a C recursion
-// 8 deep, compiled without frame pointers, under the benchmark's own Swift frames: 20 frames in
-// all, to `_start`), copied as the
+// 8 deep, compiled without frame pointers, under the benchmark harness's own Swift frames: about
+// 20 frames in all, to `_start`, as many as the harness's version calls through), copied as the
 // sampler copies one (registers + 8 KiB from SP), walked again and again by the DWARF unwinder
 // once its caches hold the process's mappings and the files' unwind tables. One scaled iteration
 // is one snapshot.
@@ -26,8 +26,9 @@ let benchmarks: @Sendable () -> Void = {
         var record = SnapshotRecord.capture(depth: 7)
         let unwinder = try! DWARFUnwinder.preparedForOneWorker()
         let first = record.unwind(unwinder)  // builds the tables, reads the maps
-        if first.stop != .complete || record.walkedFrames != 20 {
-            benchmark.error("the walk ended \(first.stop) after \(record.walkedFrames) frames, not 20 at _start")
+        // Whole to `_start`, through the recursion's 8 C frames at least.
+        if first.stop != .complete || record.walkedFrames < 16 {
+            benchmark.error("the walk ended \(first.stop) after \(record.walkedFrames) frames, not at _start")
         }
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
