@@ -39,20 +39,30 @@ extension StagedEngine {
     /// sequence ends or the task is cancelled (an `AsyncStream` ends its iteration then), after
     /// the engine has drained and stopped.
     ///
-    /// Under policy `block` a full entry ring makes `emit` wait on the thread this task runs on,
-    /// as any blocking call would: at high rates, prefer a `TraceSource` and its own thread.
+    /// Each trace is published as it is emitted (a live sequence may pause for long). Under
+    /// policy `block` a full entry ring makes `emit` wait on the thread this task runs on, as any
+    /// blocking call would: at high rates, prefer a `TraceSource` and its own thread, which
+    /// publishes in batches.
     ///
     /// - Returns: the final statistics (`isConserved` holds).
     /// - Throws: as `run(source:)`.
     @discardableResult
     public func run<Traces: AsyncSequence<RawTrace, Never> & Sendable>(traces: Traces) async throws(EngineError) -> EngineStatistics {
-        try claimSource()
         try await startOrStop()
+        do {
+            try claimSource()
+        } catch {
+            await stop()
+            throw error
+        }
         let source = self.source
         await publishingMetrics {
             for await trace in traces {
                 if Task.isCancelled { break }
                 source.emit(trace)
+                // Published at once: a live sequence may not yield again for a while, and a
+                // partial batch would wait in the entry ring (and unwound records at the source).
+                source.flush()
             }
         }
         await stop()

@@ -31,6 +31,9 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     private let reporter: Reporter
     private let hashCache: HashCacheStage<Processor, Reporter>
     private let lifecycle = Mutex(Lifecycle())
+    /// Held for a whole stop, joins included: a second, concurrent stop waits for the first to
+    /// finish instead of returning while the stages still drain.
+    private let stopping = Mutex(())
     /// Held apart from `self` so that the source thread does not keep the engine alive.
     private let stopRequest = StopRequest()
     /// What `runUntilStopped()` (the `Service` entry) runs, when given at `init`.
@@ -142,11 +145,14 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     /// Runs `body` on a source thread (pinned to `cpus.source`) with the engine's source; `body`
     /// should emit until `isStopRequested` turns true. The source is finished when `body` returns.
     ///
-    /// - Throws: `EngineError.sourceAlreadyRunning` if the engine has a source already; `.system`
-    ///   when the thread could not be made.
+    /// - Throws: `EngineError.notRunning` before `start` or after a stop (the stop would not join
+    ///   the thread), `.sourceAlreadyRunning` if the engine has a source already, `.system` when
+    ///   the thread could not be made.
     public func runSource(name: String = "th-source", _ body: @escaping @Sendable (EngineSource, _ isStopRequested: () -> Bool) -> Void) throws(EngineError) {
         let (source, stopRequest) = (self.source, self.stopRequest)
         try lifecycle.withLock { (state) throws(EngineError) in
+            // A source thread is joined by the stop only if it exists before the stop begins.
+            guard state.started && !state.stopped else { throw .notRunning }
             guard !state.hasSource else { throw .sourceAlreadyRunning }
             state.hasSource = true
             state.sourceThread = try spawnMeasured(name, cpus: configuration.cpus.source, into: &state) {
@@ -159,6 +165,7 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     /// Marks the source taken by a caller that emits from a task (`run(traces:)`).
     func claimSource() throws(EngineError) {
         try lifecycle.withLock { (state) throws(EngineError) in
+            guard state.started && !state.stopped else { throw .notRunning }
             guard !state.hasSource else { throw .sourceAlreadyRunning }
             state.hasSource = true
         }
@@ -202,6 +209,10 @@ public final class StagedEngine<Processor: TraceProcessor, Reporter: TraceReport
     public func stopAndWait(drain: Bool = true) { stopAndJoin(drain: drain) }
 
     private func stopAndJoin(drain: Bool) {
+        stopping.withLock { _ in stopAndJoinOnce(drain: drain) }
+    }
+
+    private func stopAndJoinOnce(drain: Bool) {
         let (threads, sourceThread) = lifecycle.withLock { state -> ([WorkerThread], WorkerThread?) in
             guard !state.stopped else { return ([], nil) }
             state.stopped = true

@@ -119,15 +119,54 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         #expect(throws: EngineError.alreadyStarted) { try engine.start() }
         try engine.runSource { _, isStopRequested in while !isStopRequested() { usleep(1_000) } }
         #expect(throws: EngineError.sourceAlreadyRunning) { try engine.runSource { _, _ in } }
-        await #expect(throws: EngineError.sourceAlreadyRunning) { try await engine.run(traces: AsyncStream<RawTrace> { $0.finish() }) }
+        await #expect(throws: EngineError.alreadyStarted) { try await engine.run(traces: AsyncStream<RawTrace> { $0.finish() }) }
         await #expect(throws: EngineError.alreadyStarted) { try await engine.run(source: SequenceTraceSource([RawTrace]())) }
         await engine.stop()
         #expect(engine.statistics().isConserved)
 
+        // A source thread after the stop would never be joined.
+        #expect(throws: EngineError.notRunning) { try engine.runSource { _, _ in } }
+
         // Stopped before it ever started: starting now would make threads no stop would join.
         let unstarted = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: TallyReporter())
+        #expect(throws: EngineError.notRunning) { try unstarted.runSource { _, _ in } }
         await unstarted.stop()
         #expect(throws: EngineError.alreadyStarted) { try unstarted.start() }
+    }
+
+    /// Two stops at once: the second waits for the first's joins, so after either returns the
+    /// engine has drained (before, the second returned at once with traces in flight).
+    @Test func aConcurrentStopWaitsForTheFirst() async throws {
+        let engine = try StagedEngine(
+            configuration: Self.configuration(), processor: SlowProcessor(), reporter: TallyReporter(delay: .microseconds(50)))
+        try engine.start()
+        for trace in syntheticTraces(count: 2_000, distinct: 2_000) { engine.source.emit(trace) }
+        let conserved = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for stopper in 0..<2 {
+                group.addTask {
+                    try await WorkerThread.run(name: "test-stop-\(stopper)") {
+                        engine.stopAndWait()
+                        return engine.statistics().isConserved
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(conserved == [true, true], "\(engine.statistics())")
+    }
+
+    /// A live sequence that pauses: what it yielded is reported without waiting for a full batch.
+    @Test func aPausedAsyncSequenceIsReportedAtOnce() async throws {
+        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
+        for trace in syntheticTraces(count: 3, distinct: 3) { continuation.yield(trace) }  // and then nothing
+        let reporter = TallyReporter()
+        let engine = try StagedEngine(configuration: Self.configuration(), processor: SlowProcessor(), reporter: reporter)
+        let run = Task { try await engine.run(traces: stream) }
+        #expect(await eventually { reporter.result.samples == 3 })
+        run.cancel()
+        let statistics = try await run.value
+        #expect(statistics.reported == 3 && statistics.isConserved)
+        continuation.finish()
     }
 
     /// Dropping the last reference to a running engine stops and joins its threads, draining:
