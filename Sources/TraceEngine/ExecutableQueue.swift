@@ -1,6 +1,10 @@
 import Synchronization
 public import TraceModel
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Carries what a processor learns about executable files (`ExecutableReporter`) to the engine's
 /// report stage, which hands it to the reporter: so that the report thread stays the reporter's
 /// only caller, although symbolize workers learn of files. Give the same queue to the processor
@@ -9,8 +13,12 @@ public import TraceModel
 /// Bounded: at most `capacity` entries wait (a processor reports a file once per process that
 /// maps it, and the report stage takes them every round); beyond that an entry is dropped and
 /// counted (`dropped`): the reporter then lacks that file's name and build id.
-public final class ExecutableQueue: ExecutableReporter, Sendable {
-    private let pending = Mutex<[ExecutableMetadata]>([])
+public final class ExecutableQueue: ExecutableReporter, @unchecked Sendable {
+    // @unchecked: `pending` is used only under `locked` (a spin lock on an atomic). Not `Mutex`:
+    // its futex is invisible to ThreadSanitizer, which CI runs the engine's tests under; the
+    // critical sections are an append or a swap, and reports are rare (once per file and process).
+    private let lockWord = Atomic<Bool>(false)
+    private var pending: [ExecutableMetadata] = []
     private let waiting = Atomic<Int>(0)
     private let droppedCount = Atomic<UInt64>(0)
     /// Entries that may wait at once. Default 4096.
@@ -25,7 +33,7 @@ public final class ExecutableQueue: ExecutableReporter, Sendable {
 
     /// Queues `metadata` for the report stage (from any thread).
     public func reportExecutable(_ metadata: ExecutableMetadata) {
-        let queued = pending.withLock { pending -> Bool in
+        let queued = locked { () -> Bool in
             guard pending.count < capacity else { return false }
             pending.append(metadata)
             return true
@@ -44,11 +52,19 @@ public final class ExecutableQueue: ExecutableReporter, Sendable {
     /// calls this every round.
     func drain(into reporter: any ExecutableReporter) {
         guard waiting.load(ordering: .acquiring) > 0 else { return }
-        let taken = pending.withLock { pending -> [ExecutableMetadata] in
+        let taken = locked { () -> [ExecutableMetadata] in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
         waiting.subtract(taken.count, ordering: .relaxed)
         for metadata in taken { reporter.reportExecutable(metadata) }
+    }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        while !lockWord.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            sched_yield()
+        }
+        defer { lockWord.store(false, ordering: .releasing) }
+        return body()
     }
 }
