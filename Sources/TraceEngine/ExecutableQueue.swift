@@ -48,10 +48,13 @@ public final class ExecutableQueue: ExecutableReporter, @unchecked Sendable {
     /// Entries dropped because `capacity` were waiting.
     public var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
 
+    /// Whether `drain(into:)` has anything to pass on: one atomic load, for the report loop's rounds.
+    var hasWaiting: Bool { waiting.load(ordering: .acquiring) > 0 }
+
     /// Hands every waiting entry to `reporter`, in order. A load when none waits: the report stage
     /// calls this every round.
     func drain(into reporter: any ExecutableReporter) {
-        guard waiting.load(ordering: .acquiring) > 0 else { return }
+        guard hasWaiting else { return }
         let taken = locked { () -> [ExecutableMetadata] in
             defer { pending.removeAll(keepingCapacity: true) }
             return pending

@@ -41,8 +41,15 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
             counters.increment(.bpfTraceCacheMiss)
         }
 
-        // Slow path: convert.
-        var umTrace = processor.convertTrace(bpfTrace)
+        convertAndReport(bpfTrace, meta: &meta)
+    }
+
+    /// The slow path: convert. Not inlined, so that the hit path above stays a short function.
+    @inline(never)
+    private mutating func convertAndReport(_ bpfTrace: borrowing RawTrace, meta: inout TraceEventMeta) {
+        // Into an empty trace, hashed once here: `convertTrace(_:)` would hash it as well.
+        var umTrace = Trace(reservingCapacity: bpfTrace.frameCount)
+        processor.convertTrace(bpfTrace, into: &umTrace)
         umTrace.updateHash()  // whatever the processor left there: the hash is the handler's
         bpfTraceCache.add(bpfTrace.hash, umTrace.hash)
 

@@ -22,7 +22,9 @@ public struct ConvertedTraceReporting: Sendable {
     }
 
     /// Reports one sample of `trace` (its hash set) to `reporter`.
-    @inlinable
+    // Always inlined: a caller generic over its reporter (the engine's report stage) would
+    // otherwise call the unspecialized function for every converted trace.
+    @inlinable @inline(__always)
     public mutating func report(_ trace: Trace, meta: TraceEventMeta, to reporter: some TraceReporter, events: Bool) -> Outcome {
         if events {
             reporter.reportTraceEvent(trace, meta: meta)

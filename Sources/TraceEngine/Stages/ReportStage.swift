@@ -9,8 +9,10 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private let wiring: EngineWiring
     private let reporter: Reporter
     private let supportsTraceEvents: Bool
-    /// Where processors' executable reports wait, and the reporter that takes them (if it does).
-    private let executables: (queue: ExecutableQueue, reporter: any ExecutableReporter)?
+    /// Where processors' executable reports wait, when the reporter takes them (`ExecutableReporter`).
+    /// Kept apart from `executableTaker` so that the loop's check copies no existential.
+    private let executableQueue: ExecutableQueue?
+    private let executableTaker: (any ExecutableReporter)?
     private let counters: StageCounters
     /// The mutable state, in memory of its own (a class's `var`s pay an exclusivity check per access).
     private let state: UnsafeMutablePointer<ReportState>
@@ -31,11 +33,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     init(wiring: EngineWiring, reporter: Reporter, executables: ExecutableQueue?) {
         self.wiring = wiring
         self.reporter = reporter
-        if let executables, let taker = reporter as? any ExecutableReporter {
-            self.executables = (executables, taker)
-        } else {
-            self.executables = nil
-        }
+        executableTaker = reporter as? any ExecutableReporter
+        executableQueue = executableTaker == nil ? nil : executables
         supportsTraceEvents = reporter.supportsReportTraceEvent
         counters = wiring.reportCounters
         state = .allocate(capacity: 1)
@@ -54,7 +53,7 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         let batch = wiring.configuration.batchSize
         let workers = wiring.configuration.symbolizeWorkers
         while !wiring.isAbandoned {
-            if let executables { executables.queue.drain(into: executables.reporter) }
+            passExecutables()
             var work = 0
             let fromHash = wiring.hashReportRing.readable(maxCount: batch)
             for message in fromHash { handleFromHash(message) }
@@ -85,8 +84,13 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
             if drained() { break }
             idler.idle { self.hasInput() || self.upstreamFinished() || self.wiring.isAbandoned }
         }
-        if let executables { executables.queue.drain(into: executables.reporter) }  // what the last conversions met
+        passExecutables()  // what the last conversions met
         reporter.flush()
+    }
+
+    private func passExecutables() {
+        guard let queue = executableQueue, queue.hasWaiting, let taker = executableTaker else { return }
+        queue.drain(into: taker)
     }
 
     private func upstreamFinished() -> Bool {

@@ -1,0 +1,140 @@
+import KernelPath
+import SyntheticTraces
+import TraceEngine
+import TraceHandler
+import TraceModel
+import TraceReporters
+
+/// One path, run `count` times. The script runs each twice under callgrind (two counts) and
+/// divides the difference, so set-up and thread start cost nothing per trace.
+enum Workload: String, CaseIterable {
+    case serialHit = "serial-hit", serialMiss = "serial-miss"
+    case engineHit = "engine-hit", engineMiss = "engine-miss"
+    case engineHitOnSource = "engine-hit-on-source", engineMissOnSource = "engine-miss-on-source"
+    case xxh3 = "xxh3-18-frames", lruHit = "lru-get-hit", foldedCount = "folded-count"
+    case perfRingDrain = "perf-ring-drain", perfRingRefill = "perf-ring-refill"
+
+    func run(_ count: Int) {
+        switch self {
+        // As EngineBenchmarks: 1024 stacks that always hit a cache of 16384, or 8192 round-robin
+        // through caches of 4096 that always miss; 16 user and 2 kernel frames.
+        case .serialHit: runSerial(distinctStacks: 1024, cacheSize: 16_384, count)
+        case .serialMiss: runSerial(distinctStacks: 8192, cacheSize: 4096, count)
+        case .engineHit: runEngine(distinctStacks: 1024, cacheSize: 16_384, on: .own, count)
+        case .engineMiss: runEngine(distinctStacks: 8192, cacheSize: 4096, on: .own, count)
+        case .engineHitOnSource: runEngine(distinctStacks: 1024, cacheSize: 16_384, on: .source, count)
+        case .engineMissOnSource: runEngine(distinctStacks: 8192, cacheSize: 4096, on: .source, count)
+        case .xxh3: runHash(count)
+        case .lruHit: runLRUHit(count)
+        case .foldedCount: runFoldedCount(count)
+        case .perfRingDrain: runPerfRing(count, draining: true)
+        case .perfRingRefill: runPerfRing(count, draining: false)
+        }
+    }
+}
+
+@inline(never) func keep<T>(_ value: T) {}
+
+private func encodedTraces(distinctStacks: Int) -> EncodedTraces {
+    var configuration = SyntheticTraceConfiguration()
+    configuration.distinctStacks = distinctStacks
+    configuration.userDepth = 16
+    configuration.kernelDepth = 2
+    return EncodedTraces(everyStackOf: try! SyntheticTraceGenerator(configuration))
+}
+
+private func runSerial(distinctStacks: Int, cacheSize: Int, _ count: Int) {
+    let traces = encodedTraces(distinctStacks: distinctStacks)
+    let reporter = CountingReporter()
+    var handler = SerialTraceHandler(processor: UnsymbolizedTraceProcessor(), reporter: reporter, cacheSize: cacheSize)
+    var trace = RawTrace()
+    traces.withRecords { records in
+        for i in 0..<count {
+            try! trace.load(records[i % records.count])
+            handler.handleTrace(trace)
+        }
+    }
+    precondition(reporter.sampleCount == UInt64(count), "lost traces")
+}
+
+private func runEngine(distinctStacks: Int, cacheSize: Int, on thread: HashCacheThread, _ count: Int) {
+    let traces = encodedTraces(distinctStacks: distinctStacks)
+    var configuration = EngineConfiguration()
+    configuration.cacheSize = cacheSize
+    configuration.symbolize.policy = .block
+    configuration.hashCacheThread = thread
+    let reporter = CountingReporter()
+    #if PRE_STAGED_ENGINE
+    let engine = try! TraceEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+    #else
+    let engine = try! StagedEngine(configuration: configuration, processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+    #endif
+    try! engine.start()
+    traces.withRecords { records in
+        for i in 0..<count {
+            engine.source.emit { (trace) throws(RawTraceError) in try trace.loadDeferringHash(records[i % records.count]) }
+        }
+    }
+    #if PRE_STAGED_ENGINE
+    engine.stop()
+    #else
+    engine.stopAndWait()
+    #endif
+    precondition(engine.statistics().reported == UInt64(count) && reporter.sampleCount == UInt64(count), "lost traces")
+}
+
+private func sampleTrace() -> RawTrace {
+    var configuration = SyntheticTraceConfiguration()
+    configuration.userDepth = 16
+    var generator = try! SyntheticTraceGenerator(configuration)
+    return generator.next(ktime: KTime(rawValue: 1))
+}
+
+private func runHash(_ count: Int) {
+    var trace = sampleTrace()
+    for _ in 0..<count {
+        trace.updateHash()
+        keep(trace.hash)
+    }
+}
+
+private func runLRUHit(_ count: Int) {
+    var cache = LRUCache<HostTraceHash, TraceHash>(capacity: 16_384)
+    let key = { (i: Int) in HostTraceHash(rawValue: UInt64(i) &* 0x9e37_79b9_7f4a_7c15) }
+    for i in 0..<16_384 { _ = cache.add(key(i), TraceHash(high: 0, low: UInt64(i))) }
+    for i in 0..<count { keep(cache.get(key(i % 16_384))) }
+}
+
+private func runFoldedCount(_ count: Int) {
+    let reporter = FoldedStacksReporter()
+    let traces = (0..<1024).map { stack in
+        var trace = Trace(reservingCapacity: 16)
+        for frame in 0..<16 {
+            trace.append(file: FileID(high: 1, low: 1), lineno: UInt64(stack * 64 + frame), type: .native, symbol: "function_\(frame)")
+        }
+        #if PRE_STAGED_ENGINE
+        trace.hash = trace.computeHash()
+        #else
+        trace.updateHash()
+        #endif
+        return trace
+    }
+    for trace in traces { reporter.reportFramesForTrace(trace) }
+    let meta = TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm("bench"), pid: 1, tid: 1, cpu: 0)
+    for i in 0..<count { reporter.reportCountForTrace(traces[i % traces.count].hash, count: 1, meta: meta) }
+}
+
+/// Refills a ring in plain memory with 64 records and drains it (or, for the refill's own cost,
+/// only refills it): `perf-ring-drain` minus `perf-ring-refill` is the reader's cost a record.
+private func runPerfRing(_ count: Int, draining: Bool) {
+    let trace = sampleTrace()
+    var payload = [UInt8](repeating: 0, count: trace.encodedByteCount)
+    payload.withUnsafeMutableBytes { _ = trace.encode(into: $0) }
+    let ring = MemoryPerfRing(records: 64, payload: payload)
+    for _ in 0..<count / 64 {
+        ring.refill()
+        var bytes = 0
+        ring.reader.drain(maxRecords: draining ? .max : 0) { bytes += $0.count; return true }
+        keep(bytes)
+    }
+}
