@@ -2,15 +2,6 @@
 import Glibc
 #endif
 
-/// CLOCK_REALTIME in nanoseconds: the clock trace timestamps are converted to.
-public enum UnixClock {
-    public static func nanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-}
-
 /// CLOCK_MONOTONIC in nanoseconds.
 public enum MonotonicClock {
     public static func nanoseconds() -> UInt64 {

@@ -42,7 +42,7 @@ final class LatencyRecordingReporter: TraceReporter, @unchecked Sendable {
         guard seen % Self.latencyStride == 0 else { return }
         // The capture time went through the ktime → Unix-time offset read at start; a clock step
         // or slew since can put it a little in the future: count that as 0, not as a wrap-around.
-        let now = UnixClock.nanoseconds()
+        let now = UnixTime64.now().rawValue
         let latency = now > meta.timestamp.rawValue ? now - meta.timestamp.rawValue : 0
         lock.withLock { _ in _ = histogram.record(min(latency, 60_000_000_000)) }
     }
