@@ -17,16 +17,34 @@ let package = Package(
     targets: [
         // The C11 baseline that the Swift ring is measured against in the same run.
         .target(name: "CBaselineRing"),
-        .executableTarget(
-            name: "RingBenchmarks",
+        // Both rings moving the same elements: two threads (the benchmark, RingComparison's
+        // rounds) or one (RingComparison's round trip, for instruction counts).
+        .target(
+            name: "RingWorkloads",
             dependencies: [
                 "CBaselineRing",
-                .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "TraceEngine", package: "swift-tracehandler"),
                 .product(name: "LinuxSystem", package: "swift-tracehandler"),
-            ],
+            ]
+        ),
+        .executableTarget(
+            name: "RingBenchmarks",
+            dependencies: ["RingWorkloads", .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/RingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // libbpf's perf-buffer reader, one buffer at a time (RingComparison's `replay`).
+        .target(name: "CLibbpfReplay", linkerSettings: [.linkedLibrary("bpf")]),
+        // scripts/compare-rings: instructions per element (the rings) and per record (the
+        // perf-buffer readers) under callgrind, and interleaved wall-clock rounds. No allocation
+        // counter in it: valgrind replaces malloc itself.
+        .executableTarget(
+            name: "RingComparison",
+            dependencies: [
+                "RingWorkloads", "CLibbpfReplay",
+                .product(name: "KernelPath", package: "swift-tracehandler"),
+                .product(name: "LinuxSystem", package: "swift-tracehandler"),
+            ]
         ),
         .executableTarget(
             name: "EngineBenchmarks",

@@ -1,8 +1,9 @@
 import LinuxSystem
 
 /// The CPUs the kernel lists as online (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
-enum OnlineCPUs {
-    static func read() -> [Int] {
+public enum OnlineCPUs {
+    /// The online CPUs, ascending (`/sys/devices/system/cpu/online`); empty if it cannot be read.
+    public static func read() -> [Int] {
         FileContents.text("/sys/devices/system/cpu/online").map(parse) ?? []
     }
 

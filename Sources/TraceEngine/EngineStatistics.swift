@@ -30,8 +30,8 @@ public struct StageStatistics: Hashable, Sendable {
     public var stage: EngineStage
     /// Its nonzero counters; a counter absent here is zero (as the subscript reads it).
     public var counts: [EngineCounter: UInt64]
-    /// The most items seen queued in any ring the stage produces into (0 for report, which has
-    /// none); an upper bound, as `SPSCRing.highWaterMark` is.
+    /// The most items the next stage found waiting in any ring this stage produces into (0 for
+    /// report, which has none): `SPSCRing.highWaterMark`.
     public var outputHighWaterMark: Int
 
     /// The count of `counter`; 0 when absent.

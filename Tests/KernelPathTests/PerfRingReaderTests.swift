@@ -92,6 +92,35 @@ import Testing
         #expect(drainAll(reader).count == 1)
     }
 
+    /// Every record kind counted where it belongs, and `bytes` is what the tail moved over: up to
+    /// a refused record, a batch's end, or the corrupt header the reader skipped from.
+    @Test func countsAndBytesFollowEveryKindOfRecord() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.writeSample(payload(20, seed: 1))  // 12 + 20 → 32 bytes
+        kernel.writeLost(5)  // 24
+        kernel.write(kernel.header(type: 3, size: 16) + [UInt8](repeating: 0, count: 8))  // another type: 16
+        kernel.write(kernel.header(type: 9, size: 24) + le(UInt32(500)) + [UInt8](repeating: 0, count: 12))  // corrupt raw size: 24
+        kernel.writeSample(payload(4, seed: 2))  // 16
+        kernel.publish()
+        #expect(reader.drain(maxRecords: 3) { _ in true } == .batchLimit)
+        var counted = reader.statistics
+        #expect(counted.records == 1 && counted.lost == 5 && counted.other == 1 && counted.corrupt == 0 && counted.bytes == 72)
+        #expect(kernel.tail == 72)
+        #expect(reader.drain(maxRecords: .max) { _ in false } == .refused)  // the corrupt one is passed, the sample refused
+        counted = reader.statistics
+        #expect(counted.records == 1 && counted.corrupt == 1 && counted.bytes == 96 && kernel.tail == 96)
+        #expect(drainAll(reader).count == 1)
+        #expect(reader.statistics.records == 2 && reader.statistics.bytes == 112 && kernel.tail == 112)
+        // A header of size 0 after a good sample: the sample's bytes count, the skip's do not.
+        kernel.writeSample(payload(4, seed: 3))
+        kernel.write(kernel.header(type: 9, size: 0) + [UInt8](repeating: 0, count: 8))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        counted = reader.statistics
+        #expect(counted.records == 3 && counted.corrupt == 2 && counted.bytes == 128 && kernel.tail == kernel.head)
+    }
+
     @Test func aRawSizeLargerThanItsRecordIsCorrupt() {
         let kernel = FakePerfBuffer(dataSize: 4096)
         let reader = kernel.makeReader()

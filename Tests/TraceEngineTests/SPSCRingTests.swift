@@ -114,6 +114,22 @@ import Testing
         }
     }
 
+    /// The high-water mark is the backlog the consumer met, not the producer's stale view of it:
+    /// a ring its consumer empties after every item reads 1 however many laps it made, and 3
+    /// after three items wait once.
+    @Test func highWaterMarkIsTheBacklogTheConsumerMet() {
+        let ring = SPSCRing<UInt64>(capacity: 16)
+        for i in 0..<UInt64(100) {
+            #expect(ring.push(i))
+            #expect(ring.pop() == i)
+        }
+        #expect(ring.highWaterMark == 1)
+        for i in 0..<UInt64(3) { #expect(ring.push(i)) }
+        #expect(ring.readable(maxCount: 16).count == 3)
+        ring.release(3)
+        #expect(ring.highWaterMark == 3)
+    }
+
     @Test func rejectsCapacitiesThatAreNotPowersOfTwo() async {
         await #expect(processExitsWith: .failure) {
             _ = SPSCRing<Int>(capacity: 3)

@@ -1,5 +1,5 @@
 import Benchmark
-import Dispatch
+import RingWorkloads
 
 // The Swift SPSCRing against the C11 baseline ring (same algorithm), for 8, 64 and 256-byte
 // elements, one element at a time and in batches of 64, 1 Mi elements per iteration through a
@@ -21,36 +21,26 @@ let benchmarks: @Sendable () -> Void = {
     let count: UInt64 = 1 << 20
     let capacity = 4096
 
-    func register<P: RingPayload>(_ payload: P.Type, batch: Int) {
-        let name = "Ring \(P.byteCount) B, \(batch == 1 ? "unbatched" : "batch \(batch)")"
+    func register(elementSize: Int, batch: Int) {
+        let name = "Ring \(elementSize) B, \(batch == 1 ? "unbatched" : "batch \(batch)")"
         Benchmark(name, configuration: .init(metrics: [swiftRate, cRate, ratio])) { benchmark in
             let transfer = RingTransfer(count: count, batch: batch)
             var cFirst = false
             for _ in benchmark.scaledIterations {
                 cFirst.toggle()
-                var swiftSeconds = 0.0
-                var cSeconds = 0.0
-                for language in cFirst ? ["C", "Swift"] : ["Swift", "C"] {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    let checksum = language == "C"
-                        ? transfer.c(elementSize: P.byteCount, capacity: capacity)
-                        : transfer.swift(P.self, capacity: capacity)
-                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                    if checksum != RingTransfer.expectedChecksum(count) {
-                        benchmark.error("\(language) ring delivered a wrong checksum \(checksum)")
-                    }
-                    if language == "C" { cSeconds = seconds } else { swiftSeconds = seconds }
+                switch transfer.race(elementSize: elementSize, capacity: capacity, cFirst: cFirst) {
+                case .failure(let wrong):
+                    benchmark.error("\(wrong)")
+                case .success(let seconds):
+                    benchmark.measurement(swiftRate, Int(Double(count) / seconds.swift / 1e6))
+                    benchmark.measurement(cRate, Int(Double(count) / seconds.c / 1e6))
+                    benchmark.measurement(ratio, Int((100 * seconds.c / seconds.swift).rounded()))
                 }
-                benchmark.measurement(swiftRate, Int(Double(count) / swiftSeconds / 1e6))
-                benchmark.measurement(cRate, Int(Double(count) / cSeconds / 1e6))
-                benchmark.measurement(ratio, Int((100 * cSeconds / swiftSeconds).rounded()))
             }
         }
     }
 
     for batch in [1, 64] {
-        register(Payload8.self, batch: batch)
-        register(Payload64.self, batch: batch)
-        register(Payload256.self, batch: batch)
+        for elementSize in RingTransfer.elementSizes { register(elementSize: elementSize, batch: batch) }
     }
 }

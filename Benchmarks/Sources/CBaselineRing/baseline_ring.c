@@ -7,11 +7,13 @@
 
 #define LINE 128
 
+// As rigtorp/SPSCQueue lays it out: each index, and each side's cached copy of the other's,
+// on a line pair of its own, so that a side's private writes never take a line the other reads.
 struct th_cring {
     alignas(LINE) _Atomic size_t tail;  // written by the producer
-    size_t cached_head;
+    alignas(LINE) size_t cached_head;   // the producer's
     alignas(LINE) _Atomic size_t head;  // written by the consumer
-    size_t cached_tail;
+    alignas(LINE) size_t cached_tail;   // the consumer's
     alignas(LINE) size_t capacity;
     size_t mask;
     size_t element_size;
@@ -64,39 +66,58 @@ static inline size_t readable(th_cring *r, size_t max, size_t *start) {
 }
 
 // One specialisation per element size, so that element copies have a constant size as they
-// do in Swift's generic specialisation.
+// do in Swift's generic specialisation. A step moves at most `batch` elements (1: a push or a
+// pop); the threaded loops repeat steps until done, the round trip alternates them.
 #define TH_DEFINE_LOOPS(WORDS)                                                                   \
+    static inline size_t produce_step_##WORDS(th_cring *r, uint64_t *next, uint64_t count, size_t batch) { \
+        size_t start;                                                                            \
+        size_t n = reserve(r, batch, &start);                                                    \
+        if (n > count - *next) n = (size_t)(count - *next);                                      \
+        uint64_t *slot = (uint64_t *)r->slots + start * WORDS;                                   \
+        for (size_t i = 0; i < n; i++, (*next)++)                                                \
+            for (size_t w = 0; w < WORDS; w++) slot[i * WORDS + w] = *next;                      \
+        if (n) {                                                                                 \
+            size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);                  \
+            atomic_store_explicit(&r->tail, tail + n, memory_order_release);                     \
+        }                                                                                        \
+        return n;                                                                                \
+    }                                                                                            \
+    static inline size_t consume_step_##WORDS(th_cring *r, size_t batch, uint64_t *sum, uint64_t *torn) { \
+        size_t start;                                                                            \
+        size_t n = readable(r, batch, &start);                                                   \
+        const uint64_t *slot = (const uint64_t *)r->slots + start * WORDS;                       \
+        for (size_t i = 0; i < n; i++) {                                                         \
+            *sum += slot[i * WORDS];                                                             \
+            *torn |= slot[i * WORDS] ^ slot[i * WORDS + WORDS - 1];                              \
+        }                                                                                        \
+        if (n) {                                                                                 \
+            size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);                  \
+            atomic_store_explicit(&r->head, head + n, memory_order_release);                     \
+        }                                                                                        \
+        return n;                                                                                \
+    }                                                                                            \
     static void produce_##WORDS(th_cring *r, uint64_t count, size_t batch) {                    \
         uint64_t next = 0;                                                                       \
-        while (next < count) {                                                                   \
-            size_t start;                                                                        \
-            size_t n = reserve(r, batch, &start);                                                \
-            if (n > count - next) n = (size_t)(count - next);                                    \
-            uint64_t *slot = (uint64_t *)r->slots + start * WORDS;                               \
-            for (size_t i = 0; i < n; i++, next++)                                               \
-                for (size_t w = 0; w < WORDS; w++) slot[i * WORDS + w] = next;                   \
-            if (n) {                                                                             \
-                size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);              \
-                atomic_store_explicit(&r->tail, tail + n, memory_order_release);                 \
-            }                                                                                    \
-        }                                                                                        \
+        while (next < count) produce_step_##WORDS(r, &next, count, batch);                       \
     }                                                                                            \
     static uint64_t consume_##WORDS(th_cring *r, uint64_t count, size_t batch) {                \
-        uint64_t seen = 0, sum = 0;                                                              \
-        uint64_t torn = 0;                                                                            \
-        while (seen < count) {                                                                   \
-            size_t start;                                                                        \
-            size_t n = readable(r, batch, &start);                                               \
-            const uint64_t *slot = (const uint64_t *)r->slots + start * WORDS;                   \
-            for (size_t i = 0; i < n; i++) {                                                     \
-                sum += slot[i * WORDS];                                                          \
-                torn |= slot[i * WORDS] ^ slot[i * WORDS + WORDS - 1];                          \
+        uint64_t seen = 0, sum = 0, torn = 0;                                                    \
+        while (seen < count) seen += consume_step_##WORDS(r, batch, &sum, &torn);                \
+        return torn ? UINT64_MAX : sum;                                                          \
+    }                                                                                            \
+    static uint64_t round_trip_##WORDS(th_cring *r, uint64_t count, size_t batch) {             \
+        uint64_t next = 0, sum = 0, torn = 0;                                                    \
+        if (batch == 1) {                                                                        \
+            while (next < count) {                                                               \
+                while (!produce_step_##WORDS(r, &next, count, 1)) {}                             \
+                while (!consume_step_##WORDS(r, 1, &sum, &torn)) {}                              \
             }                                                                                    \
-            if (n) {                                                                             \
-                size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);              \
-                atomic_store_explicit(&r->head, head + n, memory_order_release);                 \
-                seen += n;                                                                       \
-            }                                                                                    \
+            return torn ? UINT64_MAX : sum;                                                      \
+        }                                                                                        \
+        while (next < count) {                                                                   \
+            size_t n = 0;                                                                        \
+            while (n < batch && next < count) n += produce_step_##WORDS(r, &next, count, batch - n); \
+            for (size_t seen = 0; seen < n;) seen += consume_step_##WORDS(r, n - seen, &sum, &torn); \
         }                                                                                        \
         return torn ? UINT64_MAX : sum;                                                          \
     }
@@ -119,6 +140,15 @@ uint64_t th_cring_consume(th_cring *ring, uint64_t count, size_t batch) {
     case 8: return consume_1(ring, count, batch);
     case 64: return consume_8(ring, count, batch);
     case 256: return consume_32(ring, count, batch);
+    default: abort();
+    }
+}
+
+uint64_t th_cring_round_trip(th_cring *ring, uint64_t count, size_t batch) {
+    switch (ring->element_size) {
+    case 8: return round_trip_1(ring, count, batch);
+    case 64: return round_trip_8(ring, count, batch);
+    case 256: return round_trip_32(ring, count, batch);
     default: abort();
     }
 }

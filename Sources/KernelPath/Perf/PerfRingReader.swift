@@ -20,11 +20,16 @@ public final class PerfRingReader {
     private let head: UnsafePointer<UInt64>
     private let tail: UnsafeMutablePointer<UInt64>
     private let data: UnsafeRawBufferPointer
+    /// `data`'s start, unwrapped once.
+    private let base: UnsafeRawPointer
     private let mask: UInt64
     /// Room for the largest record (`size` is a 16-bit field), for records that wrap.
     private let scratch: UnsafeMutableRawBufferPointer
     /// What this reader counted; only the poll thread touches it.
     private var counts = KernelBufferStatistics()
+    /// Records of the current drain that were not samples handed on (lost notices, other types,
+    /// corrupt samples).
+    private var rareRecords = 0
     /// `counts`, published after every drain for other threads.
     private let publishedStatistics = PublishedBufferStatistics()
 
@@ -43,6 +48,7 @@ public final class PerfRingReader {
         head = UnsafePointer((metadata + Int(TH_PERF_MMAP_DATA_HEAD)).assumingMemoryBound(to: UInt64.self))
         tail = (metadata + Int(TH_PERF_MMAP_DATA_TAIL)).assumingMemoryBound(to: UInt64.self)
         self.data = data
+        base = data.baseAddress!
         mask = UInt64(data.count - 1)
         scratch = .allocate(byteCount: 1 << 16, alignment: 8)
     }
@@ -54,75 +60,94 @@ public final class PerfRingReader {
 
     /// Reads up to `maxRecords` records. Each sample's raw bytes go to `onSample`, which returns
     /// false when it has no room: that record then stays in the buffer and the drain ends.
+    ///
+    /// Per record the loop keeps only its position and the records left to read, and checks the
+    /// header's size three ways; what holds for the whole batch is checked once before it (the
+    /// tail's alignment, the published span), and what is rare (lost notices, other types,
+    /// corruption) is counted in `counts` only when it happens. Few values live across the call
+    /// to `onSample`, so few are saved around it: libbpf's reader, which checks nothing, costs
+    /// about as much per record (design/kernel-path.md).
     @discardableResult
     public func drain(maxRecords: Int, onSample: (UnsafeRawBufferPointer) -> Bool) -> DrainEnd {
         let published = th_load_acquire_u64(head)
         var position = tail.pointee
-        var end = DrainEnd.empty
-        var handled = 0
-        // Counted locally and added once: a class property written per record pays for a
-        // dynamic exclusivity check each time.
-        var counted = KernelBufferStatistics()
+        var remaining = maxRecords
+        rareRecords = 0
         defer {
+            // Everything between the tail and `position` was read (after a corrupt header the
+            // tail was moved past what it skipped), and all but the rare records were samples.
+            counts.bytes &+= position &- tail.pointee
+            counts.records &+= UInt64(maxRecords &- remaining &- rareRecords)
             th_store_release_u64(tail, position)
-            counts = counts + counted
             publishedStatistics.publish(counts)
         }
 
+        // Records are 8-aligned and the buffer a multiple of 8, so a header never wraps; a tail
+        // that is not aligned (or a head further than a buffer ahead) is corrupt. Both hold for
+        // every later record once they hold here: positions advance by checked multiples of 8.
+        guard position % 8 == 0, published &- position <= UInt64(data.count) else {
+            skipCorrupt(from: &position, to: published)
+            return .empty
+        }
         while position != published {
-            if handled == maxRecords {
-                end = .batchLimit
-                break
+            if remaining == 0 { return .batchLimit }
+            let offset = Int(truncatingIfNeeded: position & mask)
+            let header = base + offset
+            let size = UInt64(header.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+            guard size >= UInt64(Self.headerSize), size & 7 == 0, size <= published &- position else {
+                skipCorrupt(from: &position, to: published)
+                return .empty
             }
-            let available = published &- position
-            let offset = Int(position & mask)
-            // Records are 8-aligned and the buffer a multiple of 8, so a header never wraps; a
-            // position that is not aligned is corrupt (and its header could run past the end).
-            guard position % 8 == 0, available <= UInt64(data.count) else {
-                counted.corrupt += 1
-                position = published
-                break
-            }
-            let size = UInt64(data.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
-            guard size >= UInt64(Self.headerSize), size % 8 == 0, size <= available else {
-                counted.corrupt += 1
-                position = published
-                break
-            }
-            let type = data.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
-            let record = contiguous(offset: offset, size: Int(size))
-            switch type {
+            switch header.loadUnaligned(as: UInt32.self) {
             case Self.sampleType:
                 // PERF_SAMPLE_RAW only: u32 size, then the bytes the program passed (padded).
-                let rawSize = record.count >= 12 ? Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) : Int.max
-                guard rawSize <= record.count - 12 else {
-                    counted.corrupt += 1
-                    break
+                let record = contiguous(header, offset: offset, size: Int(size))
+                let rawSize = size >= 16 ? UInt64(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) : .max
+                if rawSize <= size &- 12 {
+                    guard onSample(UnsafeRawBufferPointer(start: record + 12, count: Int(truncatingIfNeeded: rawSize))) else {
+                        return .refused  // the deferred store keeps the tail before this record
+                    }
+                } else {
+                    countRare(\.corrupt, 1)
                 }
-                guard onSample(UnsafeRawBufferPointer(rebasing: record[12..<12 + rawSize])) else {
-                    return .refused  // the deferred store keeps the tail before this record
-                }
-                counted.records += 1
-            case Self.lostType where record.count >= 24:
+            case Self.lostType where size >= 24:
                 // The kernel's count, summed saturating: a garbage count must not trap.
-                counted.lost = counted.lost.addingSaturating(record.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+                let record = contiguous(header, offset: offset, size: Int(size))
+                countRare(\.lost, record.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
             default:
-                counted.other += 1
+                countRare(\.other, 1)
             }
-            counted.bytes += size
             position &+= size
-            handled += 1
+            remaining &-= 1
         }
-        return end
+        return .empty
     }
 
-    /// The record at `offset` as one contiguous span: in place, or copied when it wraps.
-    private func contiguous(offset: Int, size: Int) -> UnsafeRawBufferPointer {
-        let firstPart = data.count - offset
-        if size <= firstPart { return UnsafeRawBufferPointer(rebasing: data[offset..<offset + size]) }
-        let base = scratch.baseAddress!
-        base.copyMemory(from: data.baseAddress! + offset, byteCount: firstPart)
-        (base + firstPart).copyMemory(from: data.baseAddress!, byteCount: size - firstPart)
-        return UnsafeRawBufferPointer(start: base, count: size)
+    /// A record that is not a sample handed on: `count` more of `counter`.
+    @inline(never)  // off the per-sample path, and its state out of the loop's registers
+    private func countRare(_ counter: WritableKeyPath<KernelBufferStatistics, UInt64>, _ count: UInt64) {
+        counts[keyPath: counter] = counts[keyPath: counter].addingSaturating(count)
+        rareRecords &+= 1
+    }
+
+    /// A header that makes no sense at `position`: counted, and the reader skips to `published`.
+    @inline(never)
+    private func skipCorrupt(from position: inout UInt64, to published: UInt64) {
+        counts.corrupt &+= 1
+        counts.bytes &+= position &- tail.pointee  // what was read before it
+        tail.pointee = published  // the deferred release store publishes it
+        position = published
+    }
+
+    /// The record whose header is at `offset`, as one contiguous span: in place, or copied to
+    /// `scratch` when it runs past the end of the buffer.
+    @inline(__always)
+    private func contiguous(_ header: UnsafeRawPointer, offset: Int, size: Int) -> UnsafeRawPointer {
+        let firstPart = data.count &- offset
+        if size <= firstPart { return header }
+        let copy = scratch.baseAddress!
+        copy.copyMemory(from: header, byteCount: firstPart)
+        (copy + firstPart).copyMemory(from: base, byteCount: size &- firstPart)
+        return UnsafeRawPointer(copy)
     }
 }

@@ -7,10 +7,12 @@ import Glibc
 /// A bounded lock-free ring for exactly one producer thread and one consumer thread
 /// (after rigtorp/SPSCQueue and the kernel's perf ring).
 ///
-/// Indices grow without wrapping (a 64-bit `Int` at 10^9 items/s lasts centuries); the slot of
-/// index `i` is `i & mask`. The producer owns `tail`, the consumer `head`; each keeps a cached copy
-/// of the other's index on its own cache line and reloads it only when the ring looks full (or
-/// empty), so in steady state neither side touches the other's line per item.
+/// Indices only grow (a 64-bit `Int` at 10^9 items/s lasts centuries), with wrapping arithmetic
+/// as the C ring's `size_t` has: a difference of two indices is right even across a wrap, and no
+/// overflow check sits on the per-item path. The slot of index `i` is `i & mask`. The producer
+/// owns `tail`, the consumer `head`; each keeps a cached copy of the other's index among its own
+/// fields and reloads it only when the ring looks full (or empty), so in steady state neither
+/// side touches the other's cache line per item.
 ///
 /// The producer may write ahead of what it publishes (`appendUnpublished`, then `publish`): every
 /// store to `tail` takes its line back from the consumer's cache, which polls it, so a producer
@@ -23,77 +25,57 @@ import Glibc
 ///   `tail.load(.acquiring)` before it reads those slots.
 /// - consumer `head.store(.releasing)` hands the read slots back; pairs with the producer's
 ///   `head.load(.acquiring)` before it overwrites them.
-/// - each side loads its own index `.relaxed`: only it writes it.
+/// - each side loads its own index `.relaxed`: only it writes it. Each side's private fields are
+///   atomics too, used `.relaxed` only (plain loads and stores on x86 and arm64): as `let`s of
+///   the class they need no exclusivity check, and sit in the object itself, one load from
+///   `self` away, as a C struct's fields are.
 ///
 /// Elements are `BitwiseCopyable` and stored in place: no allocation, no reference counting.
 /// Using it from two producers (or two consumers) is a programming error that debug builds trap on.
 public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
-    // @unchecked: the slots are plain memory whose hand-over the index orderings above make safe;
-    // each line's plain fields are touched only by the side that owns the line.
+    // @unchecked: the slots are plain memory whose hand-over the index orderings above make safe.
+    //
+    // Layout: Swift lays out a class's stored properties in declaration order. Four groups, each
+    // followed by 128 bytes of padding — x86's adjacent-line prefetcher pulls lines in 128-byte
+    // pairs — so that no two groups share a line pair whatever the object's alignment: the
+    // constants both sides read (beside the object header), the producer's, `tail`, the consumer's.
 
     /// The most items the ring holds: a power of two.
     public let capacity: Int
     @usableFromInline let mask: Int
     @usableFromInline let slots: UnsafeMutablePointer<Element>
-    @usableFromInline let producer: UnsafeMutablePointer<ProducerLine>
-    @usableFromInline let published: UnsafeMutablePointer<PublishedLine>
-    @usableFromInline let consumer: UnsafeMutablePointer<ConsumerLine>
-    private let lines: UnsafeMutableRawPointer
+    private let afterConstants = LinePairPadding()
 
-    /// Three cache-line pairs (producer's own, the published tail, consumer's own): x86's
-    /// adjacent-line prefetcher pulls lines in 128-byte pairs, so 128 keeps them from false sharing.
-    @usableFromInline static var lineSize: Int { 128 }
+    // The producer's.
+    /// The index the producer writes next: `tail` plus what it appended but has not published.
+    @usableFromInline let written = Atomic<Int>(0)
+    /// The producer's last view of `head` (a lower bound of the real one).
+    @usableFromInline let cachedHead = Atomic<Int>(0)
+    @usableFromInline let producerThread = Atomic<UInt>(0)
+    private let afterProducer = LinePairPadding()
 
-    /// Read by the consumer; written by the producer once per publication.
-    @usableFromInline
-    struct PublishedLine: ~Copyable {
-        @usableFromInline let tail = Atomic<Int>(0)
-    }
+    /// Written by the producer once per publication; read by the consumer.
+    @usableFromInline let tail = Atomic<Int>(0)
+    private let afterTail = LinePairPadding()
 
-    /// Touched by the producer only (and by observers reading the high-water mark).
-    @usableFromInline
-    struct ProducerLine: ~Copyable {
-        /// The index the producer writes next: `tail` plus what it appended but has not published.
-        @usableFromInline var written = 0
-        /// The producer's copy of what it last stored in `tail`.
-        @usableFromInline var publishedTail = 0
-        /// The producer's last view of `head` (a lower bound of the real one).
-        @usableFromInline var cachedHead = 0
-        /// The most items the producer has seen in the ring (against `cachedHead`: an upper bound).
-        @usableFromInline let highWaterMark = Atomic<Int>(0)
-        @usableFromInline let ownerThread = Atomic<UInt>(0)
-    }
-
-    @usableFromInline
-    struct ConsumerLine: ~Copyable {
-        @usableFromInline let head = Atomic<Int>(0)
-        /// The consumer's last view of `tail` (a lower bound of the real one).
-        @usableFromInline var cachedTail = 0
-        @usableFromInline let ownerThread = Atomic<UInt>(0)
-    }
+    // The consumer's (and observers' reading the high-water mark).
+    @usableFromInline let head = Atomic<Int>(0)
+    /// The consumer's last view of `tail` (a lower bound of the real one).
+    @usableFromInline let cachedTail = Atomic<Int>(0)
+    /// The most items the consumer found published and waiting when it looked at `tail`.
+    @usableFromInline let mostWaiting = Atomic<Int>(0)
+    @usableFromInline let consumerThread = Atomic<UInt>(0)
+    private let afterConsumer = LinePairPadding()
 
     /// - Precondition: `capacity` is a power of two, at least 1. (Configuration validates user input.)
     public init(capacity: Int) {
         precondition(capacity >= 1 && capacity.nonzeroBitCount == 1, "ring capacity \(capacity) is not a power of two")
-        precondition(MemoryLayout<ProducerLine>.size <= Self.lineSize && MemoryLayout<PublishedLine>.size <= Self.lineSize
-            && MemoryLayout<ConsumerLine>.size <= Self.lineSize)
         self.capacity = capacity
         mask = capacity - 1
         slots = .allocate(capacity: capacity)
-        lines = .allocate(byteCount: 3 * Self.lineSize, alignment: Self.lineSize)
-        producer = lines.bindMemory(to: ProducerLine.self, capacity: 1)
-        producer.initialize(to: ProducerLine())
-        published = (lines + Self.lineSize).bindMemory(to: PublishedLine.self, capacity: 1)
-        published.initialize(to: PublishedLine())
-        consumer = (lines + 2 * Self.lineSize).bindMemory(to: ConsumerLine.self, capacity: 1)
-        consumer.initialize(to: ConsumerLine())
     }
 
     deinit {
-        producer.deinitialize(count: 1)
-        published.deinitialize(count: 1)
-        consumer.deinitialize(count: 1)
-        lines.deallocate()
         slots.deallocate()  // BitwiseCopyable elements need no deinitialization
     }
 
@@ -103,7 +85,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     @inlinable
     public func push(_ element: Element) -> Bool {
         guard appendUnpublished(element) else { return false }
-        publish()
+        tail.store(written.load(ordering: .relaxed), ordering: .releasing)
         return true
     }
 
@@ -114,7 +96,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         let span = reserve(maxCount: 1)
         guard span.count == 1 else { return false }
         span.initialize(repeating: element)
-        producer.pointee.written += 1
+        written.store(written.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
         return true
     }
 
@@ -122,36 +104,34 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// full. Write them, then `commit` how many were written.
     @inlinable
     public func reserve(maxCount: Int) -> UnsafeMutableBufferPointer<Element> {
-        checkOwner(producer.pointee.ownerThread, side: "producer")
-        let written = producer.pointee.written
-        var free = capacity - (written - producer.pointee.cachedHead)
+        checkOwner(producerThread, side: "producer")
+        let written = written.load(ordering: .relaxed)
+        var free = capacity &- (written &- cachedHead.load(ordering: .relaxed))
         if free < maxCount {
-            producer.pointee.cachedHead = consumer.pointee.head.load(ordering: .acquiring)
-            free = capacity - (written - producer.pointee.cachedHead)
+            let head = head.load(ordering: .acquiring)
+            cachedHead.store(head, ordering: .relaxed)
+            free = capacity &- (written &- head)
         }
         let start = written & mask
-        let count = min(maxCount, free, capacity - start)
+        let count = min(maxCount, free, capacity &- start)
         return UnsafeMutableBufferPointer(start: slots + start, count: count)
     }
 
     /// Publishes `count` slots written after `reserve`, with anything appended before them.
     @inlinable
     public func commit(_ count: Int) {
-        producer.pointee.written += count
-        publish()
+        let written = written.load(ordering: .relaxed) &+ count
+        self.written.store(written, ordering: .relaxed)
+        tail.store(written, ordering: .releasing)
     }
 
-    /// Shows the consumer everything written so far. Costs nothing when there is nothing new.
+    /// Shows the consumer everything written so far. Costs nothing when there is nothing new
+    /// (reading `tail`, the producer's own, moves no line: only storing to it does).
     @inlinable
     public func publish() {
-        let written = producer.pointee.written
-        guard written != producer.pointee.publishedTail else { return }
-        producer.pointee.publishedTail = written
-        published.pointee.tail.store(written, ordering: .releasing)
-        let used = written - producer.pointee.cachedHead
-        if used > producer.pointee.highWaterMark.load(ordering: .relaxed) {
-            producer.pointee.highWaterMark.store(used, ordering: .relaxed)
-        }
+        let written = written.load(ordering: .relaxed)
+        guard written != tail.load(ordering: .relaxed) else { return }
+        tail.store(written, ordering: .releasing)
     }
 
     // MARK: Consumer
@@ -170,38 +150,43 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// when empty. Read them, then `release` how many were consumed.
     @inlinable
     public func readable(maxCount: Int) -> UnsafeBufferPointer<Element> {
-        checkOwner(consumer.pointee.ownerThread, side: "consumer")
-        let head = consumer.pointee.head.load(ordering: .relaxed)
-        var available = consumer.pointee.cachedTail - head
+        checkOwner(consumerThread, side: "consumer")
+        let head = head.load(ordering: .relaxed)
+        var available = cachedTail.load(ordering: .relaxed) &- head
         if available < maxCount {
-            consumer.pointee.cachedTail = published.pointee.tail.load(ordering: .acquiring)
-            available = consumer.pointee.cachedTail - head
+            let tail = tail.load(ordering: .acquiring)
+            cachedTail.store(tail, ordering: .relaxed)
+            available = tail &- head
+            // Only here, where the consumer sees the ring as it is: no cost per item.
+            if available > mostWaiting.load(ordering: .relaxed) { mostWaiting.store(available, ordering: .relaxed) }
         }
         let start = head & mask
-        let count = min(maxCount, available, capacity - start)
+        let count = min(maxCount, available, capacity &- start)
         return UnsafeBufferPointer(start: slots + start, count: count)
     }
 
     /// Hands `count` read slots back to the producer.
     @inlinable
     public func release(_ count: Int) {
-        let head = consumer.pointee.head.load(ordering: .relaxed) + count
-        consumer.pointee.head.store(head, ordering: .releasing)
+        head.store(head.load(ordering: .relaxed) &+ count, ordering: .releasing)
     }
 
     // MARK: Either side, or an observer
 
     /// Published items in the ring at some instant during the call (exact when both sides are quiet).
     public var approximateCount: Int {
-        published.pointee.tail.load(ordering: .acquiring) - consumer.pointee.head.load(ordering: .acquiring)
+        tail.load(ordering: .acquiring) &- head.load(ordering: .acquiring)
     }
 
-    /// The most items the producer has seen queued (an upper bound: it measures against its cached
-    /// view of the consumer).
-    public var highWaterMark: Int { producer.pointee.highWaterMark.load(ordering: .relaxed) }
+    /// The most items the consumer has found waiting: measured each time it reloads `tail`
+    /// (when what it last saw is used up), so a peak that comes and goes between two reloads can
+    /// be missed by at most the items read in between. (The producer's view cannot measure it:
+    /// it reloads `head` only when the ring looks full, so against its copy every ring looks full
+    /// after one lap.)
+    public var highWaterMark: Int { mostWaiting.load(ordering: .relaxed) }
 
     /// Items pushed so far.
-    public var pushedCount: Int { published.pointee.tail.load(ordering: .acquiring) }
+    public var pushedCount: Int { tail.load(ordering: .acquiring) }
 
     /// Debug builds trap when a second thread acts as this side; release builds check nothing.
     @inlinable
@@ -228,8 +213,15 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// point where its old thread has stopped using the ring; the other side may be busy.
     public func resetOwner(_ side: Side) {
         switch side {
-        case .producer: producer.pointee.ownerThread.store(0, ordering: .relaxed)
-        case .consumer: consumer.pointee.ownerThread.store(0, ordering: .relaxed)
+        case .producer: producerThread.store(0, ordering: .relaxed)
+        case .consumer: consumerThread.store(0, ordering: .relaxed)
         }
     }
+}
+
+/// 128 bytes that keep what comes before them and what comes after off one line pair.
+@usableFromInline
+struct LinePairPadding {
+    private let words: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 }

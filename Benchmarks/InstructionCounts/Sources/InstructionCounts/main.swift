@@ -8,7 +8,8 @@ if arguments.count == 2, arguments[1] == "--list" {
     exit(0)
 }
 guard arguments.count == 3, let workload = Workload(rawValue: arguments[1]), let count = Int(arguments[2]), count > 0 else {
-    fputs("usage: InstructionCounts <workload> <count>\nworkloads: \(Workload.allCases.map(\.rawValue).joined(separator: " "))\n", stderr)
+    let usage = "usage: InstructionCounts <workload> <count>\nworkloads: \(Workload.allCases.map(\.rawValue).joined(separator: " "))\n"
+    _ = usage.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     exit(2)
 }
 workload.run(count)

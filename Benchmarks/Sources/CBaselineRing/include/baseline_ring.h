@@ -25,4 +25,9 @@ void th_cring_produce(th_cring *ring, uint64_t count, size_t batch);
 /// UINT64_MAX when an element's last word differs from its first (a torn element).
 uint64_t th_cring_consume(th_cring *ring, uint64_t count, size_t batch);
 
+/// One thread: `count` elements through the ring, `batch` pushed (produce steps) then the same
+/// number popped (consume steps), so the ring never fills and nothing waits — each side's own
+/// instructions per element, for callgrind. Returns the checksum `th_cring_consume` would.
+uint64_t th_cring_round_trip(th_cring *ring, uint64_t count, size_t batch);
+
 #endif
