@@ -22,6 +22,7 @@ let package = Package(
             name: "InstructionCounts",
             dependencies: [
                 .product(name: "KernelPath", package: "swift-tracehandler"),
+                .product(name: "Symbolization", package: "swift-tracehandler"),
                 .product(name: "SyntheticTraces", package: "swift-tracehandler"),
                 .product(name: "TraceEngine", package: "swift-tracehandler"),
                 .product(name: "TraceHandler", package: "swift-tracehandler"),

@@ -1,9 +1,14 @@
 import KernelPath
+import Symbolization
 import SyntheticTraces
 import TraceEngine
 import TraceHandler
 import TraceModel
 import TraceReporters
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One path, run `count` times. The script runs each twice under callgrind (two counts) and
 /// divides the difference, so set-up and thread start cost nothing per trace.
@@ -13,6 +18,18 @@ enum Workload: String, CaseIterable {
     case engineHitOnSource = "engine-hit-on-source", engineMissOnSource = "engine-miss-on-source"
     case xxh3 = "xxh3-18-frames", lruHit = "lru-get-hit", foldedCount = "folded-count"
     case perfRingDrain = "perf-ring-drain", perfRingRefill = "perf-ring-refill"
+    case symbolizeWarm = "symbolize-warm-32-frames", elfSymbolLookup = "elf-symbol-lookup-libc"
+    case pprofEncode = "pprof-encode-1024-stacks"
+
+    /// The two operation counts the script runs (their difference cancels set-up): traces for
+    /// most, whole profiles for the encoder.
+    var counts: (small: Int, large: Int) {
+        switch self {
+        case .pprofEncode: (2, 6)
+        case .symbolizeWarm: (20_000, 60_000)
+        default: (100_000, 300_000)
+        }
+    }
 
     func run(_ count: Int) {
         switch self {
@@ -29,6 +46,9 @@ enum Workload: String, CaseIterable {
         case .foldedCount: runFoldedCount(count)
         case .perfRingDrain: runPerfRing(count, draining: true)
         case .perfRingRefill: runPerfRing(count, draining: false)
+        case .symbolizeWarm: runSymbolize(count)
+        case .elfSymbolLookup: runSymbolLookup(count)
+        case .pprofEncode: runPprofEncode(count)
         }
     }
 }
@@ -137,4 +157,58 @@ private func runPerfRing(_ count: Int, draining: Bool) {
         ring.reader.drain(maxRecords: draining ? .max : 0) { bytes += $0.count; return true }
         keep(bytes)
     }
+}
+
+/// As SymbolizationBenchmarks: a 32-frame native trace of this process (libc and Swift runtime
+/// functions), converted again and again once the caches are warm, and hashed (the symbolizer
+/// did that itself before the engine took it over).
+private func runSymbolize(_ count: Int) {
+    let symbolizer = try! NativeSymbolizer()
+    let names = ["malloc", "free", "calloc", "realloc", "qsort", "fopen", "fclose", "printf", "read", "write",
+                 "pthread_create", "pthread_join", "getpid", "open", "close", "mmap", "munmap", "fwrite",
+                 "swift_retain", "swift_release", "swift_allocObject", "swift_beginAccess", "swift_endAccess",
+                 "swift_bridgeObjectRetain", "swift_once", "swift_getTypeByMangledNameInContext", "swift_dynamicCast",
+                 "swift_conformsToProtocol", "swift_isUniquelyReferenced_nonNull_native", "swift_task_create",
+                 "swift_release_n", "swift_retain_n"]
+    let frames = names.enumerated().map { i, name in
+        Frame(addressOrLine: UInt64(UInt(bitPattern: dlsym(nil, name)!)) + 4, type: .native, isReturnAddress: i > 0)
+    }
+    let raw = try! RawTrace(pid: UInt32(getpid()), tid: UInt32(getpid()), userFrames: frames)
+    var trace = Trace(reservingCapacity: 32)
+    for _ in 0..<count {
+        symbolizer.convertTrace(raw, into: &trace)
+        #if !PRE_STAGED_ENGINE
+        trace.updateHash()
+        #endif
+        keep(trace.hash)
+    }
+}
+
+private func runSymbolLookup(_ count: Int) {
+    let table = try! SymbolTable.load(path: "/lib/x86_64-linux-gnu/libc.so.6")
+    let probes = (0..<1024).map { UInt64($0) &* 0x2f1 % 0x1d0000 + 0x28000 }
+    for i in 0..<count { keep(table.symbolIndex(containing: probes[i % probes.count])) }
+}
+
+/// As MicroBenchmarks: 1024 stacks of 16 frames in 4 processes, encoded as a gzipped pprof.
+private func runPprofEncode(_ count: Int) {
+    let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
+    reporter.reportExecutable(ExecutableMetadata(fileID: FileID(high: 1, low: 1), fileName: "/usr/bin/bench", buildID: "0123abcd"))
+    for stack in 0..<1024 {
+        var trace = Trace(reservingCapacity: 16)
+        for frame in 0..<16 {
+            trace.append(
+                file: FileID(high: 1, low: 1), lineno: UInt64(stack % 64 * 64 + frame), type: .native,
+                mappingStart: 0x40_0000, mappingEnd: 0x50_0000, symbol: "function_\(stack % 64)_\(frame)")
+        }
+        #if PRE_STAGED_ENGINE
+        trace.hash = trace.computeHash()
+        #else
+        trace.updateHash()
+        #endif
+        reporter.reportFramesForTrace(trace)
+        let meta = TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm("bench"), pid: UInt32(stack % 4), tid: 1, cpu: 0)
+        reporter.reportCountForTrace(trace.hash, count: UInt16(stack % 7 + 1), meta: meta)
+    }
+    for _ in 0..<count { keep(try! reporter.gzippedPprof(start: UnixTime64(rawValue: 0), duration: .seconds(10)).count) }
 }
