@@ -47,7 +47,7 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
     /// The slow path: convert. Not inlined, so that the hit path above stays a short function.
     @inline(never)
     private mutating func convertAndReport(_ bpfTrace: borrowing RawTrace, meta: inout TraceEventMeta) {
-        // Into an empty trace, hashed once here: `convertTrace(_:)` would hash it as well.
+        // Into an empty trace, hashed once here (`convertTrace(_:)` hashes too: twice would be waste).
         var umTrace = Trace(reservingCapacity: bpfTrace.frameCount)
         processor.convertTrace(bpfTrace, into: &umTrace)
         umTrace.updateHash()  // whatever the processor left there: the hash is the handler's

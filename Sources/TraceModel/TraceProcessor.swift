@@ -12,9 +12,6 @@ public protocol TraceProcessor: Sendable {
     /// allocates nothing per trace) and `isSymbolized`.
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace)
 
-    /// `convertTrace(_:into:)` into a new trace, its hash set: the Go-shaped call.
-    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace
-
     /// Notifies an APM agent that may be connected in the trace's process that a stack trace was
     /// collected there. Returns the agent's service name, or "" when no agent listens (the
     /// default).
@@ -40,6 +37,9 @@ public protocol TraceProcessor: Sendable {
 }
 
 extension TraceProcessor {
+    /// `convertTrace(_:into:)` into a new trace, its hash set: the Go-shaped call, for callers of
+    /// their own. Not a requirement: the handlers call only `convertTrace(_:into:)` (or the
+    /// in-place form) and hash the result themselves.
     public func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
         var trace = Trace(reservingCapacity: rawTrace.frameCount)
         convertTrace(rawTrace, into: &trace)

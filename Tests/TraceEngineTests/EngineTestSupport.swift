@@ -57,11 +57,6 @@ struct SlowProcessor: TraceProcessor {
 
     func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
 
-    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
-        var trace = Trace()
-        convertTrace(rawTrace, into: &trace)
-        return trace
-    }
 
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         if let delay { spin(delay) }
@@ -84,11 +79,6 @@ final class GatedProcessor: TraceProcessor {
 
     func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
 
-    func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
-        var trace = Trace()
-        convertTrace(rawTrace, into: &trace)
-        return trace
-    }
 
     func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
         let hash = rawTrace.hash  // (`||` takes a closure, which cannot capture a borrowed trace)

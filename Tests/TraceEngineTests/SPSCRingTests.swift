@@ -130,6 +130,17 @@ import Testing
         #expect(ring.highWaterMark == 3)
     }
 
+    /// The layout the ring's speed rests on, which Swift does not promise: the fields in
+    /// declaration order, each group 128 bytes (a line pair) clear of the next.
+    @Test func fieldGroupsAreALinePairApart() {
+        let ring = SPSCRing<UInt64>(capacity: 8)
+        let offsets = ring.fieldOffsets
+        #expect(offsets.producer == offsets.producer.sorted() && offsets.consumer == offsets.consumer.sorted())
+        #expect(offsets.producer.first! - offsets.constantsEnd >= 128)
+        #expect(offsets.tail - (offsets.producer.last! + 8) >= 128)
+        #expect(offsets.consumer.first! - (offsets.tail + 8) >= 128)
+    }
+
     @Test func rejectsCapacitiesThatAreNotPowersOfTwo() async {
         await #expect(processExitsWith: .failure) {
             _ = SPSCRing<Int>(capacity: 3)

@@ -42,11 +42,6 @@ import TraceModel
         let userFrames = Mutex<[Int: Int]>([:])
 
         func maybeNotifyAPMAgent(_ rawTrace: borrowing RawTrace, umTraceHash: TraceHash, count: UInt16) -> String { "" }
-        func convertTrace(_ rawTrace: borrowing RawTrace) -> Trace {
-            var trace = Trace()
-            convertTrace(rawTrace, into: &trace)
-            return trace
-        }
         func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
             let user = rawTrace.userFrameCount
             userFrames.withLock { $0[user, default: 0] += 1 }

@@ -96,8 +96,23 @@ static inline size_t readable(th_cring *r, size_t max, size_t *start) {
         }                                                                                        \
         return n;                                                                                \
     }                                                                                            \
+    /* One element, as a push: the caller's loop bounds `next`, as Swift's `pushOne`'s does. */  \
+    static inline size_t push_step_##WORDS(th_cring *r, uint64_t *next) {                       \
+        size_t start;                                                                            \
+        if (!reserve(r, 1, &start)) return 0;                                                    \
+        uint64_t *slot = (uint64_t *)r->slots + start * WORDS;                                   \
+        for (size_t w = 0; w < WORDS; w++) slot[w] = *next;                                      \
+        (*next)++;                                                                               \
+        size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);                      \
+        atomic_store_explicit(&r->tail, tail + 1, memory_order_release);                         \
+        return 1;                                                                                \
+    }                                                                                            \
     static void produce_##WORDS(th_cring *r, uint64_t count, size_t batch) {                    \
         uint64_t next = 0;                                                                       \
+        if (batch == 1) {                                                                        \
+            while (next < count) push_step_##WORDS(r, &next);                                    \
+            return;                                                                              \
+        }                                                                                        \
         while (next < count) produce_step_##WORDS(r, &next, count, batch);                       \
     }                                                                                            \
     static uint64_t consume_##WORDS(th_cring *r, uint64_t count, size_t batch) {                \
@@ -109,7 +124,7 @@ static inline size_t readable(th_cring *r, size_t max, size_t *start) {
         uint64_t next = 0, sum = 0, torn = 0;                                                    \
         if (batch == 1) {                                                                        \
             while (next < count) {                                                               \
-                while (!produce_step_##WORDS(r, &next, count, 1)) {}                             \
+                while (!push_step_##WORDS(r, &next)) {}                                          \
                 while (!consume_step_##WORDS(r, 1, &sum, &torn)) {}                              \
             }                                                                                    \
             return torn ? UINT64_MAX : sum;                                                      \

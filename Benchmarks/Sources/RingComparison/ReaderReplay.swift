@@ -80,19 +80,24 @@ struct ReaderReplay {
         let ours = PerfRingReader(metadata: mapping, data: UnsafeRawBufferPointer(start: mapping + dataOffset, count: dataSize))
         let head = UnsafePointer((mapping + 1024).assumingMemoryBound(to: UInt64.self))  // perf_event_mmap_page.data_head
         let tail = (mapping + 1032).assumingMemoryBound(to: UInt64.self)  // .data_tail
+        // Both readers' callbacks count records and bytes.
         var delivered: UInt64 = 0
+        var bytes: UInt64 = 0
         for _ in 0..<rounds {
             TracepointGenerator.generate(count: perRound)
             switch reader {
             case .ours:
-                ours.drain(maxRecords: .max) { _ in
-                    delivered += 1
+                ours.drain(maxRecords: .max) { sample in
+                    // Wrapping, as the C callback's unsigned sums: the callbacks cost the same.
+                    delivered &+= 1
+                    bytes &+= UInt64(truncatingIfNeeded: sample.count)
                     return true
                 }
             case .libbpf:
                 let result = th_libbpf_replay_consume(replay, index)
                 guard result.error == 0 else { throw Failure("perf_buffer__consume_buffer: \(String(cString: strerror(-result.error)))") }
                 delivered += result.records
+                bytes += result.bytes
             case .none:
                 tail.pointee = head.pointee  // the next getppid(2) orders it before the kernel reads it
                 delivered += UInt64(perRound)
@@ -103,6 +108,6 @@ struct ReaderReplay {
         guard sent == expected, delivered == expected else {
             throw Failure("\(reader): \(delivered) records read, the program sent \(sent), expected \(expected)")
         }
-        return "\(reader): \(rounds) rounds of \(perRound) records (\(recordBytes) bytes each) through \(dataSize) bytes on CPU \(cpu)"
+        return "\(reader): \(rounds) rounds of \(perRound) records (\(recordBytes) bytes each, \(bytes) sample bytes read) through \(dataSize) bytes on CPU \(cpu)"
     }
 }

@@ -44,7 +44,7 @@ public final class PerfRingReader {
     ///   - metadata: the first page of the mapping (`struct perf_event_mmap_page`).
     ///   - data: the data pages; their count is a power of two.
     public init(metadata: UnsafeMutableRawPointer, data: UnsafeRawBufferPointer) {
-        precondition(data.count > 0 && data.count.nonzeroBitCount == 1, "perf data size \(data.count) is not a power of two")
+        precondition(data.count >= 8 && data.count.nonzeroBitCount == 1, "perf data size \(data.count) is not a power of two ≥ 8")
         head = UnsafePointer((metadata + Int(TH_PERF_MMAP_DATA_HEAD)).assumingMemoryBound(to: UInt64.self))
         tail = (metadata + Int(TH_PERF_MMAP_DATA_TAIL)).assumingMemoryBound(to: UInt64.self)
         self.data = data
@@ -64,9 +64,9 @@ public final class PerfRingReader {
     /// Per record the loop keeps only its position and the records left to read, and checks the
     /// header's size three ways; what holds for the whole batch is checked once before it (the
     /// tail's alignment, the published span), and what is rare (lost notices, other types,
-    /// corruption) is counted in `counts` only when it happens. Few values live across the call
-    /// to `onSample`, so few are saved around it: libbpf's reader, which checks nothing, costs
-    /// about as much per record (design/kernel-path.md).
+    /// corruption) is counted in `counts` only when it happens, so that few values live across
+    /// the call to `onSample` and few are saved around it (design/kernel-path.md has its
+    /// instructions per record against libbpf's reader, which checks nothing).
     @discardableResult
     public func drain(maxRecords: Int, onSample: (UnsafeRawBufferPointer) -> Bool) -> DrainEnd {
         let published = th_load_acquire_u64(head)
@@ -74,8 +74,8 @@ public final class PerfRingReader {
         var remaining = maxRecords
         rareRecords = 0
         defer {
-            // Everything between the tail and `position` was read (after a corrupt header the
-            // tail was moved past what it skipped), and all but the rare records were samples.
+            // Everything between the tail and `position` was read, less what a corrupt header made
+            // the reader skip (`skipCorrupt` took it off), and all but the rare records were samples.
             counts.bytes &+= position &- tail.pointee
             counts.records &+= UInt64(maxRecords &- remaining &- rareRecords)
             th_store_release_u64(tail, position)
@@ -102,9 +102,10 @@ public final class PerfRingReader {
             case Self.sampleType:
                 // PERF_SAMPLE_RAW only: u32 size, then the bytes the program passed (padded).
                 let record = contiguous(header, offset: offset, size: Int(size))
-                let rawSize = size >= 16 ? UInt64(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) : .max
-                if rawSize <= size &- 12 {
-                    guard onSample(UnsafeRawBufferPointer(start: record + 12, count: Int(truncatingIfNeeded: rawSize))) else {
+                // (A header-only record, 8 bytes, has no size word.)
+                let rawSize = size >= 16 ? Int(record.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) : 0
+                if size >= 16 && rawSize <= Int(size) - 12 {
+                    guard onSample(UnsafeRawBufferPointer(start: record + 12, count: rawSize)) else {
                         return .refused  // the deferred store keeps the tail before this record
                     }
                 } else {
@@ -131,11 +132,11 @@ public final class PerfRingReader {
     }
 
     /// A header that makes no sense at `position`: counted, and the reader skips to `published`.
+    /// The skipped bytes are not read: taken off here what `drain`'s deferred count adds.
     @inline(never)
     private func skipCorrupt(from position: inout UInt64, to published: UInt64) {
         counts.corrupt &+= 1
-        counts.bytes &+= position &- tail.pointee  // what was read before it
-        tail.pointee = published  // the deferred release store publishes it
+        counts.bytes &-= published &- position
         position = published
     }
 

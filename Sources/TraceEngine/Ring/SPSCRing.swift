@@ -35,7 +35,8 @@ import Glibc
 public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     // @unchecked: the slots are plain memory whose hand-over the index orderings above make safe.
     //
-    // Layout: Swift lays out a class's stored properties in declaration order. Four groups, each
+    // Layout: Swift lays out a class's stored properties in declaration order today (not a
+    // language guarantee: `SPSCRingTests.fieldGroupsAreALinePairApart` checks it). Four groups, each
     // followed by 128 bytes of padding — x86's adjacent-line prefetcher pulls lines in 128-byte
     // pairs — so that no two groups share a line pair whatever the object's alignment: the
     // constants both sides read (beside the object header), the producer's, `tail`, the consumer's.
@@ -120,6 +121,7 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Publishes `count` slots written after `reserve`, with anything appended before them.
     @inlinable
     public func commit(_ count: Int) {
+        guard count > 0 else { return publish() }  // only what `appendUnpublished` left, if anything
         let written = written.load(ordering: .relaxed) &+ count
         self.written.store(written, ordering: .relaxed)
         tail.store(written, ordering: .releasing)
@@ -175,15 +177,32 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
 
     /// Published items in the ring at some instant during the call (exact when both sides are quiet).
     public var approximateCount: Int {
-        tail.load(ordering: .acquiring) &- head.load(ordering: .acquiring)
+        let head = head.load(ordering: .acquiring)  // first: `tail` read later is at least this
+        return tail.load(ordering: .acquiring) &- head
     }
 
     /// The most items the consumer has found waiting: measured each time it reloads `tail`
     /// (when what it last saw is used up), so a peak that comes and goes between two reloads can
     /// be missed by at most the items read in between. (The producer's view cannot measure it:
     /// it reloads `head` only when the ring looks full, so against its copy every ring looks full
-    /// after one lap.)
-    public var highWaterMark: Int { mostWaiting.load(ordering: .relaxed) }
+    /// after one lap.) A consumer that stalls stops measuring: what waits now counts as well.
+    public var highWaterMark: Int { max(mostWaiting.load(ordering: .relaxed), approximateCount) }
+
+    /// Each field's offset in the object, in declaration order, for the layout test: the
+    /// constants, the producer's group, `tail`, the consumer's group.
+    var fieldOffsets: (constantsEnd: Int, producer: [Int], tail: Int, consumer: [Int]) {
+        let object = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+        func offset<T: ~Copyable>(_ field: borrowing T) -> Int {
+            withUnsafePointer(to: field) { object.distance(to: UnsafeRawPointer($0)) }
+        }
+        // The object header (16 bytes) and the three constants; atomics are always addressed in
+        // place, the constants (copyable) may not be, so their end is computed.
+        return (
+            16 + MemoryLayout<Int>.size * 2 + MemoryLayout<UnsafeMutablePointer<Element>>.size,
+            [offset(written), offset(cachedHead), offset(producerThread)],
+            offset(tail),
+            [offset(head), offset(cachedTail), offset(mostWaiting), offset(consumerThread)])
+    }
 
     /// Items pushed so far.
     public var pushedCount: Int { tail.load(ordering: .acquiring) }

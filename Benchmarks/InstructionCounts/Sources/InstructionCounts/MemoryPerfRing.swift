@@ -39,4 +39,9 @@ final class MemoryPerfRing {
         }
         metadata.storeBytes(of: UInt64(head), toByteOffset: 1024, as: UInt64.self)
     }
+
+    /// Moves data_tail (1032) to the head: what a reader's drain leaves, without the reading.
+    func discard() {
+        metadata.storeBytes(of: UInt64(head), toByteOffset: 1032, as: UInt64.self)
+    }
 }
