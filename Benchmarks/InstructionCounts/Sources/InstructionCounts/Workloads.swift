@@ -189,8 +189,8 @@ private func runSymbolize(_ count: Int) {
 }
 
 private func runSymbolLookup(_ count: Int) {
-    let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"]
-        .first { access($0, R_OK) == 0 }!
+    let candidates: [String] = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"]
+    let libc = candidates.first { access($0, R_OK) == 0 }!
     let table = try! SymbolTable.load(path: libc)
     let probes = (0..<1024).map { UInt64($0) &* 0x2f1 % 0x1d0000 + 0x28000 }
     for i in 0..<count { keep(table.symbolIndex(containing: probes[i % probes.count])) }
