@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "TraceProfilerTests",
             dependencies: [
-                "TraceProfiler", "KernelPath", "LinuxSystem", "TraceServices",
+                "TraceProfiler", "KernelPath", "LinuxSystem", "TraceServices", "TraceReporters",
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),

@@ -177,6 +177,28 @@ public enum ConfigurationKeys {
         int("output.max-stacks", "The most distinct stacks a profile keeps (memory stays flat under process churn); the rest are one [overflow] entry.",
             "1 ... 16777216", \.maximumStacks),
         ConfigurationKey(
+            name: "report.interval",
+            help: "How often a continuous profile (`profile` without --duration) ends an interval and writes or exports it.",
+            allowed: "1s ... 3600s (a number of seconds, or with a unit: 1500ms, 5s, 2m)",
+            read: { c in
+                let (seconds, attoseconds) = c.reportInterval.components
+                return attoseconds == 0 ? "\(seconds)s" : "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
+            },
+            write: { c, text in
+                guard let interval = parseDuration(text) else { return false }
+                c.reportInterval = interval
+                return true
+            }),
+        ConfigurationKey(
+            name: "report.jitter",
+            help: "Each interval lasts report.interval times a random factor within 1 ± this fraction (agents started together export apart).",
+            allowed: "0 ... 0.5", read: { String($0.reportJitter) },
+            write: { c, text in
+                guard let fraction = Double(text), fraction.isFinite else { return false }
+                c.reportJitter = fraction
+                return true
+            }),
+        ConfigurationKey(
             name: "signals.hangup", help: "What SIGHUP (a closed terminal) does to `profile`: stop (as SIGTERM: write what was sampled) or ignore.",
             allowed: "stop, ignore", read: { $0.hangup.rawValue },
             write: { c, text in
@@ -233,6 +255,16 @@ public enum ConfigurationKeys {
                 c[keyPath: path] = list
                 return true
             })
+    }
+
+    /// A duration: whole seconds, or a whole number with the unit `ms`, `s` or `m`; nil when
+    /// malformed or beyond a day.
+    static func parseDuration(_ text: String) -> Duration? {
+        for (unit, milliseconds) in [("ms", 1), ("s", 1000), ("m", 60_000), ("", 1000)] where text.hasSuffix(unit) {
+            guard let value = Int(text.dropLast(unit.count)), value >= 0, value <= 86_400_000 / milliseconds else { return nil }
+            return .milliseconds(value * milliseconds)
+        }
+        return nil
     }
 
     /// An integer, with optional `_` separators and a KiB/MiB/GiB suffix (`1MiB` = 1048576).

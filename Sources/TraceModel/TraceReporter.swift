@@ -44,3 +44,13 @@ public protocol ExecutableReporter: Sendable {
     /// behind an `ExecutableQueue`, the engine's report thread calls the reporter.
     func reportExecutable(_ metadata: ExecutableMetadata)
 }
+
+/// A reporter whose aggregate is handed on interval by interval: a continuous profile. A `Profiler`
+/// given one ends an interval every `report.interval` (with jitter) and the last one after the
+/// engine has drained, so every reported sample falls in exactly one interval.
+public protocol IntervalReporter: TraceReporter {
+    /// Ends the current interval at `end` and begins the next. Called by one task at a time, never
+    /// on the engine's report thread: it may encode and hand on the interval, but must not wait
+    /// on a network.
+    func endInterval(at end: UnixTime64)
+}

@@ -17,6 +17,11 @@ public import TraceModel
 /// the final statistics. A reporter that is also an `ExecutableReporter` (or a `FanOutReporter`
 /// holding one) learns each executable's name and build id.
 ///
+/// Continuous mode: when the reporter is an `IntervalReporter` (`IntervalProfileReporter`), the
+/// profiler ends one of its intervals every `report.interval` (± `report.jitter`) while it samples,
+/// and the last one once the engine has drained — so a profile that runs for days hands on its
+/// samples every few seconds, and every reported sample is in exactly one interval.
+///
 /// One profile at a time per profiler (a second concurrent `profile()` throws
 /// `ProfilerError.alreadyProfiling` before loading anything); it may be run again after it returned.
 public final class Profiler<Reporter: TraceReporter>: Sendable {
@@ -77,16 +82,44 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
             "pid": "\(configuration.pid.map(String.init) ?? "all")", "unwind": "\(configuration.unwindMode.rawValue)",
         ])
         whenSampling(session.sampler.cpus)
+        let intervals = (reporter as? any IntervalReporter).map { reporter in
+            Task { [configuration] in await Self.endIntervals(of: reporter, configuration: configuration) }
+        }
         do {
             try await session.engine.run(source: session.samplingSource, threadName: "th-poll")
         } catch {
             session.sampler.close()
+            await endLastInterval(intervals)
             state.withLock { $0 = .idle(last: last) }
             throw .engine(error)
         }
+        // The engine has drained and flushed the reporter: every sample is in the last interval.
+        await endLastInterval(intervals)
         let final = session.statistics()
         state.withLock { $0 = .idle(last: final) }
         return final
+    }
+
+    /// Ends an interval of `reporter` every `report.interval` (± `report.jitter`) until cancelled.
+    private static func endIntervals(of reporter: any IntervalReporter, configuration: ProfilerConfiguration) async {
+        var generator = SystemRandomNumberGenerator()
+        while true {
+            let factor = 1 + Double.random(in: -configuration.reportJitter...configuration.reportJitter, using: &generator)
+            do {
+                try await Task.sleep(for: configuration.reportInterval * factor)
+            } catch {
+                return
+            }
+            reporter.endInterval(at: .now())
+        }
+    }
+
+    /// Stops the interval task and ends the last interval, after the engine has stopped.
+    private func endLastInterval(_ intervals: Task<Void, Never>?) async {
+        guard let intervals, let reporter = reporter as? any IntervalReporter else { return }
+        intervals.cancel()
+        await intervals.value
+        reporter.endInterval(at: .now())
     }
 
     /// The running profile's statistics, from any thread without waiting for the stages; after

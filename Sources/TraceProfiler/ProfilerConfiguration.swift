@@ -28,6 +28,14 @@ public struct ProfilerConfiguration: Hashable, Sendable {
     /// The DWARF unwinder's bounds (`unwind.table-bytes`, …); unused in `frame-pointers` mode.
     public var unwinder = UnwinderConfiguration()
 
+    /// How often a continuous profile (a reporter that is an `IntervalReporter`) ends an interval
+    /// and hands it on (`report.interval`). Default 5 s.
+    public var reportInterval: Duration = .seconds(5)
+    /// Each interval lasts `reportInterval` times a random factor within 1 ± `reportJitter`
+    /// (`report.jitter`), so that a fleet of agents started together does not export together.
+    /// Default 0.2.
+    public var reportJitter = 0.2
+
     /// The agent's defaults, given on each field.
     public init() {}
 
@@ -52,6 +60,10 @@ public struct ProfilerConfiguration: Hashable, Sendable {
         try kernel.validate()
         try symbolizer.validate()
         try ConfigurationError.check((1...100_000).contains(frequency), "sampling.frequency", frequency, allowed: "1 ... 100000 Hz")
+        try ConfigurationError.check(
+            reportInterval >= .seconds(1) && reportInterval <= .seconds(3600), "report.interval", reportInterval,
+            allowed: "1 ... 3600 s")
+        try ConfigurationError.check((0...0.5).contains(reportJitter), "report.jitter", reportJitter, allowed: "0 ... 0.5")
         if let pid { try ConfigurationError.check(pid > 0, "pid", pid, allowed: "a process id, 1 or more") }
     }
 }

@@ -89,27 +89,9 @@ public final class FoldedStacksReporter: TraceReporter {
     /// the profile's text is held once, not once more as lines.
     public func foldedStacks() -> [(stack: String, count: UInt64)] {
         let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
-        let frames = stacks.frames
-        // Each frame's text once; each stack's as its line (a trace met under several comms is
-        // folded once for each: rare, and cheaper than keeping every fold).
-        let names = frames.frames.map { FrameNames.name(frames.names[Int($0.name)], type: $0.type) }
-        var lines: [String: UInt64] = [:]
-        lines.reserveCapacity(counts.count + 1)
-        if overflow > 0 { lines["[overflow];" + ProfileBound.overflowFrame] = overflow }
-        for (key, count) in counts {
-            var line = FrameNames.sanitized(key.comm.description)
-            if let ids = stacks[key.hash] {
-                // One allocation a line, with room for the count a writer appends.
-                line.reserveCapacity(ids.reduce(line.utf8.count + 24) { $0 + 1 + names[Int($1)].utf8.count })
-                for id in ids.reversed() {
-                    line += ";"
-                    line += names[Int(id)]
-                }
-            } else {
-                line += ";[unknown trace \(key.hash)]"
-            }
-            lines[line, default: 0] += count
+        let entries = counts.lazy.map { key, count in
+            StackFolding.Entry(comm: key.comm.description, frames: stacks[key.hash], hash: key.hash, count: count)
         }
-        return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { (stack: $0.key, count: $0.value) }
+        return StackFolding.fold(entries, frames: stacks.frames, overflow: overflow, capacity: counts.count)
     }
 }

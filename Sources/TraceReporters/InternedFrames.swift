@@ -34,12 +34,25 @@ struct InternedFrames: Sendable {
                 mappingStart: trace.mappingStarts[index], mappingEnd: trace.mappingEnds[index],
                 mappingFileOffset: trace.mappingFileOffsets[index],
                 name: name(trace.symbols[index] ?? "0x" + String(address, radix: 16)))
-            if let id = frameIDs[frame] { return id }
-            let id = UInt32(frames.count)
-            frames.append(frame)
-            frameIDs[frame] = id
-            return id
+            return id(of: frame)
         }
+    }
+
+    /// The id here of frame `id` of `other`: how a reporter moves the frames it still uses into
+    /// fresh storage, leaving behind those of traces it no longer keeps.
+    mutating func intern(_ id: UInt32, of other: InternedFrames) -> UInt32 {
+        let (frame, text) = other[id]
+        var moved = frame
+        moved.name = name(text)
+        return self.id(of: moved)
+    }
+
+    private mutating func id(of frame: Frame) -> UInt32 {
+        if let id = frameIDs[frame] { return id }
+        let id = UInt32(frames.count)
+        frames.append(frame)
+        frameIDs[frame] = id
+        return id
     }
 
     /// The frame with id `id`, and its name.

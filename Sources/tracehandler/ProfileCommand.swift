@@ -24,8 +24,10 @@ struct ProfileCommand: AsyncParsableCommand {
         abstract: "Sample every CPU's stacks with BPF and write folded stacks (flamegraph.pl) and/or pprof (go tool pprof)."
     )
 
-    @Option(help: "Seconds to profile (SIGINT or SIGTERM ends it early, keeping what was sampled).")
-    var duration = 10.0
+    @Option(help: ArgumentHelp(
+        "Seconds to profile, then write one profile (SIGINT or SIGTERM ends it early, keeping what was sampled).",
+        discussion: "Without it the profile is continuous: files for each report.interval (default 5 s), until SIGINT or SIGTERM."))
+    var duration: Double?
     @Option(help: "Only this process (all its threads).") var pid: Int32?
     // These set configuration keys, over --set, the environment and --config.
     @Option(help: "Samples a second on each CPU (sampling.frequency; default 99).") var frequency: Int?
@@ -37,7 +39,7 @@ struct ProfileCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigurationOptions
 
     func validate() throws {
-        guard duration > 0, duration <= 86_400 else { throw ValidationError("--duration must be in (0, 86400] seconds") }
+        if let duration, !(duration > 0 && duration <= 86_400) { throw ValidationError("--duration must be in (0, 86400] seconds") }
         if let pid, pid <= 0 { throw ValidationError("--pid must be positive") }
     }
 
@@ -76,49 +78,38 @@ struct ProfileCommand: AsyncParsableCommand {
 
         let formats = configuration.outputFormats
         let bound = ProfileBound(maximumStacks: configuration.maximumStacks)
-        let folded = formats.contains(.folded) ? FoldedStacksReporter(bound: bound) : nil
-        let profile = formats.contains(.pprof) || formats.contains(.otlp)
-            ? ProfileReporter(samplingPeriod: .nanoseconds(1_000_000_000 / configuration.frequency), bound: bound) : nil
-        let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
-        let profiler: Profiler<FanOutReporter>
-        do {
-            // The summary says what the library would log; only its warnings and errors on stderr.
-            var logger = Logger(label: "tracehandler")
-            logger.logLevel = .warning
-            profiler = try Profiler(configuration: configuration.profiler, reporter: reporter, logger: logger)
-        } catch {
-            throw CommandFailure("\(error)")
+        let period = Duration.nanoseconds(1_000_000_000 / configuration.frequency)
+        // The summary says what the library would log; only its warnings and errors on stderr.
+        var logger = Logger(label: "tracehandler")
+        logger.logLevel = .warning
+        guard let duration else {
+            let files = IntervalFiles(outputs: outputs, formats: formats)
+            // Frames outlive the engine's two caches (`cache.size` each): a trace it still
+            // counts has its frames here.
+            let reporter = IntervalProfileReporter(
+                samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, onInterval: files.write)
+            let profiler = try makeProfiler(configuration, reporter, logger)
+            let (statistics, stop) = try await sample(with: profiler, configuration, until: nil)
+            print("stopped by \(signalName(stop)): the last interval was written")
+            printSummary(statistics)
+            let totals = reporter.totals
+            print("intervals: \(totals.intervals) ended, \(files.writtenCount) written whole; \(totals.samples) samples in them"
+                + " (\(totals.overflowSamples) in [overflow], \(totals.unknownTraceSamples) of unknown trace)")
+            printTail(statistics)
+            let failures = files.failures
+            if !failures.isEmpty { throw CommandFailure("could not write " + failures.joined(separator: "; ")) }
+            return
         }
 
-        let ended = RunEnded()
-        let target = pid.map { "pid \($0)" } ?? "every process"
-        let settings = "at \(configuration.frequency) Hz for \(duration) s "
-            + "(\(configuration.kernel.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)"
-        let sampling = Task {
-            defer { ended.set() }
-            return try await profiler.profile { cpus in
-                print("profiling \(target) on \(cpus.count) CPUs \(settings)")
-                fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
-            }
-        }
-        var progress = ProgressLine("profiling", every: configuration.monitorInterval)
-        let interrupted = await waitForDurationOrSignal(seconds: duration, unless: { ended.isSet }) {
-            guard let statistics = profiler.statistics() else { return }
-            progress.update {
-                "\(statistics.received.records) samples received, \(statistics.engine.reported) reported, \(statistics.lostInKernel) lost"
-            }
-        }
-        progress.end()
-        sampling.cancel()  // the sampler detaches; what is in the buffers and the engine is still delivered
-        let statistics: ProfileStatistics
-        do {
-            statistics = try await sampling.value
-        } catch {
-            throw CommandFailure("\(error)")
-        }
+        let folded = formats.contains(.folded) ? FoldedStacksReporter(bound: bound) : nil
+        let profile = formats.contains(.pprof) || formats.contains(.otlp) ? ProfileReporter(samplingPeriod: period, bound: bound) : nil
+        let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
+        let profiler = try makeProfiler(configuration, reporter, logger)
+        let (statistics, interrupted) = try await sample(with: profiler, configuration, until: duration)
         let (started, sampled) = (statistics.startTime, statistics.duration)
 
-        printSummary(interrupted: interrupted != nil, statistics)
+        print(interrupted != nil ? "interrupted: stopped early, everything sampled so far was kept" : "done")
+        printSummary(statistics)
         // Every format is attempted; each failure is reported, and any makes the run fail.
         var failures: [String] = []
         func attempt(_ format: OutputFormat, _ name: String, _ write: () throws -> String) {
@@ -149,16 +140,64 @@ struct ProfileCommand: AsyncParsableCommand {
                 return "an OTLP profile of \(profile.sampleCount) samples (\(profile.distinctSampleCount) distinct stacks)"
             }
         }
-        print("symbolizer: \(statistics.symbolizer)")
-        if let unwinder = statistics.unwinder { print("unwinder: \(unwinder)") }
-        // After writing, which needs memory of its own: the whole run's peak.
-        print("memory: peak RSS \(String(format: "%.1f", peakRSSMebibytes())) MiB")
+        printTail(statistics)
         if !failures.isEmpty {
             throw CommandFailure("could not write " + failures.joined(separator: "; "))
         }
         // Everything was written, but the profile is shorter than asked: a script can tell by the
         // status a shell gives a command ended by that signal (130 for SIGINT).
         if let interrupted { throw ExitCode(128 + interrupted) }
+    }
+
+    private func makeProfiler<Reporter: TraceReporter>(
+        _ configuration: AgentConfiguration, _ reporter: Reporter, _ logger: Logger
+    ) throws -> Profiler<Reporter> {
+        do {
+            return try Profiler(configuration: configuration.profiler, reporter: reporter, logger: logger)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
+    /// Samples until `duration` seconds pass (nil: until a signal), a stop signal arrives or the
+    /// profile fails, showing progress; returns the final statistics and the signal, if one ended it.
+    private func sample<Reporter: TraceReporter>(
+        with profiler: Profiler<Reporter>, _ configuration: AgentConfiguration, until duration: Double?
+    ) async throws -> (ProfileStatistics, Int32?) {
+        let ended = RunEnded()
+        let target = pid.map { "pid \($0)" } ?? "every process"
+        let length = duration.map { "for \($0) s" } ?? "continuously, one interval every \(configuration.reportInterval)"
+        let settings = "at \(configuration.frequency) Hz \(length) "
+            + "(\(configuration.kernel.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)"
+        let sampling = Task {
+            defer { ended.set() }
+            return try await profiler.profile { cpus in
+                print("profiling \(target) on \(cpus.count) CPUs \(settings)")
+                fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
+            }
+        }
+        var progress = ProgressLine("profiling", every: configuration.monitorInterval)
+        let interrupted = await waitForDurationOrSignal(seconds: duration, unless: { ended.isSet }) {
+            guard let statistics = profiler.statistics() else { return }
+            progress.update {
+                "\(statistics.received.records) samples received, \(statistics.engine.reported) reported, \(statistics.lostInKernel) lost"
+            }
+        }
+        progress.end()
+        sampling.cancel()  // the sampler detaches; what is in the buffers and the engine is still delivered
+        do {
+            return (try await sampling.value, interrupted)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
+    /// What follows the outputs in both modes: the symbolizer, the unwinder, the peak memory.
+    private func printTail(_ statistics: ProfileStatistics) {
+        print("symbolizer: \(statistics.symbolizer)")
+        if let unwinder = statistics.unwinder { print("unwinder: \(unwinder)") }
+        // After writing, which needs memory of its own: the whole run's peak.
+        print("memory: peak RSS \(String(format: "%.1f", peakRSSMebibytes())) MiB")
     }
 
     /// `pid` must be a running process (a thread group leader): a thread id would match no
@@ -173,10 +212,9 @@ struct ProfileCommand: AsyncParsableCommand {
         }
     }
 
-    private func printSummary(interrupted: Bool, _ profile: ProfileStatistics) {
+    private func printSummary(_ profile: ProfileStatistics) {
         let counters = profile.sampler
         let statistics = profile.engine
-        print(interrupted ? "interrupted: stopped early, everything sampled so far was kept" : "done")
         print("samples: \(counters.records) sent by the sampler, \(profile.received.records) received, \(statistics.reported) reported")
         // A perf buffer that refuses a record both fails the sampler's output call and counts it
         // in a LOST record: counted once (`lostInKernel`). A BPF ring buffer has no LOST records.
@@ -206,6 +244,17 @@ struct ProfileCommand: AsyncParsableCommand {
 }
 
 
+/// "SIGTERM" for 15, and so on for the stop signals; "the profile's end" for none.
+private func signalName(_ number: Int32?) -> String {
+    switch number {
+    case SIGINT: "SIGINT"
+    case SIGTERM: "SIGTERM"
+    case SIGHUP: "SIGHUP"
+    case let number?: "signal \(number)"
+    case nil: "the profile's end"
+    }
+}
+
 /// Set when the profile's task has ended (done, or failed to start).
 private final class RunEnded: Sendable {
     private let flag = Atomic<Bool>(false)
@@ -227,11 +276,11 @@ private func restoreStopSignals() {
     for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop, SIG_DFL) }
 }
 
-/// Sleeps until `seconds` pass, SIGINT/SIGTERM/SIGHUP has arrived or `stopped()` turns true,
-/// calling `tick` every 20 ms; returns the signal that ended it, if one did.
-private func waitForDurationOrSignal(seconds: Double, unless stopped: () -> Bool, tick: () -> Void) async -> Int32? {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline && !stopped() {
+/// Sleeps until `seconds` pass (nil: forever), SIGINT/SIGTERM/SIGHUP has arrived or `stopped()`
+/// turns true, calling `tick` every 20 ms; returns the signal that ended it, if one did.
+private func waitForDurationOrSignal(seconds: Double?, unless stopped: () -> Bool, tick: () -> Void) async -> Int32? {
+    let deadline = seconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+    while deadline.map({ ContinuousClock.now < $0 }) ?? true, !stopped() {
         let number = stopSignal.load(ordering: .relaxed)
         if number != 0 { return number }
         try? await Task.sleep(for: .milliseconds(20))

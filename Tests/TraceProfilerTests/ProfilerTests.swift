@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import TraceServices
 import TraceProfiler
+import TraceReporters
 
 #if canImport(Glibc)
 import Glibc
@@ -97,6 +98,37 @@ struct ProfilerTests {
         #expect(try await first.value.isConserved)
     }
 
+    /// Continuous mode: with an `IntervalReporter` the profiler ends an interval every
+    /// `report.interval` while sampling and the last after the engine drained, so the intervals
+    /// hold every reported sample, each once.
+    @Test func aContinuousProfileHandsOnEveryReportedSampleInIntervals() async throws {
+        let spinner = try Spinner()
+        defer { spinner.finish() }
+        var configuration = Self.configuration()
+        configuration.reportInterval = .seconds(1)
+        configuration.reportJitter = 0.1
+        let intervals = Mutex<[IntervalProfile]>([])
+        let reporter = IntervalProfileReporter(samplingPeriod: .milliseconds(1), retainedTraces: 1024) { interval in
+            intervals.withLock { $0.append(interval) }
+        }
+        let profiler = try Profiler(configuration: configuration, reporter: reporter)
+        let run = Task { try await profiler.profile() }
+        // Two whole intervals, however loaded the machine.
+        for _ in 0..<30_000 where intervals.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        run.cancel()
+        let statistics = try await run.value
+        let ended = intervals.withLock { $0 }
+        #expect(ended.count >= 3, "two while sampling and the last")
+        #expect(ended.map(\.number) == Array(1...ended.count))
+        #expect(zip(ended, ended.dropFirst()).allSatisfy { $0.end == $1.start }, "intervals follow one another")
+        #expect(ended.reduce(0) { $0 + $1.sampleCount } == statistics.engine.reported, "\(statistics)")
+        #expect(statistics.engine.reported > 0 && statistics.isConserved)
+        #expect(reporter.totals.samples == statistics.engine.reported && reporter.totals.intervals == ended.count)
+        // The spinner's samples are named in the middle interval's profile.
+        let middle = ended[1].foldedStacks()
+        #expect(middle.contains { $0.stack.hasPrefix("test-spinner;") }, "\(middle.prefix(5))")
+    }
+
     /// As a `Service`: graceful shutdown ends `run()` the same way.
     @Test func gracefulShutdownEndsTheServiceRun() async throws {
         let spinner = try Spinner()
@@ -129,6 +161,20 @@ struct ProfilerTests {
         } throws: { error in
             guard case ProfilerError.configuration(let problem) = error else { return false }
             return problem.key == "sampling.frequency" && "\(error)".contains("1 ... 100000 Hz")
+        }
+    }
+
+    @Test func aReportIntervalOutOfRangeNamesTheKey() {
+        for (interval, jitter, key) in [(Duration.milliseconds(999), 0.2, "report.interval"), (.seconds(5), 0.6, "report.jitter")] {
+            var configuration = ProfilerConfiguration()
+            configuration.reportInterval = interval
+            configuration.reportJitter = jitter
+            #expect {
+                try Profiler(configuration: configuration, reporter: CountingReporter())
+            } throws: { error in
+                guard case ProfilerError.configuration(let problem) = error else { return false }
+                return problem.key == key
+            }
         }
     }
 }

@@ -111,15 +111,11 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
         var samples = counts.map { key, count in
             ProfileSample(comm: key.comm.description, pid: key.pid, frames: traces[key.hash], traceHash: key.hash, count: count)
         }
-        if overflow > 0 {
-            samples.append(ProfileSample(comm: "[overflow]", pid: 0, frames: nil, traceHash: TraceHash(high: 0, low: 0), count: overflow,
-                                         placeholder: ProfileBound.overflowFrame))
-        }
-        samples = samples.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
-        return (samples, traces.frames, executables)
+        if overflow > 0 { samples.append(ProfileSample.overflow(overflow)) }
+        return (ProfileSample.mostFrequentFirst(samples), traces.frames, executables)
     }
 
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
+    static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

@@ -11,6 +11,17 @@ struct ProfileSample {
     var count: UInt64
     /// The one frame's name when `frames` is nil; nil: `[unknown trace HASH]`.
     var placeholder: String? = nil
+
+    /// The entry of the samples beyond a profile's bound.
+    static func overflow(_ count: UInt64) -> ProfileSample {
+        ProfileSample(comm: "[overflow]", pid: 0, frames: nil, traceHash: TraceHash(high: 0, low: 0), count: count,
+                      placeholder: ProfileBound.overflowFrame)
+    }
+
+    /// The order profiles list samples in: most frequent first, then by pid and comm.
+    static func mostFrequentFirst(_ samples: [ProfileSample]) -> [ProfileSample] {
+        samples.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
+    }
 }
 
 /// The tables a profile refers into, shared by the pprof and OTLP encoders: strings, mappings,

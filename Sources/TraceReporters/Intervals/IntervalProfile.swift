@@ -1,0 +1,73 @@
+public import TraceModel
+
+/// One interval of a continuous profile, as `IntervalProfileReporter` hands it on: its samples
+/// with their frames, ready to encode as pprof, OTLP or folded stacks. A value: encoding it does
+/// not touch the reporter, which goes on with the next interval.
+public struct IntervalProfile: Sendable {
+    /// 1 for a profile's first interval, then one more for each.
+    public let number: Int
+    /// When the interval began (the previous one's end, or the reporter's creation) and ended.
+    public let start: UnixTime64
+    public let end: UnixTime64
+    /// Samples of the interval, all of them: `distinctSampleCount` entries of their own, plus
+    /// `overflowSamples` beyond the bound, and of those `unknownTraceSamples` whose frames were no
+    /// longer kept (named `[unknown trace HASH]`).
+    public let sampleCount: UInt64
+    public let overflowSamples: UInt64
+    public let unknownTraceSamples: UInt64
+
+    let samples: [ProfileSample]
+    let frames: InternedFrames
+    let executables: [FileID: ExecutableMetadata]
+    let period: Duration
+
+    init(
+        number: Int, start: UnixTime64, end: UnixTime64, samples: [ProfileSample], frames: InternedFrames,
+        executables: [FileID: ExecutableMetadata], period: Duration, overflow: UInt64, unknown: UInt64
+    ) {
+        self.number = number
+        self.start = start
+        self.end = end
+        self.samples = samples
+        self.frames = frames
+        self.executables = executables
+        self.period = period
+        self.overflowSamples = overflow
+        self.unknownTraceSamples = unknown
+        sampleCount = samples.reduce(0) { $0 + $1.count }
+    }
+
+    /// Distinct (comm, pid, stack) samples, the `[overflow]` entry not counted.
+    public var distinctSampleCount: Int { overflowSamples > 0 ? samples.count - 1 : samples.count }
+
+    /// How long the interval lasted (zero if the wall clock stepped back).
+    public var duration: Duration { .nanoseconds(end.rawValue >= start.rawValue ? end.rawValue - start.rawValue : 0) }
+
+    /// The pprof profile as protobuf bytes, uncompressed; samples most frequent first.
+    public func encodedPprof() -> [UInt8] {
+        PprofEncoder.encode(
+            samples, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
+            timeNanos: Int64(clamping: start.rawValue), durationNanos: ProfileReporter.nanoseconds(duration))
+    }
+
+    /// The pprof profile gzip-compressed: the `.pb.gz` file `go tool pprof` expects.
+    public func gzippedPprof() throws(GzipError) -> [UInt8] {
+        try Gzip.compress(encodedPprof())
+    }
+
+    /// The interval as an OTLP `ExportProfilesServiceRequest` (profiles `v1development`).
+    public func encodedOTLP() -> [UInt8] {
+        OTLPEncoder.encode(
+            samples, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
+            timeNanos: start.rawValue, durationNanos: UInt64(max(0, ProfileReporter.nanoseconds(duration))))
+    }
+
+    /// Folded stacks (`FoldedStacksReporter.foldedStacks()`): one line per (comm, stack), the
+    /// processes of a comm merged.
+    public func foldedStacks() -> [(stack: String, count: UInt64)] {
+        let entries = samples.lazy.filter { $0.placeholder == nil }.map { sample in
+            StackFolding.Entry(comm: sample.comm, frames: sample.frames, hash: sample.traceHash, count: sample.count)
+        }
+        return StackFolding.fold(entries, frames: frames, overflow: overflowSamples, capacity: samples.count)
+    }
+}

@@ -1,0 +1,104 @@
+import AgentConfiguration
+import CommandLineSupport
+import LinuxSystem
+import Synchronization
+import TraceModel
+import TraceReporters
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes each interval of a continuous profile into the output directory, one file per format,
+/// named by the interval's start in UTC (`profile-20261129T203005.123Z.pb.gz`): names sort by
+/// time, and a restart into the same directory adds files rather than replacing the last run's.
+/// A failed write is reported and counted, and profiling goes on.
+final class IntervalFiles: Sendable {
+    private struct State {
+        let outputs: OutputDirectory
+        var written = 0
+        var failures: [String] = []
+    }
+
+    private let state: Mutex<State>
+    private let formats: [OutputFormat]
+
+    init(outputs: sending OutputDirectory, formats: [OutputFormat]) {
+        state = Mutex(State(outputs: outputs))
+        self.formats = formats
+    }
+
+    /// Intervals whose every file was written.
+    var writtenCount: Int { state.withLock { $0.written } }
+
+    /// One line per file that could not be written.
+    var failures: [String] { state.withLock { $0.failures } }
+
+    /// Writes `interval` in every format and prints what was written.
+    func write(_ interval: IntervalProfile) {
+        let stem = "profile-" + Self.utcStamp(interval.start)
+        state.withLock { state in
+            var names: [String] = []
+            for format in formats {
+                let name = stem + "." + format.fileExtension
+                do {
+                    try write(interval, as: format, to: name, in: state.outputs)
+                    names.append(name)
+                } catch {
+                    let failure = "interval \(interval.number), \(name): \(error)"
+                    state.failures.append(failure)
+                    writeStandardError("tracehandler: could not write " + failure + "\n")
+                }
+            }
+            if names.count == formats.count { state.written += 1 }
+            let seconds = Double(interval.duration.components.seconds) + Double(interval.duration.components.attoseconds) * 1e-18
+            print("interval \(interval.number): \(rounded(seconds)) s, \(interval.sampleCount) samples "
+                + "(\(interval.distinctSampleCount) distinct\(Self.lost(interval))), wrote \(names.joined(separator: ", "))")
+            fflush(nil)  // a supervisor (or a test) watching the output sees each interval as it is written
+        }
+    }
+
+    private func write(_ interval: IntervalProfile, as format: OutputFormat, to name: String, in outputs: OutputDirectory) throws {
+        switch format {
+        case .folded:
+            let stacks = interval.foldedStacks()
+            try outputs.write(name) { (writer: inout OutputWriter) throws(OutputDirectoryError) in
+                for (stack, count) in stacks { try writer.append(line: "\(stack) \(count)") }
+            }
+        case .pprof: try outputs.write(name, bytes: try interval.gzippedPprof())
+        case .otlp: try outputs.write(name, bytes: interval.encodedOTLP())
+        }
+    }
+
+    private static func lost(_ interval: IntervalProfile) -> String {
+        var text = ""
+        if interval.overflowSamples > 0 { text += ", \(interval.overflowSamples) in [overflow]" }
+        if interval.unknownTraceSamples > 0 { text += ", \(interval.unknownTraceSamples) of unknown trace" }
+        return text
+    }
+
+    /// `20261129T203005.123Z`: the time in UTC to the millisecond.
+    static func utcStamp(_ time: UnixTime64) -> String {
+        var seconds = time_t(time.rawValue / 1_000_000_000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(parts.tm_year + 1900, 4) + digits(parts.tm_mon + 1, 2) + digits(parts.tm_mday, 2) + "T"
+            + digits(parts.tm_hour, 2) + digits(parts.tm_min, 2) + digits(parts.tm_sec, 2) + "."
+            + digits(Int32(time.rawValue / 1_000_000 % 1000), 3) + "Z"
+    }
+}
+
+extension OutputFormat {
+    /// The suffix of this format's files.
+    var fileExtension: String {
+        switch self {
+        case .folded: "folded"
+        case .pprof: "pb.gz"
+        case .otlp: "otlp.pb"
+        }
+    }
+}
