@@ -53,6 +53,7 @@ let package = Package(
         .library(name: "AgentConfiguration", targets: ["AgentConfiguration"]),
         .library(name: "TraceProfiler", targets: ["TraceProfiler"]),
         .library(name: "TraceServices", targets: ["TraceServices"]),
+        .library(name: "ProfileExport", targets: ["ProfileExport"]),
         .executable(name: "tracehandler", targets: ["tracehandler"]),
         .executable(name: "tracehandler-bench", targets: ["tracehandler-bench"]),
     ],
@@ -125,6 +126,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "ProfileExport", dependencies: ["TraceModel", "TraceReporters", "LinuxSystem"]),
         .target(
             name: "TraceServices",
             dependencies: [
@@ -161,6 +163,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "UnwindingTests", dependencies: ["Unwinding"]),
+        .testTarget(name: "ProfileExportTests", dependencies: ["ProfileExport", "TraceModel", "TraceReporters", "LinuxSystem"]),
         .testTarget(
             name: "AgentConfigurationTests",
             dependencies: ["AgentConfiguration", "TraceModel", "TraceEngine", "KernelPath", "LinuxSystem"]

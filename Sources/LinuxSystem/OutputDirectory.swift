@@ -82,6 +82,57 @@ public final class OutputDirectory {
         _ = fsync(directory.rawValue)
     }
 
+    /// The names of the entries in the directory that `matching` accepts (read once, sorted).
+    public func names(where matching: (String) -> Bool) throws(OutputDirectoryError) -> [String] {
+        let fd = openat(directory.rawValue, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0, let stream = fdopendir(fd) else {
+            let error = errno
+            if fd >= 0 { close(fd) }
+            throw OutputDirectoryError(path: path, "cannot list it", errno: error)
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." && matching(name) { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// The bytes of the file `name` — only a regular file (never through a symbolic link) owned
+    /// by this process's user, writable by nobody else, of at most `limit` bytes: the directory
+    /// may be writable by others, and what is read back must be what this program wrote.
+    public func readOwnFile(_ name: String, limit: Int) throws(OutputDirectoryError) -> [UInt8] {
+        precondition(!name.contains("/") && !name.isEmpty, "a file name, not a path")
+        let fd = openat(directory.rawValue, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw OutputDirectoryError(path: path + "/" + name, "cannot open it", errno: errno) }
+        let file = OwnedFileDescriptor(taking: fd)
+        var status = stat()
+        guard fstat(file.rawValue, &status) == 0 else { throw OutputDirectoryError(path: path + "/" + name, "cannot stat it", errno: errno) }
+        guard status.st_mode & S_IFMT == S_IFREG, status.st_uid == geteuid(), status.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
+            throw OutputDirectoryError(path: path + "/" + name, "not a regular file of this user, writable by nobody else", errno: 0)
+        }
+        guard status.st_size >= 0, status.st_size <= limit else {
+            throw OutputDirectoryError(path: path + "/" + name, "larger than \(limit) bytes", errno: EFBIG)
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var done = 0
+        while done < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { read(file.rawValue, $0.baseAddress! + done, $0.count - done) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw OutputDirectoryError(path: path + "/" + name, "cannot read it whole", errno: count < 0 ? errno : 0) }
+            done += count
+        }
+        return bytes
+    }
+
+    /// Removes the file `name` (not a directory); false when it could not be removed.
+    @discardableResult
+    public func remove(_ name: String) -> Bool {
+        precondition(!name.contains("/") && !name.isEmpty, "a file name, not a path")
+        return unlinkat(directory.rawValue, name, 0) == 0
+    }
+
     /// A new file in the directory, open for writing, and its name.
     private struct TemporaryFile: ~Copyable {
         let name: String

@@ -62,6 +62,32 @@ public struct IntervalProfile: Sendable {
             timeNanos: start.rawValue, durationNanos: UInt64(max(0, ProfileReporter.nanoseconds(duration))))
     }
 
+    /// The interval as OTLP export requests of at most `maximumBytes` each: the whole interval in
+    /// one when it fits, else its samples halved until each part fits (each part with the
+    /// dictionary its samples need). A single sample that does not fit on its own (a message
+    /// limit below a few KiB) is left out and returned in `unsent`, never silently dropped.
+    public func otlpRequests(maximumBytes: Int) -> (requests: [(bytes: [UInt8], samples: UInt64)], unsent: UInt64) {
+        var requests: [(bytes: [UInt8], samples: UInt64)] = []
+        var unsent: UInt64 = 0
+        func encode(_ part: ArraySlice<ProfileSample>) {
+            let bytes = OTLPEncoder.encode(
+                Array(part), frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
+                timeNanos: start.rawValue, durationNanos: UInt64(max(0, ProfileReporter.nanoseconds(duration))))
+            let samples = part.reduce(0) { $0 + $1.count }
+            if bytes.count <= maximumBytes {
+                requests.append((bytes, samples))
+            } else if part.count > 1 {
+                let middle = part.startIndex + part.count / 2
+                encode(part[..<middle])
+                encode(part[middle...])
+            } else {
+                unsent += samples
+            }
+        }
+        encode(samples[...])
+        return (requests, unsent)
+    }
+
     /// Folded stacks (`FoldedStacksReporter.foldedStacks()`): one line per (comm, stack), the
     /// processes of a comm merged.
     public func foldedStacks() -> [(stack: String, count: UInt64)] {
