@@ -57,8 +57,19 @@ let package = Package(
         .executable(name: "tracehandler", targets: ["tracehandler"]),
         .executable(name: "tracehandler-bench", targets: ["tracehandler-bench"]),
     ],
+    traits: [
+        .default(enabledTraits: ["NetworkExport"]),
+        .trait(
+            name: "NetworkExport",
+            description: "The agent's network exporters: OTLP/gRPC export (grpc-swift 2) and the /metrics endpoint. "
+                + "Off, the library and the agent build without gRPC and SwiftNIO (the sanitizer builds of the tests do)."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML", "CommandLineArguments"]),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
@@ -96,7 +107,7 @@ let package = Package(
         .target(
             name: "AgentConfiguration",
             dependencies: [
-                "TraceModel", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem", "TraceProfiler",
+                "TraceModel", "TraceEngine", "KernelPath", "Symbolization", "LinuxSystem", "TraceProfiler", "ProfileExport",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
@@ -128,6 +139,16 @@ let package = Package(
         ),
         .target(name: "ProfileExport", dependencies: ["TraceModel", "TraceReporters", "LinuxSystem"]),
         .target(
+            name: "OTLPGRPCExport",
+            dependencies: [
+                "ProfileExport",
+                .product(name: "GRPCCore", package: "grpc-swift-2", condition: .when(traits: ["NetworkExport"])),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport", condition: .when(traits: ["NetworkExport"])),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf", condition: .when(traits: ["NetworkExport"])),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf", condition: .when(traits: ["NetworkExport"])),
+            ]
+        ),
+        .target(
             name: "TraceServices",
             dependencies: [
                 "TraceModel", "TraceEngine", "TraceProfiler",
@@ -138,7 +159,8 @@ let package = Package(
             name: "tracehandler",
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
-                "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport", "TraceProfiler",
+                "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport", "TraceProfiler", "ProfileExport",
+                .target(name: "OTLPGRPCExport", condition: .when(traits: ["NetworkExport"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

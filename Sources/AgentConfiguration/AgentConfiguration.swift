@@ -1,3 +1,4 @@
+public import ProfileExport
 public import TraceEngine
 public import TraceModel
 public import TraceProfiler
@@ -22,10 +23,13 @@ public struct AgentConfiguration: Hashable, Sendable {
     /// The most distinct stacks (and samples) a profile keeps; the rest are one `[overflow]` entry.
     /// Default 16384 (under churn at 9999 Hz the agent's RSS then stays flat near 200 MB).
     public var maximumStacks = 16_384
+    /// Where and how a continuous profile is exported (`output.otlp.*`, `export.*`); by default
+    /// nowhere.
+    public var export = ExportConfiguration()
     /// What SIGHUP (a closed terminal, an ssh disconnect) does to a running profile. Default `stop`.
     public var hangup = HangupAction.stop
 
-    /// The formats `outputFormat` names; empty when it names something else.
+    /// The formats `outputFormat` names; empty when it names something else, or `none`.
     public var outputFormats: [OutputFormat] {
         let names = outputFormat.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         let formats = names.compactMap(OutputFormat.init(rawValue:))
@@ -54,7 +58,8 @@ public struct AgentConfiguration: Hashable, Sendable {
             monitorInterval >= .milliseconds(100) && monitorInterval <= .seconds(3600), "monitor.interval-ms", monitorInterval,
             allowed: "100 ... 3600000")
         try ConfigurationError.check(!outputDirectory.isEmpty, "output.dir", outputDirectory, allowed: "a directory path")
-        try ConfigurationError.check(!outputFormats.isEmpty, "output.format", outputFormat, allowed: OutputFormat.allowed)
+        try ConfigurationError.check(outputFormat == "none" || !outputFormats.isEmpty, "output.format", outputFormat, allowed: OutputFormat.allowed)
+        try export.validate()
         try ConfigurationError.check((1...(1 << 24)).contains(maximumStacks), "output.max-stacks", maximumStacks, allowed: "1 ... 16777216")
     }
 }
@@ -77,5 +82,5 @@ public enum OutputFormat: String, Hashable, Sendable, CaseIterable {
     /// v1development), what an OpenTelemetry collector receives.
     case otlp
 
-    static let allowed = "a comma-separated list of folded, pprof, otlp (each at most once)"
+    static let allowed = "a comma-separated list of folded, pprof, otlp (each at most once), or none (with output.otlp.endpoint)"
 }

@@ -1,4 +1,5 @@
 import KernelPath
+import ProfileExport
 import TraceEngine
 import TraceModel
 import TraceProfiler
@@ -173,22 +174,12 @@ public enum ConfigurationKeys {
         ConfigurationKey(
             name: "output.format", help: "What `profile` writes: folded stacks, a pprof profile, an OTLP profile (a list).",
             allowed: OutputFormat.allowed, read: { $0.outputFormat },
-            write: { c, text in c.outputFormat = text; return !c.outputFormats.isEmpty }),
+            write: { c, text in c.outputFormat = text; return text == "none" || !c.outputFormats.isEmpty }),
         int("output.max-stacks", "The most distinct stacks a profile keeps (memory stays flat under process churn); the rest are one [overflow] entry.",
             "1 ... 16777216", \.maximumStacks),
-        ConfigurationKey(
-            name: "report.interval",
-            help: "How often a continuous profile (`profile` without --duration) ends an interval and writes or exports it.",
-            allowed: "1s ... 3600s (a number of seconds, or with a unit: 1500ms, 5s, 2m)",
-            read: { c in
-                let (seconds, attoseconds) = c.reportInterval.components
-                return attoseconds == 0 ? "\(seconds)s" : "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
-            },
-            write: { c, text in
-                guard let interval = parseDuration(text) else { return false }
-                c.reportInterval = interval
-                return true
-            }),
+        duration(
+            "report.interval", "How often a continuous profile (`profile` without --duration) ends an interval and writes or exports it.",
+            "1s ... 3600s", \.reportInterval),
         ConfigurationKey(
             name: "report.jitter",
             help: "Each interval lasts report.interval times a random factor within 1 ± this fraction (agents started together export apart).",
@@ -198,6 +189,37 @@ public enum ConfigurationKeys {
                 c.reportJitter = fraction
                 return true
             }),
+        ConfigurationKey(
+            name: "output.otlp.endpoint",
+            help: "Where a continuous profile is exported: otlp://HOST:PORT (plaintext gRPC) or otlps://HOST:PORT (TLS); empty: nowhere.",
+            allowed: "otlp://HOST:PORT, otlps://HOST:PORT (port 1 ... 65535) or empty", read: { $0.export.endpoint?.description ?? "" },
+            write: { c, text in
+                c.export.endpoint = ExportEndpoint(text)
+                return text.isEmpty || c.export.endpoint != nil
+            }),
+        optionalText(
+            "output.otlp.ca-file", "A PEM file of the certificates that sign the receiver's (otlps:// only); empty: the system's roots.",
+            "a file path or empty", \.export.certificateAuthorityFile),
+        int("export.queue-bytes", "Request bytes waiting to be sent; beyond it the oldest interval is dropped (counted).",
+            "export.max-message-bytes ... 4294967296", \.export.queueBytes),
+        int("export.max-message-bytes", "The largest request (uncompressed); a larger interval is split.", "65536 ... 1073741824",
+            \.export.maximumMessageBytes),
+        duration("export.timeout", "How long one export request may take.", "100ms ... 600s", \.export.timeout),
+        duration("export.retry-initial", "The first wait before retrying a failed request; doubled each retry, with ±20 % jitter.",
+            "10ms ... export.retry-maximum", \.export.retryInitial),
+        duration("export.retry-maximum", "The longest wait between retries.", "export.retry-initial ... 600s", \.export.retryMaximum),
+        ConfigurationKey(
+            name: "export.gzip", help: "Whether export requests are gzip-compressed on the wire.", allowed: "true, false",
+            read: { String($0.export.gzip) },
+            write: { c, text in
+                guard let value = Bool(text) else { return false }
+                c.export.gzip = value
+                return true
+            }),
+        duration("export.shutdown-timeout", "At SIGTERM, how long the export queue may take to drain.", "0s ... 600s", \.export.shutdownTimeout),
+        optionalText(
+            "export.spool-dir", "Where requests still queued at shutdown are kept and sent at the next start; empty: they are dropped (counted).",
+            "a directory path or empty", \.export.spoolDirectory),
         ConfigurationKey(
             name: "signals.hangup", help: "What SIGHUP (a closed terminal) does to `profile`: stop (as SIGTERM: write what was sampled) or ignore.",
             allowed: "stop, ignore", read: { $0.hangup.rawValue },
@@ -253,6 +275,34 @@ public enum ConfigurationKeys {
                 if text.isEmpty { c[keyPath: path] = nil; return true }
                 guard let list = parseCPUs(text), !list.isEmpty else { return false }
                 c[keyPath: path] = list
+                return true
+            })
+    }
+
+    static func duration(_ name: String, _ help: String, _ allowed: String, _ path: WritableKeyPath<AgentConfiguration, Duration> & Sendable)
+        -> ConfigurationKey
+    {
+        ConfigurationKey(
+            name: name, help: help, allowed: allowed + " (whole seconds, or with a unit: 1500ms, 5s, 2m)",
+            read: { c in
+                let (seconds, attoseconds) = c[keyPath: path].components
+                return attoseconds == 0 ? "\(seconds)s" : "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
+            },
+            write: { c, text in
+                guard let value = parseDuration(text) else { return false }
+                c[keyPath: path] = value
+                return true
+            })
+    }
+
+    /// A text that may be empty (nil).
+    static func optionalText(_ name: String, _ help: String, _ allowed: String, _ path: WritableKeyPath<AgentConfiguration, String?> & Sendable)
+        -> ConfigurationKey
+    {
+        ConfigurationKey(
+            name: name, help: help, allowed: allowed, read: { $0[keyPath: path] ?? "" },
+            write: { c, text in
+                c[keyPath: path] = text.isEmpty ? nil : text
                 return true
             })
     }

@@ -4,6 +4,7 @@ import CommandLineSupport
 import KernelPath
 import LinuxSystem
 import Logging
+import ProfileExport
 import Symbolization
 import Synchronization
 import TraceEngine
@@ -11,6 +12,10 @@ import TraceHandler
 import TraceModel
 import TraceProfiler
 import TraceReporters
+
+#if NetworkExport
+import OTLPGRPCExport
+#endif
 
 #if canImport(Glibc)
 import Glibc
@@ -36,6 +41,10 @@ struct ProfileCommand: AsyncParsableCommand {
     var format: String?
     @Option(help: "perf-buffer (one per CPU) or ring-buffer (kernel.buffer).") var buffer: String?
     @Option(help: "Symbolize workers (symbolize.workers).") var workers: Int?
+    @Option(help: ArgumentHelp(
+        "Export each interval of a continuous profile to an OTLP/gRPC receiver: otlp://HOST:PORT or otlps://HOST:PORT (output.otlp.endpoint).",
+        discussion: "Files are then written only if --format is given."))
+    var export: String?
     @OptionGroup var options: ConfigurationOptions
 
     func validate() throws {
@@ -51,6 +60,10 @@ struct ProfileCommand: AsyncParsableCommand {
         if let format { settings.append("output.format=\(format)") }
         if let buffer { settings.append("kernel.buffer=\(buffer)") }
         if let workers { settings.append("symbolize.workers=\(workers)") }
+        if let export {
+            settings.append("output.otlp.endpoint=\(export)")
+            if format == nil { settings.append("output.format=none") }
+        }
         return settings
     }
 
@@ -67,39 +80,51 @@ struct ProfileCommand: AsyncParsableCommand {
         configuration.pid = pid
         if configuration.hangup == .ignore { signal(SIGHUP, SIG_IGN) }
         let outputDir = configuration.outputDirectory
+        let formats = configuration.outputFormats
+        if configuration.export.endpoint != nil && duration != nil {
+            throw CommandFailure("output.otlp.endpoint exports the intervals of a continuous profile: leave out --duration")
+        }
+        if formats.isEmpty && (duration != nil || configuration.export.endpoint == nil) {
+            throw CommandFailure("output.format = none writes nothing: it needs a continuous profile (no --duration) with output.otlp.endpoint")
+        }
         // Checked (and locked) before sampling: a location that cannot take the results must
         // not cost a whole profile to find out.
-        let outputs: OutputDirectory
-        do {
-            outputs = try OutputDirectory(path: outputDir)
-        } catch {
-            throw CommandFailure("cannot write the profile into \(error)")
+        var outputs: OutputDirectory?
+        if !formats.isEmpty {
+            do {
+                outputs = try OutputDirectory(path: outputDir)
+            } catch {
+                throw CommandFailure("cannot write the profile into \(error)")
+            }
         }
 
-        let formats = configuration.outputFormats
         let bound = ProfileBound(maximumStacks: configuration.maximumStacks)
         let period = Duration.nanoseconds(1_000_000_000 / configuration.frequency)
         // The summary says what the library would log; only its warnings and errors on stderr.
         var logger = Logger(label: "tracehandler")
         logger.logLevel = .warning
         guard let duration else {
-            let files = IntervalFiles(outputs: outputs, formats: formats)
+            let exporter = try makeExporter(configuration.export)
+            let intervals = IntervalOutputs(outputs: outputs, formats: formats, exporter: exporter?.exporter)
             // Frames outlive the engine's two caches (`cache.size` each): a trace it still
             // counts has its frames here.
             let reporter = IntervalProfileReporter(
-                samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, onInterval: files.write)
+                samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, onInterval: intervals.take)
             let profiler = try makeProfiler(configuration, reporter, logger)
             let (statistics, stop) = try await sample(with: profiler, configuration, until: nil)
-            print("stopped by \(signalName(stop)): the last interval was written")
+            print("stopped by \(signalName(stop)): the last interval was handed on")
+            let exported = await exporter?.finish()
             printSummary(statistics)
             let totals = reporter.totals
-            print("intervals: \(totals.intervals) ended, \(files.writtenCount) written whole; \(totals.samples) samples in them"
+            print("intervals: \(totals.intervals) ended, \(intervals.writtenCount) written whole; \(totals.samples) samples in them"
                 + " (\(totals.overflowSamples) in [overflow], \(totals.unknownTraceSamples) of unknown trace)")
+            if let exported { print("export: \(exported)") }
             printTail(statistics)
-            let failures = files.failures
+            let failures = intervals.failures
             if !failures.isEmpty { throw CommandFailure("could not write " + failures.joined(separator: "; ")) }
             return
         }
+        guard let outputs else { throw CommandFailure("no output directory") }
 
         let folded = formats.contains(.folded) ? FoldedStacksReporter(bound: bound) : nil
         let profile = formats.contains(.pprof) || formats.contains(.otlp) ? ProfileReporter(samplingPeriod: period, bound: bound) : nil
@@ -147,6 +172,28 @@ struct ProfileCommand: AsyncParsableCommand {
         // Everything was written, but the profile is shorter than asked: a script can tell by the
         // status a shell gives a command ended by that signal (130 for SIGINT).
         if let interrupted { throw ExitCode(128 + interrupted) }
+    }
+
+    /// The exporter of `output.otlp.endpoint`, or nil without one; `finish` drains it (within
+    /// `export.shutdown-timeout`) and closes its connection.
+    private func makeExporter(_ configuration: ExportConfiguration) throws -> (exporter: ProfileExporter, finish: () async -> ExportStatistics)? {
+        guard let endpoint = configuration.endpoint else { return nil }
+        #if NetworkExport
+        do {
+            let transport = try OTLPGRPCTransport(
+                endpoint: endpoint, certificateAuthorityFile: configuration.certificateAuthorityFile, gzip: configuration.gzip)
+            let exporter = try ProfileExporter(configuration: configuration, transport: transport)
+            return (exporter, {
+                let statistics = await exporter.shutdown()
+                await transport.close()
+                return statistics
+            })
+        } catch {
+            throw CommandFailure("cannot export to \(endpoint): \(error)")
+        }
+        #else
+        throw CommandFailure("output.otlp.endpoint: this tracehandler was built without its NetworkExport trait (swift build --traits NetworkExport)")
+        #endif
     }
 
     private func makeProfiler<Reporter: TraceReporter>(

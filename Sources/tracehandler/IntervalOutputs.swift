@@ -1,6 +1,7 @@
 import AgentConfiguration
 import CommandLineSupport
 import LinuxSystem
+import ProfileExport
 import Synchronization
 import TraceModel
 import TraceReporters
@@ -9,23 +10,25 @@ import TraceReporters
 import Glibc
 #endif
 
-/// Writes each interval of a continuous profile into the output directory, one file per format,
-/// named by the interval's start in UTC (`profile-20261129T203005.123Z.pb.gz`): names sort by
-/// time, and a restart into the same directory adds files rather than replacing the last run's.
-/// A failed write is reported and counted, and profiling goes on.
-final class IntervalFiles: Sendable {
+/// Where each interval of a continuous profile goes: files in the output directory, one per
+/// format, named by the interval's start in UTC (`profile-20261129T203005.123Z.pb.gz`: names
+/// sort by time, and a restart into the same directory adds files rather than replacing the last
+/// run's), and the exporter's queue. A failed write is reported and counted, and profiling goes on.
+final class IntervalOutputs: Sendable {
     private struct State {
-        let outputs: OutputDirectory
+        let outputs: OutputDirectory?
         var written = 0
         var failures: [String] = []
     }
 
     private let state: Mutex<State>
     private let formats: [OutputFormat]
+    private let exporter: ProfileExporter?
 
-    init(outputs: sending OutputDirectory, formats: [OutputFormat]) {
+    init(outputs: sending OutputDirectory?, formats: [OutputFormat], exporter: ProfileExporter?) {
         state = Mutex(State(outputs: outputs))
         self.formats = formats
+        self.exporter = exporter
     }
 
     /// Intervals whose every file was written.
@@ -34,15 +37,17 @@ final class IntervalFiles: Sendable {
     /// One line per file that could not be written.
     var failures: [String] { state.withLock { $0.failures } }
 
-    /// Writes `interval` in every format and prints what was written.
-    func write(_ interval: IntervalProfile) {
+    /// Writes `interval` in every format, hands it to the exporter, and prints what became of it.
+    func take(_ interval: IntervalProfile) {
         let stem = "profile-" + Self.utcStamp(interval.start)
+        exporter?.export(interval)
         state.withLock { state in
             var names: [String] = []
             for format in formats {
+                guard let outputs = state.outputs else { break }
                 let name = stem + "." + format.fileExtension
                 do {
-                    try write(interval, as: format, to: name, in: state.outputs)
+                    try write(interval, as: format, to: name, in: outputs)
                     names.append(name)
                 } catch {
                     let failure = "interval \(interval.number), \(name): \(error)"
@@ -52,8 +57,11 @@ final class IntervalFiles: Sendable {
             }
             if names.count == formats.count { state.written += 1 }
             let seconds = Double(interval.duration.components.seconds) + Double(interval.duration.components.attoseconds) * 1e-18
-            print("interval \(interval.number): \(rounded(seconds)) s, \(interval.sampleCount) samples "
-                + "(\(interval.distinctSampleCount) distinct\(Self.lost(interval))), wrote \(names.joined(separator: ", "))")
+            var line = "interval \(interval.number): \(rounded(seconds)) s, \(interval.sampleCount) samples "
+                + "(\(interval.distinctSampleCount) distinct\(Self.lost(interval)))"
+            if !names.isEmpty { line += ", wrote " + names.joined(separator: ", ") }
+            if let exporter { line += ", export queue \(exporter.statistics.bytesQueued) bytes" }
+            print(line)
             fflush(nil)  // a supervisor (or a test) watching the output sees each interval as it is written
         }
     }
