@@ -28,7 +28,12 @@
 //                    re-exports what an embedder needs (one import).
 //   TraceServices    swift-service-lifecycle's Service for StagedEngine and Profiler (apart, so
 //                    that the agent links no ServiceLifecycle).
-//   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP).
+//   TraceReporters   Reporters that turn reported traces into output (folded stacks, pprof, OTLP), and
+//                    the continuous profile's intervals (IntervalProfileReporter).
+//   ProfileExport    The export stage of a continuous profile: byte-bounded queue, retries, splitting,
+//                    shutdown deadline, spool (no network code: an ExportTransport does the sending).
+//   OTLPGRPCExport   The OTLP/gRPC transport (grpc-swift 2) and the types generated from
+//                    opentelemetry-proto; built with the NetworkExport trait (default on).
 //   CZlib            System library zlib: gzip for pprof profiles.
 //   CLZMA            System library liblzma: the xz-compressed mini symbol table (.gnu_debugdata).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.

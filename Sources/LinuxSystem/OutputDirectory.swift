@@ -56,16 +56,19 @@ public final class OutputDirectory {
         unlinkat(self.directory.rawValue, probe.name, 0)
     }
 
-    /// Replaces the file `name` in the directory with `bytes`, atomically.
-    public func write(_ name: String, bytes: [UInt8]) throws(OutputDirectoryError) {
-        try write(name) { (writer: inout OutputWriter) throws(OutputDirectoryError) in try writer.append(bytes) }
+    /// Replaces the file `name` in the directory with `bytes`, atomically; the new file gets
+    /// `permissions` (0600 for what only this user should read).
+    public func write(_ name: String, bytes: [UInt8], permissions: mode_t = 0o644) throws(OutputDirectoryError) {
+        try write(name, permissions: permissions) { (writer: inout OutputWriter) throws(OutputDirectoryError) in try writer.append(bytes) }
     }
 
     /// Replaces the file `name` in the directory with what `body` appends, atomically: on any
     /// error the old file (if any) stays and the temporary one is removed.
-    public func write(_ name: String, _ body: (inout OutputWriter) throws(OutputDirectoryError) -> Void) throws(OutputDirectoryError) {
+    public func write(
+        _ name: String, permissions: mode_t = 0o644, _ body: (inout OutputWriter) throws(OutputDirectoryError) -> Void
+    ) throws(OutputDirectoryError) {
         precondition(!name.contains("/") && !name.isEmpty && name != "." && name != "..", "a file name, not a path")
-        let temporary = try createTemporary(for: name)
+        let temporary = try createTemporary(for: name, permissions: permissions)
         var writer = OutputWriter(descriptor: temporary.descriptor.rawValue, path: path + "/" + name)
         do throws(OutputDirectoryError) {
             try body(&writer)
@@ -80,6 +83,14 @@ public final class OutputDirectory {
         }
         // The rename itself reaches the disk with the directory.
         _ = fsync(directory.rawValue)
+    }
+
+    /// Whether only this process's user can change the directory: owned by it and writable by
+    /// nobody else. What is read back from a directory that is not private may have been put
+    /// there, or renamed there, by someone else.
+    public var isPrivate: Bool {
+        var status = stat()
+        return fstat(directory.rawValue, &status) == 0 && status.st_uid == geteuid() && status.st_mode & (S_IWGRP | S_IWOTH) == 0
     }
 
     /// The names of the entries in the directory that `matching` accepts (read once, sorted).
@@ -109,8 +120,11 @@ public final class OutputDirectory {
         let file = OwnedFileDescriptor(taking: fd)
         var status = stat()
         guard fstat(file.rawValue, &status) == 0 else { throw OutputDirectoryError(path: path + "/" + name, "cannot stat it", errno: errno) }
-        guard status.st_mode & S_IFMT == S_IFREG, status.st_uid == geteuid(), status.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
-            throw OutputDirectoryError(path: path + "/" + name, "not a regular file of this user, writable by nobody else", errno: 0)
+        // One link: not a hard link someone made to another file of this user's.
+        guard status.st_mode & S_IFMT == S_IFREG, status.st_uid == geteuid(), status.st_mode & (S_IWGRP | S_IWOTH) == 0,
+            status.st_nlink == 1
+        else {
+            throw OutputDirectoryError(path: path + "/" + name, "not a regular file of this user, writable by nobody else, with one link", errno: 0)
         }
         guard status.st_size >= 0, status.st_size <= limit else {
             throw OutputDirectoryError(path: path + "/" + name, "larger than \(limit) bytes", errno: EFBIG)
@@ -139,12 +153,12 @@ public final class OutputDirectory {
         let descriptor: OwnedFileDescriptor
     }
 
-    private func createTemporary(for name: String) throws(OutputDirectoryError) -> TemporaryFile {
+    private func createTemporary(for name: String, permissions: mode_t = 0o644) throws(OutputDirectoryError) -> TemporaryFile {
         // A name someone else made first (O_EXCL fails) is skipped, not used.
         for _ in 0..<16 {
             temporaryNames += 1
             let temporary = ".\(name).\(getpid()).\(temporaryNames).tmp"
-            let fd = openat(directory.rawValue, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            let fd = openat(directory.rawValue, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
             if fd >= 0 { return TemporaryFile(name: temporary, descriptor: OwnedFileDescriptor(taking: fd)) }
             let error = errno
             if error != EEXIST { throw OutputDirectoryError(path: path, "cannot create a file in it", errno: error) }

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCProtobuf
 public import ProfileExport
+import SwiftProtobuf
 
 /// Sends OTLP export requests to a receiver's `ProfilesService/Export` over gRPC (grpc-swift 2,
 /// HTTP/2 on SwiftNIO), gzip-compressed unless turned off, and sorts each status as the OTLP
@@ -46,10 +47,9 @@ public final class OTLPGRPCTransport: ExportTransport {
         do {
             return try await client.unary(
                 request: ClientRequest(message: request), descriptor: Self.method, serializer: PassThroughSerializer(),
-                deserializer: ProtobufDeserializer<Opentelemetry_Proto_Collector_Profiles_V1development_ExportProfilesServiceResponse>(),
-                options: options
+                deserializer: LenientResponseDeserializer(), options: options
             ) { response in
-                .accepted(rejectedProfiles: try response.message.partialSuccess.rejectedProfiles)
+                .accepted(rejectedProfiles: try response.message?.partialSuccess.rejectedProfiles ?? 0)
             }
         } catch let error as RPCError {
             // Cancelled by the exporter (its shutdown deadline): whatever status the call ended
@@ -76,6 +76,16 @@ public final class OTLPGRPCTransport: ExportTransport {
         if let status = retryable[code] { return .retryable(status: status, message: message) }
         let status = code == .invalidArgument ? "INVALID_ARGUMENT" : "\(code)".uppercased()
         return .rejected(status: status, message: message)
+    }
+}
+
+/// Decodes the receiver's response, or nil when it does not decode: the status said OK, so the
+/// request was taken, and an unreadable partial success must not turn it into a refusal.
+struct LenientResponseDeserializer: MessageDeserializer {
+    typealias Response = Opentelemetry_Proto_Collector_Profiles_V1development_ExportProfilesServiceResponse
+
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Response? {
+        try? serializedMessageBytes.withUnsafeBytes { try Response(serializedBytes: Array($0)) }
     }
 }
 

@@ -1,6 +1,8 @@
 /// The requests waiting to be sent, bounded in bytes: when an interval's requests do not fit,
 /// whole intervals are dropped, oldest first — never the request being sent — and handed back
-/// to be counted. A plain value; `ProfileExporter` keeps it under its lock.
+/// to be counted. (An interval split into several requests and partly sent already loses only
+/// its remaining requests: it goes first, as the oldest.) A plain value; `ProfileExporter` keeps
+/// it under its lock.
 struct ExportQueue {
     /// One request of one interval.
     struct Request: Sendable {

@@ -2,14 +2,26 @@ import LinuxSystem
 import TraceModel
 
 /// The directory (`export.spool-dir`) where requests still queued at shutdown wait for the next
-/// start. Each is one file, `request-NANOSECONDS-INDEX-SAMPLES.otlp.pb`, written atomically
-/// (`OutputDirectory`); at start the files are read back — only regular files of this user that
-/// nobody else can write, no larger than a request may be — queued first, and removed.
+/// start. Each is one file, `request-NANOSECONDS-INDEX-SAMPLES.otlp.pb`, written atomically and
+/// readable by this user only (`OutputDirectory`, 0600).
+///
+/// The agent runs as root and sends what it reads back, so the directory must be private: owned by
+/// this user and writable by nobody else (else someone could plant requests, or rename this user's
+/// own files into request names). Even then only regular files of this user with one link, that
+/// nobody else can write, no larger than a request may be, whose names parse as ours and whose
+/// sample count is plausible for their size, are read back — newest first, as many as the queue
+/// holds — and removed; anything else is left where it is.
 final class ExportSpool {
     private let directory: OutputDirectory
 
+    /// - Throws: when the directory cannot be made, opened or locked, or is not private.
     init(path: String) throws(OutputDirectoryError) {
         directory = try OutputDirectory(path: path)
+        guard directory.isPrivate else {
+            throw OutputDirectoryError(
+                path: path, "not private (owned by this user and writable by nobody else): spooled requests could be planted there",
+                errno: 0)
+        }
     }
 
     var path: String { directory.path }
@@ -19,7 +31,7 @@ final class ExportSpool {
         let stamp = UnixTime64.now().rawValue
         for (index, request) in requests.enumerated() {
             do {
-                try directory.write("request-\(stamp)-\(index)-\(request.samples).otlp.pb", bytes: request.bytes)
+                try directory.write("request-\(stamp)-\(index)-\(request.samples).otlp.pb", bytes: request.bytes, permissions: 0o600)
             } catch {
                 return (index, error)
             }
@@ -27,26 +39,50 @@ final class ExportSpool {
         return (requests.count, nil)
     }
 
-    /// The spooled requests, oldest first, removed from the directory as they are read. A file
-    /// that is not one of ours (a name that does not parse, another owner, too large) is left
-    /// where it is and named in `skipped`.
-    func load(maximumBytes: Int) -> (requests: [ExportQueue.Request], skipped: [String]) {
+    /// The spooled requests, oldest first: the newest whose bytes add up to at most `budget`,
+    /// each removed as it is read. Those beyond the budget are removed unread and returned in
+    /// `discarded` (their samples, from their names, to be counted); files that are not ours are
+    /// named in `skipped`.
+    func load(maximumBytes: Int, budget: Int) -> (requests: [ExportQueue.Request], discarded: UInt64, skipped: [String]) {
         guard let names = try? directory.names(where: { $0.hasPrefix("request-") && $0.hasSuffix(".otlp.pb") }) else {
-            return ([], [directory.path])
+            return ([], 0, [directory.path])
         }
-        var requests: [(order: (UInt64, Int), request: ExportQueue.Request)] = []
+        var spooled: [(order: (UInt64, Int), name: String, samples: UInt64)] = []
         var skipped: [String] = []
         for name in names {
             let fields = name.dropFirst("request-".count).dropLast(".otlp.pb".count).split(separator: "-")
-            guard fields.count == 3, let stamp = UInt64(fields[0]), let index = Int(fields[1]), let samples = UInt64(fields[2]),
-                let bytes = try? directory.readOwnFile(name, limit: maximumBytes)
-            else {
+            guard fields.count == 3, let stamp = UInt64(fields[0]), let index = Int(fields[1]), let samples = UInt64(fields[2]) else {
                 skipped.append(name)
                 continue
             }
-            directory.remove(name)
-            requests.append(((stamp, index), ExportQueue.Request(interval: -1 - requests.count, bytes: bytes, samples: samples)))
+            spooled.append(((stamp, index), name, samples))
         }
-        return (requests.sorted { $0.order < $1.order }.map(\.request), skipped)
+        var requests: [ExportQueue.Request] = []
+        var discarded: UInt64 = 0
+        var bytes = 0
+        for entry in spooled.sorted(by: { $0.order > $1.order }) {
+            guard bytes < budget else {
+                if directory.remove(entry.name) { discarded = discarded.addingClamped(entry.samples) } else { skipped.append(entry.name) }
+                continue
+            }
+            // A sample takes more than a byte of a request: a larger count is not one we wrote.
+            guard let content = try? directory.readOwnFile(entry.name, limit: maximumBytes), entry.samples <= UInt64(content.count),
+                bytes + content.count <= budget, directory.remove(entry.name)
+            else {
+                skipped.append(entry.name)
+                continue
+            }
+            bytes += content.count
+            requests.append(ExportQueue.Request(interval: -1 - requests.count, bytes: content, samples: entry.samples))
+        }
+        return (requests.reversed(), discarded, skipped)
+    }
+}
+
+extension UInt64 {
+    /// The sum, or `.max` where it would overflow.
+    func addingClamped(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

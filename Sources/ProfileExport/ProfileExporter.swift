@@ -71,17 +71,15 @@ public final class ProfileExporter: Sendable {
             } catch {
                 throw .spool(error)
             }
-            let (requests, _) = spool!.load(maximumBytes: configuration.maximumMessageBytes)
+            // As many as the queue holds, newest first; the older ones are counted as dropped.
+            let (requests, discarded, _) = spool!.load(maximumBytes: configuration.maximumMessageBytes, budget: configuration.queueBytes)
+            statistics.spooledSamplesLoaded = discarded
+            statistics.samplesDroppedQueueFull = discarded
             for request in requests {
                 statistics.spooledRequestsLoaded += 1
                 statistics.spooledSamplesLoaded += request.samples
                 statistics.samplesQueued += request.samples
-                let dropped = queue.append([request])
-                for old in dropped {
-                    statistics.intervalsDropped += 1
-                    statistics.samplesDroppedQueueFull += old.samples
-                    statistics.samplesQueued -= old.samples
-                }
+                _ = queue.append([request])
             }
         }
         var initial = State(queue: queue, statistics: statistics)
@@ -192,7 +190,9 @@ public final class ProfileExporter: Sendable {
                     state.statistics.bytesSent += request.bytes.count
                     state.statistics.samplesSent += request.samples
                     state.statistics.samplesQueued -= request.samples
-                    state.statistics.profilesRejectedByReceiver += rejectedProfiles
+                    // The receiver's number: clamped, never trusted to be in range.
+                    let (sum, overflow) = state.statistics.profilesRejectedByReceiver.addingReportingOverflow(max(0, rejectedProfiles))
+                    state.statistics.profilesRejectedByReceiver = overflow ? .max : sum
                 case .rejected(let status, let message):
                     state.queue.finishSending()
                     state.statistics.failedAttempts += 1

@@ -104,14 +104,22 @@ struct ProfileCommand: AsyncParsableCommand {
         var logger = Logger(label: "tracehandler")
         logger.logLevel = .warning
         guard let duration else {
-            let exporter = try makeExporter(configuration.export)
+            let exporter = try await makeExporter(configuration.export)
             let intervals = IntervalOutputs(outputs: outputs, formats: formats, exporter: exporter?.exporter)
             // Frames outlive the engine's two caches (`cache.size` each): a trace it still
             // counts has its frames here.
             let reporter = IntervalProfileReporter(
                 samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, onInterval: intervals.take)
-            let profiler = try makeProfiler(configuration, reporter, logger)
-            let (statistics, stop) = try await sample(with: profiler, configuration, until: nil)
+            let profiled: (ProfileStatistics, Int32?)
+            do {
+                profiled = try await sample(with: try makeProfiler(configuration, reporter, logger), configuration, until: nil)
+            } catch {
+                // What was queued (a spool read back at start, intervals already ended) is spooled
+                // or counted, not lost with the run.
+                if let exported = await exporter?.finish() { print("export: \(exported)") }
+                throw error
+            }
+            let (statistics, stop) = profiled
             print("stopped by \(signalName(stop)): the last interval was handed on")
             let exported = await exporter?.finish()
             printSummary(statistics)
@@ -176,13 +184,19 @@ struct ProfileCommand: AsyncParsableCommand {
 
     /// The exporter of `output.otlp.endpoint`, or nil without one; `finish` drains it (within
     /// `export.shutdown-timeout`) and closes its connection.
-    private func makeExporter(_ configuration: ExportConfiguration) throws -> (exporter: ProfileExporter, finish: () async -> ExportStatistics)? {
+    private func makeExporter(_ configuration: ExportConfiguration) async throws -> (exporter: ProfileExporter, finish: () async -> ExportStatistics)? {
         guard let endpoint = configuration.endpoint else { return nil }
         #if NetworkExport
         do {
             let transport = try OTLPGRPCTransport(
                 endpoint: endpoint, certificateAuthorityFile: configuration.certificateAuthorityFile, gzip: configuration.gzip)
-            let exporter = try ProfileExporter(configuration: configuration, transport: transport)
+            let exporter: ProfileExporter
+            do {
+                exporter = try ProfileExporter(configuration: configuration, transport: transport)
+            } catch {
+                await transport.close()
+                throw error
+            }
             return (exporter, {
                 let statistics = await exporter.shutdown()
                 await transport.close()

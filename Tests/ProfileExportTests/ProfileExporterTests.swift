@@ -216,6 +216,23 @@ final class ScriptedTransport: ExportTransport {
         #expect(access(planted, F_OK) == 0, "a file not ours is left where it is")
     }
 
+    /// A spool directory others can write is refused: what it holds could have been planted, and
+    /// the agent (root) would send it.
+    @Test func aSpoolDirectoryOthersCanWriteIsRefused() throws {
+        let directory = "/tmp/tracehandler-open-spool-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        mkdir(directory, 0o755)
+        chmod(directory, 0o777)
+        var configuration = Self.configuration()
+        configuration.spoolDirectory = directory
+        #expect {
+            try ProfileExporter(configuration: configuration, transport: ScriptedTransport([Self.accept]))
+        } throws: { error in
+            guard case ExportError.spool(let problem) = error else { return false }
+            return problem.problem.contains("not private")
+        }
+    }
+
     @Test func badSettingsNameTheirKey() {
         for (key, change) in [
             ("export.max-message-bytes", { (c: inout ExportConfiguration) in c.maximumMessageBytes = 100 }),
