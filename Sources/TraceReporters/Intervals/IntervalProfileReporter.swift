@@ -10,12 +10,6 @@ import Synchronization
 /// `bound.maximumStacks` distinct (comm, pid, stack) samples; beyond it, samples are counted in
 /// the interval's `[overflow]` entry. Every sample counted lands in exactly one interval.
 public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter {
-    private struct SampleKey: Hashable {
-        var comm: Comm
-        var pid: UInt32
-        var hash: TraceHash
-    }
-
     private struct State {
         var traces: RetainedTraces
         var counts: [SampleKey: UInt64] = [:]
@@ -56,13 +50,13 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock { add(UInt64(count), SampleKey(comm: meta.comm, pid: meta.pid, hash: traceHash), in: &$0) }
+        state.withLock { add(UInt64(count), SampleKey(meta, traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         state.withLock {
             $0.traces.keep(trace)
-            add(1, SampleKey(comm: meta.comm, pid: meta.pid, hash: trace.hash), in: &$0)
+            add(1, SampleKey(meta, trace.hash), in: &$0)
         }
     }
 

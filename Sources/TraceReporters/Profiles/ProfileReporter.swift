@@ -11,12 +11,6 @@ import Synchronization
 /// symbolizer tells of each file it resolved: give the engine and the symbolizer one
 /// `ExecutableQueue`, and the report stage passes them on, as `Profiler` does).
 public final class ProfileReporter: TraceReporter, ExecutableReporter {
-    private struct SampleKey: Hashable {
-        var comm: Comm
-        var pid: UInt32
-        var hash: TraceHash
-    }
-
     private struct State {
         var traces = KeptTraces()
         var counts: [SampleKey: UInt64] = [:]
@@ -45,13 +39,13 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock { add(UInt64(count), SampleKey(comm: meta.comm, pid: meta.pid, hash: traceHash), in: &$0) }
+        state.withLock { add(UInt64(count), SampleKey(meta, traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         state.withLock {
             keep(trace, in: &$0)
-            add(1, SampleKey(comm: meta.comm, pid: meta.pid, hash: trace.hash), in: &$0)
+            add(1, SampleKey(meta, trace.hash), in: &$0)
         }
     }
 

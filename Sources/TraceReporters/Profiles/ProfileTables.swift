@@ -1,5 +1,18 @@
 import TraceModel
 
+/// What a profile counts samples by: a stack of a comm and pid.
+struct SampleKey: Hashable {
+    var comm: Comm
+    var pid: UInt32
+    var hash: TraceHash
+
+    init(_ meta: TraceEventMeta, _ hash: TraceHash) {
+        comm = meta.comm
+        pid = meta.pid
+        self.hash = hash
+    }
+}
+
 /// One aggregated sample of a profile: a stack of a comm and pid, and how often it was seen.
 struct ProfileSample {
     var comm: String
