@@ -13,11 +13,11 @@ import Glibc
 /// A receiver played by the test: each call takes the next scripted answer (the last one
 /// repeats), after an optional delay that cancellation cuts short.
 final class ScriptedTransport: ExportTransport {
-    private let state: Mutex<(answers: [ExportOutcome], received: [[UInt8]], cancelled: Int)>
+    private let state: Mutex<(answers: [ExportOutcome], received: [[UInt8]], cancelled: Int, calls: Int)>
     private let delay: Duration
 
     init(_ answers: [ExportOutcome], delay: Duration = .zero) {
-        state = Mutex((answers, [], 0))
+        state = Mutex((answers, [], 0, 0))
         self.delay = delay
     }
 
@@ -27,7 +27,11 @@ final class ScriptedTransport: ExportTransport {
     /// Calls cancelled while the receiver was taking its time.
     var cancelled: Int { state.withLock { $0.cancelled } }
 
+    /// Calls begun.
+    var calls: Int { state.withLock { $0.calls } }
+
     func export(_ request: [UInt8], timeout: Duration) async -> ExportOutcome {
+        state.withLock { $0.calls += 1 }
         if delay > .zero {
             do {
                 try await Task.sleep(for: min(delay, timeout))
@@ -55,7 +59,9 @@ final class ScriptedTransport: ExportTransport {
         configuration.queueBytes = queueBytes
         configuration.retryInitial = .milliseconds(10)
         configuration.retryMaximum = .milliseconds(40)
-        configuration.shutdownTimeout = .seconds(5)
+        // Shutdown drains everything however long a busy test run keeps the sender from running;
+        // the tests of the deadline set their own.
+        configuration.shutdownTimeout = .seconds(600)
         return configuration
     }
 
@@ -96,8 +102,11 @@ final class ScriptedTransport: ExportTransport {
         }
     }
 
+    /// Waits for `condition`, for up to ten minutes (a busy parallel test run, under a sanitizer,
+    /// can keep a task from running for minutes).
     static func waitUntil(_ condition: () -> Bool) async throws {
-        for _ in 0..<10_000 where !condition() { try await Task.sleep(for: .milliseconds(1)) }
+        let deadline = ContinuousClock.now + .seconds(600)
+        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
     }
 
     @Test func everyIntervalIsSentInOrder() async throws {
@@ -185,6 +194,7 @@ final class ScriptedTransport: ExportTransport {
         let transport = ScriptedTransport([Self.accept], delay: .seconds(600))
         let exporter = try ProfileExporter(configuration: configuration, transport: transport)
         for interval in Self.intervals(2) { exporter.export(interval) }
+        try await Self.waitUntil { transport.calls > 0 }
         let statistics = await exporter.shutdown()
         #expect(transport.cancelled == 1 && transport.received.isEmpty)
         #expect(statistics.samplesDroppedAtShutdown == statistics.samples && statistics.isConserved, "\(statistics)")
@@ -211,6 +221,7 @@ final class ScriptedTransport: ExportTransport {
         chown(planted, 65534, 65534)
 
         let transport = ScriptedTransport([Self.accept])
+        configuration.shutdownTimeout = .seconds(600)
         let up = try ProfileExporter(configuration: configuration, transport: transport)
         let second = await up.shutdown()
         #expect(second.spooledRequestsLoaded == 2 && second.spooledSamplesLoaded == first.samples)
