@@ -89,9 +89,8 @@ public final class FoldedStacksReporter: TraceReporter {
     /// the profile's text is held once, not once more as lines.
     public func foldedStacks() -> [(stack: String, count: UInt64)] {
         let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
-        let entries = counts.lazy.map { key, count in
+        return StackFolding.fold(counts, frames: stacks.frames, overflow: overflow, capacity: counts.count) { key, count in
             StackFolding.Entry(comm: key.comm.description, frames: stacks[key.hash], hash: key.hash, count: count)
         }
-        return StackFolding.fold(entries, frames: stacks.frames, overflow: overflow, capacity: counts.count)
     }
 }

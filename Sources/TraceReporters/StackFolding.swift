@@ -15,16 +15,19 @@ enum StackFolding {
     /// The lines before their counts, most samples first (ties in text order). Traces that fold to
     /// the same text — the same functions at different instructions, which hash apart — are one
     /// line; `overflow` samples are one `[overflow]` line.
-    static func fold(_ entries: some Sequence<Entry>, frames: InternedFrames, overflow: UInt64, capacity: Int)
-        -> [(stack: String, count: UInt64)]
-    {
+    /// `entry` turns each element into what is folded (nil: left out); it does not escape, so a
+    /// render allocates no closure context.
+    static func fold<Elements: Sequence>(
+        _ elements: Elements, frames: InternedFrames, overflow: UInt64, capacity: Int, entry: (Elements.Element) -> Entry?
+    ) -> [(stack: String, count: UInt64)] {
         // Each frame's text once; each stack's as its line (a trace met under several comms is
         // folded once for each: rare, and cheaper than keeping every fold).
         let names = frames.frames.map { FrameNames.name(frames.names[Int($0.name)], type: $0.type) }
         var lines: [String: UInt64] = [:]
         lines.reserveCapacity(capacity + 1)
         if overflow > 0 { lines["[overflow];" + ProfileBound.overflowFrame] = overflow }
-        for entry in entries {
+        for element in elements {
+            guard let entry = entry(element) else { continue }
             var line = FrameNames.sanitized(entry.comm)
             if let ids = entry.frames {
                 // One allocation a line, with room for the count a writer appends.

@@ -91,9 +91,10 @@ public struct IntervalProfile: Sendable {
     /// Folded stacks (`FoldedStacksReporter.foldedStacks()`): one line per (comm, stack), the
     /// processes of a comm merged.
     public func foldedStacks() -> [(stack: String, count: UInt64)] {
-        let entries = samples.lazy.filter { $0.placeholder == nil }.map { sample in
-            StackFolding.Entry(comm: sample.comm, frames: sample.frames, hash: sample.traceHash, count: sample.count)
+        // The overflow entry (a placeholder) is folded from `overflowSamples`.
+        StackFolding.fold(samples, frames: frames, overflow: overflowSamples, capacity: samples.count) { sample in
+            sample.placeholder != nil
+                ? nil : StackFolding.Entry(comm: sample.comm, frames: sample.frames, hash: sample.traceHash, count: sample.count)
         }
-        return StackFolding.fold(entries, frames: frames, overflow: overflowSamples, capacity: samples.count)
     }
 }
