@@ -93,7 +93,7 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
                 number: state.number, start: state.start, end: end, samples: ProfileSample.mostFrequentFirst(samples),
                 frames: state.traces.frames, executables: state.executables, period: period, overflow: state.overflow, unknown: unknown)
             state.totals.add(interval)
-            state.counts = [:]
+            state.counts.removeAll(keepingCapacity: true)  // the next interval holds about as many
             state.overflow = 0
             state.start = end
             state.number += 1
