@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -82,3 +83,7 @@ int th_memfd_create(const char *name) {
     int fd = memfd_create(name, MFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
+
+int th_malloc_map_large_blocks(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+
+int th_malloc_release_free_pages(void) { return malloc_trim(0); }

@@ -64,6 +64,8 @@ final class IntervalOutputs: Sendable {
             print(line)
             fflush(nil)  // a supervisor (or a test) watching the output sees each interval as it is written
         }
+        // What the interval's encoding, and the tables built since the last one, freed.
+        HeapTuning.releaseFreePages()
     }
 
     private func write(_ interval: IntervalProfile, as format: OutputFormat, to name: String, in outputs: OutputDirectory) throws {

@@ -72,6 +72,9 @@ struct ProfileCommand: AsyncParsableCommand {
         // with its (empty) output written, rather than killing the process.
         catchStopSignals()
         defer { restoreStopSignals() }
+        // Symbol and unwind tables are built in bursts on the worker threads: what a burst frees
+        // goes back to the kernel instead of staying in their arenas (design/export.md).
+        HeapTuning.mapLargeBlocks()
         if let missing = KernelSupport.missingCapability() {
             throw CommandFailure("cannot profile: \(missing)")
         }

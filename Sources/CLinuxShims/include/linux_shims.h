@@ -36,6 +36,13 @@ uintptr_t th_vdso_base(void);
  * the descriptor or -errno. */
 int th_memfd_create(const char *name);
 
+/* glibc's allocator (malloc.h is no part of Swift's Glibc module): fixes the mmap threshold at
+ * `bytes`, which also stops glibc from raising it (mallopt M_MMAP_THRESHOLD); returns 1 when set. */
+int th_malloc_map_large_blocks(int bytes);
+
+/* Returns the free pages of every malloc arena to the kernel (malloc_trim(0)); 1 when any was. */
+int th_malloc_release_free_pages(void);
+
 /* Asks the CPU to start loading `bytes` from `p` into its caches (a hint; never faults): a stage
  * calls it for the next items of a batch while it works on the current one. Swift has no prefetch. */
 static inline void th_prefetch_read(const void *p, size_t bytes) {
