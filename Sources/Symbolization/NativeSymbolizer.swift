@@ -134,12 +134,12 @@ public final class NativeSymbolizer: TraceProcessor {
         let mapping = recent
         let named = mapping.table?._withUnsafeGuaranteedRef { table -> Bool in
             guard let virtualAddress = table.virtualAddress(forFileOffset: lookup &- mapping.start &+ mapping.fileOffset),
-                let index = table.symbolIndex(containing: virtualAddress)
+                let index = table.symbolIndex(containing: virtualAddress), let symbol = table.cachedDisplayName(index)
             else { return false }
             let frameAddress = virtualAddress &+ (address &- lookup)
             rows.set(
                 row, file: table.fileID, lineno: frameAddress, type: .native, mappingStart: mapping.start, mappingEnd: mapping.end,
-                mappingFileOffset: mapping.fileOffset, symbol: table.cachedDisplayName(index))
+                mappingFileOffset: mapping.fileOffset, symbol: symbol)
             return true
         }
         if named == true { return }

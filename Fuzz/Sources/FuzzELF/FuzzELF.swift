@@ -95,8 +95,10 @@ private func checkImageInMemory(_ bytes: UnsafeRawBufferPointer) {
     checkSorted(functions)
 }
 
-private func checkSorted(_ functions: [ELFFile.RawSymbol]) {
-    for (previous, next) in zip(functions, functions.dropFirst()) {
+private func checkSorted(_ functions: FunctionSymbols) {
+    for (previous, next) in zip(functions.symbols, functions.symbols.dropFirst()) {
         precondition(previous.start < next.start, "functions sorted, one per address")
     }
+    // Every name lies in the buffer, NUL-terminated.
+    for symbol in functions.symbols { _ = functions.name(of: symbol) }
 }

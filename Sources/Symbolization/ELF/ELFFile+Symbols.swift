@@ -18,85 +18,84 @@ extension ELFFile {
     /// named beside its `.dynsym` — the mini table leaves out the exported functions that
     /// `.dynsym` already names.
     func symbolTable(
-        from sections: Sections, debugFile: (file: ELFFile, sections: Sections)? = nil, miniDebugInfo: [RawSymbol] = []
+        from sections: Sections, debugFile: (file: ELFFile, sections: Sections)? = nil, miniDebugInfo: FunctionSymbols = FunctionSymbols()
     ) throws(SymbolizationError) -> SymbolTable {
-        var symbols: [RawSymbol] = []
+        var functions = FunctionSymbols()
         var isDynamicOnly = sections.symtab == nil && sections.dynsym != nil
+        // Names stay in the file unless a mini table's join them (those are in memory).
+        let leavingLargeNames = miniDebugInfo.isEmpty
         if let debugFile, let symtab = debugFile.sections.symtab {
-            symbols = try debugFile.file.readSymbols(symtab)
+            functions = try debugFile.file.readSymbols(symtab, leavingLargeNames: leavingLargeNames)
             isDynamicOnly = false
         }
-        if symbols.isEmpty, let section = sections.symtab ?? sections.dynsym { symbols = try readSymbols(section) }
+        if functions.isEmpty, let section = sections.symtab ?? sections.dynsym {
+            functions = try readSymbols(section, leavingLargeNames: leavingLargeNames)
+        }
         if !miniDebugInfo.isEmpty {
-            symbols = Self.sortedByAddress(symbols + miniDebugInfo)
+            functions.merge(miniDebugInfo)
             isDynamicOnly = false
         }
-        if symbols.isEmpty { throw .notELF(path: path, reason: "no function symbols") }
+        if functions.isEmpty { throw .notELF(path: path, reason: "no function symbols") }
         return SymbolTable(
-            fileID: try fileID(), buildID: buildID(sections.notes), isDynamicOnly: isDynamicOnly,
-            segments: segments(), symbols: symbols.map { ($0.start, $0.size, $0.name.utf8) })
-    }
-
-    /// A function symbol as a symbol section holds it, before it joins a `SymbolTable`.
-    struct RawSymbol {
-        var start: UInt64
-        var size: UInt64
-        var name: Substring
-        var isGlobal: Bool
+            fileID: try fileID(), buildID: buildID(sections.notes), isDynamicOnly: isDynamicOnly, segments: segments(), functions: functions)
     }
 
     /// The defined function symbols of a symbol section, sorted by address, one per address.
-    func readSymbols(_ section: OpaquePointer) throws(SymbolizationError) -> [RawSymbol] {
+    ///
+    /// `leavingLargeNames`: a string section of at least `SymbolNameSection.minimumBytes` in a
+    /// file on disk is left there (`FunctionSymbols.nameSection`), and not even read now.
+    func readSymbols(_ section: OpaquePointer, leavingLargeNames: Bool = false) throws(SymbolizationError) -> FunctionSymbols {
         var sectionHeader = GElf_Shdr()
         // A symbol entry is 24 bytes (ELF64) or 16 (ELF32); anything else is not a symbol table.
         guard gelf_getshdr(section, &sectionHeader) != nil, sectionHeader.sh_entsize >= 16, sectionHeader.sh_entsize <= 64,
-            let data = try boundedData(section)
-        else { return [] }
+            let data = try boundedData(section),
+            sectionHeader.sh_link < UInt32.max, let namesSection = elf_getscn(elf, Int(sectionHeader.sh_link))
+        else { return FunctionSymbols() }
+        var namesHeader = GElf_Shdr()
+        guard gelf_getshdr(namesSection, &namesHeader) != nil else { return FunctionSymbols() }
+        var functions = FunctionSymbols()
+        if leavingLargeNames, let fd, namesHeader.sh_type == UInt32(SHT_STRTAB), namesHeader.sh_size >= SymbolNameSection.minimumBytes,
+            namesHeader.sh_size <= Self.maximumSectionBytes
+        {
+            functions.nameSection = SymbolNameSection(duplicating: fd, offset: namesHeader.sh_offset, size: namesHeader.sh_size)
+        }
         // The names' section is read (by elf_strptr) only within the same bound.
-        guard sectionHeader.sh_link < UInt32.max, let names = elf_getscn(elf, Int(sectionHeader.sh_link)), try boundedData(names) != nil else {
-            return []
+        if functions.nameSection == nil {
+            guard let namesData = try boundedData(namesSection) else { return FunctionSymbols() }
+            // The function names are at most the section's bytes, and one reservation of them
+            // touches no page it does not fill.
+            functions.names.reserveCapacity(namesData.pointee.d_size)
         }
         let count = data.pointee.d_size / Int(sectionHeader.sh_entsize)
-        var symbols: [RawSymbol] = []
-        symbols.reserveCapacity(count / 2)
-        // Many symbols can share one long name: bound what the copies add up to, too.
-        var nameBytes: UInt64 = 0
+        functions.symbols.reserveCapacity(count / 2)
         for index in 0..<count {
             var symbol = GElf_Sym()
             guard gelf_getsym(data, Int32(truncatingIfNeeded: index), &symbol) != nil else { continue }
             let type = symbol.st_info & 0xf
-            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC), symbol.st_shndx != UInt16(SHN_UNDEF),
-                symbol.st_value != 0, let name = elf_strptr(elf, Int(sectionHeader.sh_link), Int(symbol.st_name))
+            guard type == UInt8(STT_FUNC) || type == UInt8(STT_GNU_IFUNC), symbol.st_shndx != UInt16(SHN_UNDEF), symbol.st_value != 0
             else { continue }
+            let isGlobal = symbol.st_info >> 4 == UInt8(STB_GLOBAL)
+            if functions.nameSection != nil {
+                // Read when the function is first named; an offset outside the section never is.
+                guard UInt64(symbol.st_name) < namesHeader.sh_size else { continue }
+                functions.symbols.append(.init(start: symbol.st_value, size: symbol.st_size, nameOffset: symbol.st_name, isGlobal: isGlobal))
+                continue
+            }
+            guard let name = elf_strptr(elf, Int(sectionHeader.sh_link), Int(symbol.st_name)) else { continue }
             var length = strnlen(name, Self.maximumNameBytes)
             // `name@VERSION` / `name@@VERSION` (versioned symbols in a debug file's .symtab):
             // the function's name is the part before.
             if let at = memchr(name, Int32(UInt8(ascii: "@")), length), UnsafeRawPointer(at) > UnsafeRawPointer(name) {
                 length = UnsafeRawPointer(at) - UnsafeRawPointer(name)
             }
-            nameBytes += UInt64(length)
-            guard nameBytes <= Self.maximumSectionBytes else {
+            // Many symbols can share one long name: bound what the copies add up to, too.
+            guard UInt64(functions.names.count + length) < Self.maximumSectionBytes else {
                 throw .notELF(path: path, reason: "symbol names of more than \(Self.maximumSectionBytes) bytes")
             }
-            let text = String(decoding: UnsafeRawBufferPointer(start: name, count: length), as: UTF8.self)
-            symbols.append(RawSymbol(
-                start: symbol.st_value, size: symbol.st_size, name: Substring(text),
-                isGlobal: symbol.st_info >> 4 == UInt8(STB_GLOBAL)))
+            functions.append(start: symbol.st_value, size: symbol.st_size, isGlobal: isGlobal, name: UnsafeRawBufferPointer(start: name, count: length))
         }
-        return Self.sortedByAddress(symbols)
-    }
-
-    /// Sorted by address; of aliases at one address, the sized, global one is kept.
-    static func sortedByAddress(_ symbols: [RawSymbol]) -> [RawSymbol] {
-        let sorted = symbols.sorted { a, b in
-            if a.start != b.start { return a.start < b.start }
-            if (a.size != 0) != (b.size != 0) { return a.size != 0 }
-            return a.isGlobal && !b.isGlobal
-        }
-        var unique: [RawSymbol] = []
-        unique.reserveCapacity(sorted.count)
-        for symbol in sorted where unique.last?.start != symbol.start { unique.append(symbol) }
-        return unique
+        functions.sortByAddress()
+        return functions
     }
 
     func segments() -> LoadSegments {

@@ -38,8 +38,8 @@ struct MiniDebugInfo {
 
     /// The local functions of `file`'s `.gnu_debugdata`; none when it has no such section or it
     /// is refused (and counted).
-    mutating func functions(of file: ELFFile, sections: ELFFile.Sections) -> [ELFFile.RawSymbol] {
-        guard let section = sections.debugData else { return [] }
+    mutating func functions(of file: ELFFile, sections: ELFFile.Sections) -> FunctionSymbols {
+        guard let section = sections.debugData else { return FunctionSymbols() }
         do {
             let functions = try Self.read(section, of: file)
             used += 1
@@ -49,11 +49,11 @@ struct MiniDebugInfo {
         } catch {
             corrupt += 1
         }
-        return []
+        return FunctionSymbols()
     }
 
     /// The defined functions of the `.symtab` of the ELF file compressed in `section`.
-    static func read(_ section: OpaquePointer, of file: ELFFile) throws(XZDecoder.Failure) -> [ELFFile.RawSymbol] {
+    static func read(_ section: OpaquePointer, of file: ELFFile) throws(XZDecoder.Failure) -> FunctionSymbols {
         var header = GElf_Shdr()
         guard gelf_getshdr(section, &header) != nil else { throw .corrupt("no section header") }
         // xz stores what it cannot compress as it is, so a stream is at most a little larger than

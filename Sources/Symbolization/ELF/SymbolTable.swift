@@ -23,41 +23,56 @@ public final class SymbolTable: @unchecked Sendable {
     private let starts: [UInt64]
     /// The end of each symbol (start + size), or 0 when the size is unknown (then it runs to the next).
     private let ends: [UInt64]
+    /// Where each name starts: in `names`, or in `nameSection` when the names stayed in the file.
     private let nameOffsets: [UInt32]
     private let names: [UInt8]
-    private var displayNames: [String?]
+    private let nameSection: SymbolNameSection?
+    /// Display names made so far, by symbol: only the functions traces met, a small part of a
+    /// large binary's (a slot per symbol cost 16 bytes each of 100 000 symbols).
+    private var displayNames: [Int: String] = [:]
 
-    init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: LoadSegments, symbols: [(start: UInt64, size: UInt64, name: Substring.UTF8View)]) {
+    init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: LoadSegments, functions: FunctionSymbols) {
         self.fileID = fileID
         self.buildID = buildID
         self.isDynamicOnly = isDynamicOnly
         self.segments = segments
-        var starts: [UInt64] = []
-        var ends: [UInt64] = []
+        starts = functions.symbols.map(\.start)
+        ends = functions.symbols.map { $0.size == 0 ? 0 : $0.start &+ $0.size }
+        nameSection = functions.nameSection
+        if nameSection != nil {
+            nameOffsets = functions.symbols.map(\.nameOffset)
+            names = []
+            return
+        }
+        // Exactly the kept names: the table holds them as long as it is cached, and the
+        // section's names of aliases and other symbols were only needed while reading.
+        var nameBytes = 0
+        for symbol in functions.symbols { nameBytes += (functions.name(of: symbol)?.count ?? 0) + 1 }
         var nameOffsets: [UInt32] = []
         var names: [UInt8] = []
-        starts.reserveCapacity(symbols.count)
-        ends.reserveCapacity(symbols.count)
-        nameOffsets.reserveCapacity(symbols.count)
-        for symbol in symbols {
-            starts.append(symbol.start)
-            ends.append(symbol.size == 0 ? 0 : symbol.start &+ symbol.size)
+        nameOffsets.reserveCapacity(functions.count)
+        names.reserveCapacity(nameBytes)
+        for symbol in functions.symbols {
             nameOffsets.append(UInt32(names.count))
-            names.append(contentsOf: symbol.name)
+            if let name = functions.name(of: symbol) { names.append(contentsOf: name) }
             names.append(0)
         }
-        self.starts = starts
-        self.ends = ends
         self.nameOffsets = nameOffsets
         self.names = names
-        displayNames = Array(repeating: nil, count: starts.count)
     }
 
     /// Function symbols in the table.
     public var symbolCount: Int { starts.count }
 
-    /// Approximate memory held, for the cache's bound (demangled names counted at their slot size).
-    public var byteCount: Int { starts.count * 36 + names.count + segments.byteCount + 256 }
+    /// Approximate memory held, for the cache's bound: 20 bytes a symbol, and its name or the
+    /// descriptor of the file that holds the names. The demangled names kept are not counted:
+    /// one per function that traces met, few of them.
+    public var byteCount: Int {
+        starts.count * 20 + names.count + (nameSection == nil ? 0 : SymbolNameSection.descriptorCost) + segments.byteCount + 256
+    }
+
+    /// Whether the names stayed in the file (`SymbolNameSection`).
+    public var namesStayInFile: Bool { nameSection != nil }
 
     /// The virtual address of a file offset, through the PT_LOAD segment that maps it.
     public func virtualAddress(forFileOffset offset: UInt64) -> UInt64? { segments.virtualAddress(forFileOffset: offset) }
@@ -69,8 +84,12 @@ public final class SymbolTable: @unchecked Sendable {
         return index
     }
 
-    /// The symbol's name as the file spells it.
-    public func rawName(_ index: Int) -> String {
+    /// The symbol's name as the file spells it; nil when it stayed in a file that no longer has
+    /// it (changed or truncated since).
+    public func rawName(_ index: Int) -> String? {
+        if let nameSection {
+            return nameSection.name(at: nameOffsets[index]).map { String(decoding: $0, as: UTF8.self) }
+        }
         let start = Int(nameOffsets[index])
         var end = start
         while names[end] != 0 { end += 1 }
@@ -78,12 +97,12 @@ public final class SymbolTable: @unchecked Sendable {
     }
 
     /// The symbol's name for people (demangled).
-    public func displayName(_ index: Int) -> String { Demangler.demangle(rawName(index)) }
+    public func displayName(_ index: Int) -> String? { rawName(index).map(Demangler.demangle) }
 
     /// `displayName`, made once and kept. Only under the symbolizer's lock.
-    func cachedDisplayName(_ index: Int) -> String {
+    func cachedDisplayName(_ index: Int) -> String? {
         if let name = displayNames[index] { return name }
-        let name = displayName(index)
+        guard let name = displayName(index) else { return nil }
         displayNames[index] = name
         return name
     }

@@ -67,7 +67,7 @@ final class SymbolTableCache {
             let debugFile = sections.symtab == nil
                 ? debugFiles.debugFile(for: file, sections: sections, originalDirectory: originalDirectory) : nil
             let localFunctions = sections.symtab == nil && debugFile == nil
-                ? miniDebugInfo.functions(of: file, sections: sections) : []
+                ? miniDebugInfo.functions(of: file, sections: sections) : FunctionSymbols()
             let table = try file.symbolTable(from: sections, debugFile: debugFile, miniDebugInfo: localFunctions)
             parses += 1
             byKey[key] = table.fileID

@@ -2,9 +2,9 @@ public import TraceModel
 
 /// The DWARF unwinder's bounds (`unwind.*` keys).
 public struct UnwinderConfiguration: Hashable, Sendable {
-    /// `unwind.table-bytes`: memory for unwind tables (16 bytes a row; glibc ≈ 460 KB); least
+    /// `unwind.table-bytes`: memory for unwind tables (6 bytes a row; glibc ≈ 170 KB); least
     /// recently used first. Default 64 MiB (glibc, the Swift runtime and a few hundred
-    /// small programs fit several times over; an 85 MB compiler alone needs about 40 MiB).
+    /// small programs fit many times over; an 85 MB compiler alone needs about 15 MiB).
     public var tableBytes = 64 << 20
     /// Processes whose mappings each unwind worker keeps (the agent's `symbolize.processes` sets
     /// this and the symbolizer's). Default 4096.
