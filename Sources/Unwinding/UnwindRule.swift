@@ -129,4 +129,6 @@ public enum UnsupportedRuleReason: UInt8, Sendable, Hashable, CaseIterable {
     case bpRule
     /// An offset does not fit the packed rule (CFA ±2 GiB, RBP ±32 KiB, return address ±128).
     case offsetRange
+    /// The table has 65 535 distinct rules already (`UnwindTable`: only crafted CFI has).
+    case tooManyRules
 }

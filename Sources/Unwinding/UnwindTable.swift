@@ -1,8 +1,15 @@
 /// The unwind rules of one ELF file, from its `.eh_frame` and optionally `.debug_frame`: sorted
-/// start addresses (file virtual addresses) and one 8-byte rule each. A row's rule holds from its
-/// start to the next row's start; gaps between FDEs have explicit `noRule` rows, so an address
-/// in a gap is not attributed to the function before it. Immutable, shared by every process
-/// that maps the file.
+/// start addresses (file virtual addresses) and a rule each. A row's rule holds from its start to
+/// the next row's start; gaps between FDEs have explicit `noRule` rows, so an address in a gap is
+/// not attributed to the function before it. Immutable, shared by every process that maps the
+/// file.
+///
+/// Six bytes a row: a start is 32 bits from the first row's start (a file's code spans far less
+/// than 4 GiB), a rule is a 16-bit index into the table's distinct rules (a few hundred in the
+/// largest binaries: the same prologues and epilogues again and again). Half a million rows of a
+/// 110 MB binary take 3 MiB, not the 8 MiB of 64-bit starts and 8-byte rules. What does not fit —
+/// rows more than 4 GiB above the first, more than 65 535 distinct rules, only in crafted CFI —
+/// is counted (`rowsBeyondSpan`, `unsupportedRows[.tooManyRules]`) and unwinds no frame.
 public final class UnwindTable: @unchecked Sendable {
     // @unchecked: `rows` points at memory this table allocates in `init`, writes there only,
     // never changes afterwards and frees in `deinit`.
@@ -13,17 +20,56 @@ public final class UnwindTable: @unchecked Sendable {
 
     init(starts: [UInt64], rules: [UnwindRule], statistics: UnwindTableStatistics) {
         precondition(starts.count == rules.count, "one rule per start")
-        let startStorage = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: starts.count)
-        _ = startStorage.initialize(from: starts)
-        let ruleStorage = UnsafeMutableBufferPointer<UnwindRule>.allocate(capacity: rules.count)
-        _ = ruleStorage.initialize(from: rules)
-        rows = Rows(starts: UnsafeBufferPointer(startStorage), rules: UnsafeBufferPointer(ruleStorage))
+        var statistics = statistics
+        let base = starts.first ?? 0
+        // Rows 4 GiB or more above the first are dropped; one `noRule` row at the last offset
+        // there is closes the table, unless the last row kept has no rule already.
+        var kept = starts.count
+        var closes = false
+        if let last = starts.last, last &- base >= UInt64(UInt32.max) {
+            kept = starts.firstIndex { $0 &- base >= UInt64(UInt32.max) } ?? starts.count
+            statistics.rowsBeyondSpan = starts.count - kept
+            closes = kept > 0 && rules[kept - 1] != .noRule
+        }
+        let count = kept + (closes ? 1 : 0)
+        let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: count)
+        let ruleIndices = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: count)
+        var palette: [UnwindRule] = []
+        var paletteIndex: [UnwindRule: UInt16] = [:]
+        func index(of rule: UnwindRule) -> UInt16 {
+            if let index = paletteIndex[rule] { return index }
+            // The last index is kept for the rule that stands in for all the others.
+            var rule = rule
+            if palette.count >= Int(UInt16.max) {
+                statistics.unsupportedRows[.tooManyRules, default: 0] += 1
+                rule = UnwindRule(cfa: .unsupported(.tooManyRules))
+                if let index = paletteIndex[rule] { return index }
+            }
+            let index = UInt16(palette.count)
+            palette.append(rule)
+            paletteIndex[rule] = index
+            return index
+        }
+        for row in 0..<kept {
+            offsets[row] = UInt32(starts[row] &- base)
+            ruleIndices[row] = index(of: rules[row])
+        }
+        if closes {
+            offsets[kept] = UInt32.max
+            ruleIndices[kept] = index(of: .noRule)
+        }
+        let rulePalette = UnsafeMutableBufferPointer<UnwindRule>.allocate(capacity: palette.count)
+        _ = rulePalette.initialize(from: palette)
+        rows = Rows(
+            base: base, offsets: UnsafeBufferPointer(offsets), ruleIndices: UnsafeBufferPointer(ruleIndices),
+            palette: UnsafeBufferPointer(rulePalette))
         self.statistics = statistics
     }
 
     deinit {
-        UnsafeMutableBufferPointer(mutating: rows.starts).deallocate()
-        UnsafeMutableBufferPointer(mutating: rows.rules).deallocate()
+        UnsafeMutableBufferPointer(mutating: rows.offsets).deallocate()
+        UnsafeMutableBufferPointer(mutating: rows.ruleIndices).deallocate()
+        UnsafeMutableBufferPointer(mutating: rows.palette).deallocate()
     }
 
     /// A table's rows as plain pointers: what the walker reads at every frame. Several unwind
@@ -32,13 +78,22 @@ public final class UnwindTable: @unchecked Sendable {
     /// one per trace); a `Rows` is copied without reference counting. Valid while its table lives.
     public struct Rows: @unchecked Sendable {
         // @unchecked: read-only views of memory that does not change (see `UnwindTable`).
-        let starts: UnsafeBufferPointer<UInt64>
-        let rules: UnsafeBufferPointer<UnwindRule>
+        /// The first row's start.
+        let base: UInt64
+        /// Each row's start − `base`, ascending.
+        let offsets: UnsafeBufferPointer<UInt32>
+        /// Each row's rule, as an index into `palette`.
+        let ruleIndices: UnsafeBufferPointer<UInt16>
+        /// The table's distinct rules.
+        let palette: UnsafeBufferPointer<UnwindRule>
 
         /// The rule for `address`, a virtual address of the table's file; `noRule` outside all FDEs.
         public func rule(at address: UInt64) -> UnwindRule {
-            guard let index = starts.lastIndex(atOrBelow: address) else { return .noRule }
-            return rules[index]
+            guard address >= base else { return .noRule }
+            // Clamped: an address 4 GiB or more above the first row is in the last row, as it
+            // would be with 64-bit starts.
+            guard let index = offsets.lastIndex(atOrBelow: UInt32(clamping: address &- base)) else { return .noRule }
+            return palette[Int(ruleIndices[index])]
         }
     }
 
@@ -55,16 +110,20 @@ public final class UnwindTable: @unchecked Sendable {
     }
 
     /// Rows in the table.
-    public var rowCount: Int { rows.starts.count }
+    public var rowCount: Int { rows.offsets.count }
 
-    /// Approximate memory held, for a cache's bound: 8 bytes of start and 8 of rule per row.
+    /// Distinct rules in the table.
+    public var distinctRuleCount: Int { rows.palette.count }
+
+    /// Approximate memory held, for a cache's bound: 6 bytes a row, 8 a distinct rule.
     public var byteCount: Int {
-        rows.starts.count * MemoryLayout<UInt64>.stride + rows.rules.count * MemoryLayout<UnwindRule>.stride + 256
+        rows.offsets.count * (MemoryLayout<UInt32>.stride + MemoryLayout<UInt16>.stride)
+            + rows.palette.count * MemoryLayout<UnwindRule>.stride + 256
     }
 
     /// The row at `index` (0 ..< rowCount): its start address and rule.
     public func row(_ index: Int) -> (start: UInt64, rule: UnwindRule) {
-        (rows.starts[index], rows.rules[index])
+        (rows.base &+ UInt64(rows.offsets[index]), rows.palette[Int(rows.ruleIndices[index])])
     }
 
     /// The rule for `address`, a virtual address of this file; `noRule` outside all FDEs.

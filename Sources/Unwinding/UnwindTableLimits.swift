@@ -1,7 +1,8 @@
 /// Bounds on what one table build may use, whatever the input says.
 public struct UnwindTableLimits: Sendable {
-    /// The most rows a table may hold (before merging); at 16 bytes a row, the default bounds a
-    /// table at 64 MiB. A build that needs more throws `UnwindTableError.tooManyRows`.
+    /// The most rows a table may hold (before merging); at the 16 bytes a row takes while the
+    /// table is built, the default bounds a build at 64 MiB. A build that needs more throws
+    /// `UnwindTableError.tooManyRows`.
     public var maximumRows: Int
     /// The deepest `DW_CFA_remember_state` nesting accepted; compilers use one or two levels.
     public var maximumRememberedStates: Int

@@ -58,7 +58,7 @@ import Testing
         // The PLT expression and the signal trampoline are both in libc.
         #expect((0 ..< table.rowCount).contains { if case .pltStub(8, 11) = table.row($0).rule.cfa { true } else { false } })
         #expect((0 ..< table.rowCount).contains { table.row($0).rule.cfa == .signalFrame })
-        print("libc.so.6: \(table.rowCount) rows, \(table.byteCount) bytes, \(comparison.rowsCompared) readelf rows agree, \(table.statistics)")
+        print("libc.so.6: \(table.rowCount) rows, \(table.distinctRuleCount) distinct rules, \(table.byteCount) bytes, \(comparison.rowsCompared) readelf rows agree, \(table.statistics)")
     }
 
     @Test func anOptimisedFixtureAgreesWithReadelf() throws {
@@ -82,7 +82,7 @@ import Testing
         let comparison = Self.compare(table, with: try ReadelfFrames(path: path), section: ".eh_frame")
         #expect(comparison.mismatches.isEmpty, "\(comparison.mismatches.prefix(10))")
         #expect(comparison.rowsCompared > 100_000)
-        print("gdb: \(table.rowCount) rows, \(table.byteCount) bytes, built in \(built), \(comparison.rowsCompared) readelf rows agree, \(table.statistics)")
+        print("gdb: \(table.rowCount) rows, \(table.distinctRuleCount) distinct rules, \(table.byteCount) bytes, built in \(built), \(comparison.rowsCompared) readelf rows agree, \(table.statistics)")
     }
 
     @Test func debugFrameAgreesWithReadelf() throws {
