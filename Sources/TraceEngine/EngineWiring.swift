@@ -56,9 +56,9 @@ final class EngineWiring: Sendable {
         unwind = unwinder.flatMap { c.unwind.workers > 0 ? UnwindStage(configuration: c.unwind, unwinder: $0, wait: c.wait) : nil }
         let k = c.symbolizeWorkers
         rawSlots = SlotStorage(count: c.rawTraceSlots) { RawTrace() }
-        convertedSlots = (0..<k).map { _ in
-            SlotStorage(count: c.convertedTraceSlots) { Trace(reservingCapacity: RawTrace.maxFrames) }
-        }
+        // Empty: a worker makes room in a slot when it first uses it (`SymbolizeStage`), so the
+        // slots a low sampling rate never reaches cost no memory (1024 slots of 128 frames, 8 MiB).
+        convertedSlots = (0..<k).map { _ in SlotStorage(count: c.convertedTraceSlots) { Trace() } }
         // Rings that carry slot ownership back are sized to the pool: they can never be full.
         sourceRing = SPSCRing(capacity: c.source.capacity)
         freeRawSlots = SPSCRing(capacity: c.rawTraceSlots)

@@ -38,6 +38,14 @@ public struct Trace: Hashable, Sendable {
 
     /// An empty trace whose columns have room for `capacity` frames.
     public init(reservingCapacity capacity: Int) {
+        reserveFrames(capacity)
+    }
+
+    /// Frames the columns have room for without allocating.
+    public var frameCapacity: Int { files.capacity }
+
+    /// Makes room in every column for `capacity` frames.
+    public mutating func reserveFrames(_ capacity: Int) {
         files.reserveCapacity(capacity)
         linenos.reserveCapacity(capacity)
         frameTypes.reserveCapacity(capacity)

@@ -82,6 +82,9 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         guard let slot = takeFreeSlot() else { return }  // abandoned: left in flight, stop counts it
         let raw = rawSlots.pointer(rawSlot)
         let trace = slots.pointer(slot)
+        // A slot's first use: seven allocations, once. Slots are reused most recent first, so a
+        // low sampling rate uses few of them.
+        if trace.pointee.frameCapacity < RawTrace.maxFrames { trace.pointee.reserveFrames(RawTrace.maxFrames) }
         let view = UnsafeBufferPointer(start: raw, count: 1)  // the slot, lent for the calls below
         processor.convertTrace(inPlace: view.span, into: &trace.pointee)
         trace.pointee.updateHash()  // the hash is the handler's, not the processor's (TraceProcessor)
