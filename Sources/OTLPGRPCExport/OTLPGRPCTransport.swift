@@ -5,6 +5,10 @@ import GRPCProtobuf
 public import ProfileExport
 import SwiftProtobuf
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Sends OTLP export requests to a receiver's `ProfilesService/Export` over gRPC (grpc-swift 2,
 /// HTTP/2 on SwiftNIO), gzip-compressed unless turned off, and sorts each status as the OTLP
 /// specification does (`ExportOutcome`).
@@ -31,13 +35,24 @@ public final class OTLPGRPCTransport: ExportTransport {
             }
             : .plaintext
         let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: endpoint.host, port: endpoint.port), transportSecurity: security,
+            target: Self.target(endpoint), transportSecurity: security,
             config: .defaults { config in
                 config.compression = .init(algorithm: gzip ? .gzip : .none, enabledAlgorithms: [.gzip])
             })
         let client = GRPCClient(transport: transport)
         self.client = client
         connections = Task { try? await client.runConnections() }
+    }
+
+    /// The receiver as gRPC resolves it: an IP address as itself, a name through DNS. Through
+    /// DNS an address would also become the TLS server name (SNI), which TLS does not allow: the
+    /// handshake with `otlps://127.0.0.1:PORT` never began. As itself it is no server name, and
+    /// the certificate is checked against the address.
+    private static func target(_ endpoint: ExportEndpoint) -> any ResolvableTarget {
+        var address = in6_addr()
+        if inet_pton(AF_INET, endpoint.host, &address) == 1 { return ResolvableTargets.IPv4.ipv4(address: endpoint.host, port: endpoint.port) }
+        if inet_pton(AF_INET6, endpoint.host, &address) == 1 { return ResolvableTargets.IPv6.ipv6(address: endpoint.host, port: endpoint.port) }
+        return ResolvableTargets.DNS.dns(host: endpoint.host, port: endpoint.port)
     }
 
     public func export(_ request: [UInt8], timeout: Duration) async -> ExportOutcome {
