@@ -63,9 +63,8 @@ let package = Package(
         .executable(name: "tracehandler-bench", targets: ["tracehandler-bench"]),
     ],
     traits: [
-        // Off by default: linking gRPC, SwiftNIO and BoringSSL into the agent raised its resident
-        // memory by about 70 MiB even when nothing is exported (design/export.md): the default
-        // agent stays lean until that is understood. `--traits NetworkExport` builds it in.
+        // Off by default: gRPC, SwiftNIO and BoringSSL add about 10 minutes to every build of the
+        // package on a 2-vCPU machine (design/export.md). `--traits NetworkExport` builds them in.
         .trait(
             name: "NetworkExport",
             description: "The agent's network exporters: OTLP/gRPC export (grpc-swift 2). "

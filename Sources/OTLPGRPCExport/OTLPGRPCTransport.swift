@@ -50,9 +50,10 @@ public final class OTLPGRPCTransport: ExportTransport {
     /// the certificate is checked against the address.
     private static func target(_ endpoint: ExportEndpoint) -> any ResolvableTarget {
         var address = in6_addr()
-        if inet_pton(AF_INET, endpoint.host, &address) == 1 { return ResolvableTargets.IPv4.ipv4(address: endpoint.host, port: endpoint.port) }
-        if inet_pton(AF_INET6, endpoint.host, &address) == 1 { return ResolvableTargets.IPv6.ipv6(address: endpoint.host, port: endpoint.port) }
-        return ResolvableTargets.DNS.dns(host: endpoint.host, port: endpoint.port)
+        let (host, port) = (endpoint.host, endpoint.port)
+        if inet_pton(AF_INET, host, &address) == 1 { return ResolvableTargets.IPv4.ipv4(address: host, port: port) }
+        if inet_pton(AF_INET6, host, &address) == 1 { return ResolvableTargets.IPv6.ipv6(address: host, port: port) }
+        return ResolvableTargets.DNS.dns(host: host, port: port)
     }
 
     public func export(_ request: [UInt8], timeout: Duration) async -> ExportOutcome {

@@ -3,8 +3,8 @@ public import TraceModel
 /// The symbolizer's bounds. Defaults suit a host with a few hundred processes.
 public struct SymbolizerConfiguration: Hashable, Sendable {
     /// Memory for ELF symbol tables, in bytes; least recently used tables go first. Default 64 MiB
-    /// (20 bytes a function, and the names of small files: the 210 MB swift-frontend's 241 000
-    /// functions take about 5 MiB, their 29 MB of names staying in the file).
+    /// (24 bytes a function, and the names of small files: the 210 MB swift-frontend's 241 000
+    /// functions take about 6 MiB, their 29 MB of names staying in the file).
     public var symbolTableBytes: Int = 64 << 20
     /// Processes whose mappings are kept. Default 4096.
     public var processes: Int = 4096

@@ -5,10 +5,10 @@
 /// file.
 ///
 /// Six bytes a row: a start is 32 bits from the first row's start (a file's code spans far less
-/// than 4 GiB), a rule is a 16-bit index into the table's distinct rules (a few hundred in the
-/// largest binaries: the same prologues and epilogues again and again). Half a million rows of a
+/// than 4 GiB), a rule is a 16-bit index into the table's distinct rules (a few hundred: 302 in
+/// glibc, 312 in gdb — the same prologues and epilogues again and again). Half a million rows of a
 /// 110 MB binary take 3 MiB, not the 8 MiB of 64-bit starts and 8-byte rules. What does not fit —
-/// rows more than 4 GiB above the first, more than 65 535 distinct rules, only in crafted CFI —
+/// rows 2³² − 1 bytes or more above the first, more than 65 535 distinct rules, only in crafted CFI —
 /// is counted (`rowsBeyondSpan`, `unsupportedRows[.tooManyRules]`) and unwinds no frame.
 public final class UnwindTable: @unchecked Sendable {
     // @unchecked: `rows` points at memory this table allocates in `init`, writes there only,
@@ -22,8 +22,8 @@ public final class UnwindTable: @unchecked Sendable {
         precondition(starts.count == rules.count, "one rule per start")
         var statistics = statistics
         let base = starts.first ?? 0
-        // Rows 4 GiB or more above the first are dropped; one `noRule` row at the last offset
-        // there is closes the table, unless the last row kept has no rule already.
+        // Rows 2³² − 1 bytes or more above the first are dropped; one `noRule` row at the last
+        // offset there is closes the table, unless the last row kept has no rule already.
         var kept = starts.count
         var closes = false
         if let last = starts.last, last &- base >= UInt64(UInt32.max) {
@@ -34,8 +34,9 @@ public final class UnwindTable: @unchecked Sendable {
         let count = kept + (closes ? 1 : 0)
         let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: count)
         let ruleIndices = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: count)
-        var palette: [UnwindRule] = []
-        var paletteIndex: [UnwindRule: UInt16] = [:]
+        // `noRule` first: gaps between FDEs keep it however many other rules come.
+        var palette: [UnwindRule] = [.noRule]
+        var paletteIndex: [UnwindRule: UInt16] = [.noRule: 0]
         func index(of rule: UnwindRule) -> UInt16 {
             if let index = paletteIndex[rule] { return index }
             // The last index is kept for the rule that stands in for all the others.

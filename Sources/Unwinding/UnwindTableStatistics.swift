@@ -17,8 +17,8 @@ public struct UnwindTableStatistics: Sendable, Equatable {
     public internal(set) var rowsBeforeMerging = 0
     /// Table rows whose rule is `unsupported`, by reason.
     public internal(set) var unsupportedRows: [UnsupportedRuleReason: Int] = [:]
-    /// Rows more than 4 GiB above the table's first row (`UnwindTable`): dropped; addresses
-    /// there have no rule.
+    /// Rows 2³² − 1 bytes or more above the table's first row (`UnwindTable`): dropped;
+    /// addresses there have no rule.
     public internal(set) var rowsBeyondSpan = 0
 
     /// All skipped entries, whatever the reason.

@@ -43,16 +43,20 @@ import Testing
     }
 
     @Test func rulesPastTheIndexRangeAreUnsupportedAndCounted() {
-        // 65 535 distinct rules fill the 16-bit indices; the rows after them share one
-        // `unsupported(.tooManyRules)`.
-        let distinct = Int(UInt16.max) + 10
-        let starts = (0..<distinct).map { UInt64(0x10_0000 + 4 * $0) }
-        let rules = (0..<distinct).map { UnwindRule(cfa: .spOffset(Int32(8 + 8 * $0))) }
+        // 65 535 distinct rules fill the 16-bit indices after `noRule`'s; the rows after them
+        // share one `unsupported(.tooManyRules)`, and a gap after them still has no rule.
+        let ownIndices = Int(UInt16.max) - 1
+        let distinct = ownIndices + 10
+        var starts = (0..<distinct).map { UInt64(0x10_0000 + 4 * $0) }
+        var rules = (0..<distinct).map { UnwindRule(cfa: .spOffset(Int32(8 + 8 * $0))) }
+        starts.append(starts[distinct - 1] + 4)
+        rules.append(.noRule)
         let table = UnwindTable(starts: starts, rules: rules, statistics: UnwindTableStatistics())
         #expect(table.distinctRuleCount == Int(UInt16.max) + 1)
         #expect(table.statistics.unsupportedRows[.tooManyRules] == 10)
-        #expect(table.rule(at: starts[Int(UInt16.max) - 1]) == rules[Int(UInt16.max) - 1])
-        #expect(table.rule(at: starts[Int(UInt16.max)]) == UnwindRule(cfa: .unsupported(.tooManyRules)))
+        #expect(table.rule(at: starts[ownIndices - 1]) == rules[ownIndices - 1])
+        #expect(table.rule(at: starts[ownIndices]) == UnwindRule(cfa: .unsupported(.tooManyRules)))
         #expect(table.rule(at: starts[distinct - 1] + 1) == UnwindRule(cfa: .unsupported(.tooManyRules)))
+        #expect(table.rule(at: starts[distinct]) == .noRule)
     }
 }

@@ -62,8 +62,8 @@ extension ELFFile {
         // The names' section is read (by elf_strptr) only within the same bound.
         if functions.nameSection == nil {
             guard let namesData = try boundedData(namesSection) else { return FunctionSymbols() }
-            // The function names are at most the section's bytes, and one reservation of them
-            // touches no page it does not fill.
+            // Room for the section's bytes, a guess (shared names are copied once per symbol);
+            // one reservation touches no page it does not fill.
             functions.names.reserveCapacity(namesData.pointee.d_size)
         }
         let count = data.pointee.d_size / Int(sectionHeader.sh_entsize)

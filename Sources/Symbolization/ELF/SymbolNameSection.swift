@@ -13,9 +13,12 @@ import Glibc
 /// cache keeps open).
 ///
 /// The file belongs to whoever wrote it and may change after the table is built: a name is read
-/// with `pread`, at most `ELFFile.maximumNameBytes`, never past the section's end as it was
-/// when the table was built; a short read or a name without its NUL is no name (the frame keeps
-/// `module+0xoffset`). The file is never mapped, so truncating it cannot fault the agent.
+/// with `pread`, at most `ELFFile.maximumNameBytes` (and a byte, to see where a longer one is
+/// cut), never past the section's end as it was when the table was built; a short read or a name
+/// without its NUL is no name (the frame keeps `module+0xoffset`). The file is never mapped, so
+/// truncating it cannot fault the agent. Unlike names read into memory, a symbol whose name is
+/// unterminated is found before its name is read: it names nothing, where in memory it would
+/// have been left out.
 final class SymbolNameSection: Sendable {
     /// Sections smaller than this are copied into the table: 1 MiB, about 12 000 C++ or Swift
     /// names.
@@ -31,7 +34,9 @@ final class SymbolNameSection: Sendable {
     /// Reads the section at `offset`, `size` bytes, through a duplicate of `fd` (kept for the
     /// table's lifetime); nil when no descriptor is left to duplicate.
     init?(duplicating fd: Int32, offset: UInt64, size: UInt64) {
-        descriptor = dup(fd)
+        // Close-on-exec, as every descriptor the symbolizer opens: a host that embeds the engine
+        // and starts programs does not hand them the files it symbolizes.
+        descriptor = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard descriptor >= 0 else { return nil }
         self.offset = offset
         self.size = size
@@ -50,10 +55,13 @@ final class SymbolNameSection: Sendable {
         var bytes = [UInt8](repeating: 0, count: wanted)
         let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, wanted, off_t(position)) }
         guard read > 0 else { return nil }
-        var length = bytes[..<read].firstIndex(of: 0) ?? (read > ELFFile.maximumNameBytes ? ELFFile.maximumNameBytes : -1)
-        guard length > 0 else { return nil }
-        // `name@VERSION` / `name@@VERSION`: the function's name is the part before.
-        if let at = bytes[1..<length].firstIndex(of: UInt8(ascii: "@")) { length = at }
+        // As `ELFFile.readSymbols` cuts the names it copies: at the NUL, at most
+        // `maximumNameBytes`; a name without its NUL in the section is none.
+        guard var length = bytes[..<read].firstIndex(of: 0) ?? (read > ELFFile.maximumNameBytes ? ELFFile.maximumNameBytes : nil)
+        else { return nil }
+        // `name@VERSION` / `name@@VERSION`: the function's name is the part before (a name that
+        // starts with `@` is kept whole).
+        if let at = bytes[..<length].firstIndex(of: UInt8(ascii: "@")), at > 0 { length = at }
         bytes.removeSubrange(length...)
         return bytes
     }

@@ -5,8 +5,8 @@ import Unwinding
 /// offset into the file's virtual addresses. Built once per file (`ELFFile.symbolTable()`), shared
 /// by every process that maps the file, immutable but for the display names it demangles lazily.
 public final class SymbolTable: @unchecked Sendable {
-    // @unchecked: everything is immutable after init except `displayNames`, which only
-    // `cachedDisplayName` touches, and `isEvicted`, which only `SymbolTableCache` sets; the
+    // @unchecked: everything is immutable after init except `displayNameSlots` and
+    // `displayNames`, which only `cachedDisplayName` touches, and `isEvicted`, which only `SymbolTableCache` sets; the
     // symbolizer calls both under its lock.
     /// The file's identity (`FileIdentity`: XXH3-128 over its first and last 4 KiB and its length),
     /// the file of every frame named from this table.
@@ -27,9 +27,13 @@ public final class SymbolTable: @unchecked Sendable {
     private let nameOffsets: [UInt32]
     private let names: [UInt8]
     private let nameSection: SymbolNameSection?
-    /// Display names made so far, by symbol: only the functions traces met, a small part of a
-    /// large binary's (a slot per symbol cost 16 bytes each of 100 000 symbols).
-    private var displayNames: [Int: String] = [:]
+    /// Display names made so far: a symbol's slot is 0 (none yet), `unreadableName` (its name
+    /// could not be read from the file, `SymbolNameSection`: not read again for every frame in
+    /// it), or 1 + where its name is in `displayNames`. The slots are made at the first name, 4
+    /// bytes a symbol (an optional string each took 16); a lookup per frame stays an array index.
+    private var displayNameSlots: [UInt32] = []
+    private var displayNames: [String] = []
+    private static let unreadableName = UInt32.max
 
     init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: LoadSegments, functions: FunctionSymbols) {
         self.fileID = fileID
@@ -64,11 +68,11 @@ public final class SymbolTable: @unchecked Sendable {
     /// Function symbols in the table.
     public var symbolCount: Int { starts.count }
 
-    /// Approximate memory held, for the cache's bound: 20 bytes a symbol, and its name or the
-    /// descriptor of the file that holds the names. The demangled names kept are not counted:
-    /// one per function that traces met, few of them.
+    /// Approximate memory held, for the cache's bound: 24 bytes a symbol (its display-name slot
+    /// included), and its name or the descriptor of the file that holds the names. The demangled
+    /// names kept are not counted: one per function that traces met, few of them.
     public var byteCount: Int {
-        starts.count * 20 + names.count + (nameSection == nil ? 0 : SymbolNameSection.descriptorCost) + segments.byteCount + 256
+        starts.count * 24 + names.count + (nameSection == nil ? 0 : SymbolNameSection.descriptorCost) + segments.byteCount + 256
     }
 
     /// Whether the names stayed in the file (`SymbolNameSection`).
@@ -101,9 +105,16 @@ public final class SymbolTable: @unchecked Sendable {
 
     /// `displayName`, made once and kept. Only under the symbolizer's lock.
     func cachedDisplayName(_ index: Int) -> String? {
-        if let name = displayNames[index] { return name }
-        guard let name = displayName(index) else { return nil }
-        displayNames[index] = name
+        if displayNameSlots.isEmpty { displayNameSlots = Array(repeating: 0, count: starts.count) }
+        let slot = displayNameSlots[index]
+        if slot == Self.unreadableName { return nil }
+        if slot != 0 { return displayNames[Int(slot) - 1] }
+        guard let name = displayName(index) else {
+            displayNameSlots[index] = Self.unreadableName
+            return nil
+        }
+        displayNames.append(name)
+        displayNameSlots[index] = UInt32(displayNames.count)
         return name
     }
 }
