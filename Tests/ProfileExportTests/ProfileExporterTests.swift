@@ -191,6 +191,9 @@ final class ScriptedTransport: ExportTransport {
     @Test func shutdownCancelsTheCallInFlightAtItsDeadline() async throws {
         var configuration = Self.configuration()
         configuration.shutdownTimeout = .milliseconds(300)
+        // The call outlasts any delay of the deadline's task: with the default 10 s it could end
+        // by its own timeout first, and the deadline fall between two calls.
+        configuration.timeout = .seconds(600)
         let transport = ScriptedTransport([Self.accept], delay: .seconds(600))
         let exporter = try ProfileExporter(configuration: configuration, transport: transport)
         for interval in Self.intervals(2) { exporter.export(interval) }
