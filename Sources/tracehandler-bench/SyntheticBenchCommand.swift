@@ -106,7 +106,8 @@ func printTable(_ results: [SyntheticResult], workload: SyntheticWorkload) {
             print("  ring high-water: " + result.ringHighWaterMarks.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
         print("  CPU s: " + result.threadCPUSeconds.sorted { $0.key < $1.key }.map { "\($0.key) \(rounded($0.value))" }.joined(separator: ", ")
-            + "; peak RSS \(Int(result.peakRSSMebibytes)) MiB; allocations per trace \(String(format: "%.4f", result.allocationsPerTrace))")
+            + "; peak RSS \(Int(result.peakRSSMebibytes)) MiB; allocations per trace \(String(format: "%.4f", result.allocationsPerTrace))"
+                + " (\(String(format: "%.4f", result.steadyAllocationsPerTrace)) in the second half)")
     }
     let staged = results.filter { $0.topology == "staged" }
     let serial = results.filter { $0.topology == "serial" }
