@@ -34,6 +34,9 @@
 //                    shutdown deadline, spool (no network code: an ExportTransport does the sending).
 //   OTLPGRPCExport   The OTLP/gRPC transport (grpc-swift 2) and the types generated from
 //                    opentelemetry-proto; built with the NetworkExport trait (--traits NetworkExport).
+//   SelfMetrics      The agent's own counters as a Prometheus exposition (swift-prometheus), from
+//                    the statistics the run summary prints.
+//   MetricsEndpoint  The HTTP/1.1 server of `/metrics` (SwiftNIO); built with the NetworkExport trait.
 //   CZlib            System library zlib: gzip for pprof profiles.
 //   CLZMA            System library liblzma: the xz-compressed mini symbol table (.gnu_debugdata).
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
@@ -67,11 +70,13 @@ let package = Package(
         // package on a 2-vCPU machine (design/export.md). `--traits NetworkExport` builds them in.
         .trait(
             name: "NetworkExport",
-            description: "The agent's network exporters: OTLP/gRPC export (grpc-swift 2). "
+            description: "The agent's network endpoints: OTLP/gRPC export (grpc-swift 2) and the /metrics server (SwiftNIO). "
                 + "Off, the library and the agent build without gRPC and SwiftNIO."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
@@ -155,6 +160,21 @@ let package = Package(
             ]
         ),
         .target(
+            name: "SelfMetrics",
+            dependencies: [
+                "TraceProfiler", "TraceEngine", "KernelPath", "Symbolization", "ProfileExport", "TraceReporters",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
+            name: "MetricsEndpoint",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["NetworkExport"])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["NetworkExport"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["NetworkExport"])),
+            ]
+        ),
+        .target(
             name: "TraceServices",
             dependencies: [
                 "TraceModel", "TraceEngine", "TraceProfiler",
@@ -166,7 +186,9 @@ let package = Package(
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
                 "LinuxSystem", "Symbolization", "AgentConfiguration", "CommandLineSupport", "TraceProfiler", "ProfileExport",
+                "SelfMetrics",
                 .target(name: "OTLPGRPCExport", condition: .when(traits: ["NetworkExport"])),
+                .target(name: "MetricsEndpoint", condition: .when(traits: ["NetworkExport"])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -191,6 +213,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "UnwindingTests", dependencies: ["Unwinding"]),
+        .testTarget(name: "SelfMetricsTests", dependencies: ["SelfMetrics", "TraceProfiler", "TraceEngine", "ProfileExport", "TraceReporters"]),
         .testTarget(name: "ProfileExportTests", dependencies: ["ProfileExport", "TraceModel", "TraceReporters", "LinuxSystem"]),
         .testTarget(
             name: "AgentConfigurationTests",

@@ -28,6 +28,8 @@ public struct AgentConfiguration: Hashable, Sendable {
     public var export = ExportConfiguration()
     /// What SIGHUP (a closed terminal, an ssh disconnect) does to a running profile. Default `stop`.
     public var hangup = HangupAction.stop
+    /// Where `profile` serves its Prometheus metrics (`/metrics`); by default nowhere.
+    public var metricsListen: ListenAddress?
 
     /// The formats `outputFormat` names; empty when it names something else, or `none`.
     public var outputFormats: [OutputFormat] {

@@ -221,6 +221,14 @@ public enum ConfigurationKeys {
             "export.spool-dir", "Where requests still queued at shutdown are kept and sent at the next start; empty: they are dropped (counted).",
             "a directory path or empty", \.export.spoolDirectory),
         ConfigurationKey(
+            name: "metrics.listen",
+            help: "Where `profile` serves its counters in the Prometheus text format, at /metrics: HOST:PORT (port 0: any free port); empty: off.",
+            allowed: "HOST:PORT or [IPV6]:PORT (port 0 ... 65535) or empty", read: { $0.metricsListen?.description ?? "" },
+            write: { c, text in
+                c.metricsListen = ListenAddress(text)
+                return text.isEmpty || c.metricsListen != nil
+            }),
+        ConfigurationKey(
             name: "signals.hangup", help: "What SIGHUP (a closed terminal) does to `profile`: stop (as SIGTERM: write what was sampled) or ignore.",
             allowed: "stop, ignore", read: { $0.hangup.rawValue },
             write: { c, text in

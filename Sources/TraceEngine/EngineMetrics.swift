@@ -34,7 +34,7 @@ final class EngineMetrics: Sendable {
                 for (counter, value) in stage.counts where value > 0 {
                     let key = Key(stage: name, counter: counter)
                     var entry = published[key] ?? Published(
-                        counter: Counter(label: "tracehandler_engine_\(counter)", dimensions: [("stage", name)], factory: factory),
+                        counter: Counter(label: "tracehandler_engine_\(counter)_total", dimensions: [("stage", name)], factory: factory),
                         value: 0)
                     if value > entry.value {
                         entry.counter.increment(by: Int64(clamping: value - entry.value))

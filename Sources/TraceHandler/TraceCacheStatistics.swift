@@ -15,13 +15,13 @@ public enum TraceCacheMetric: Int, CaseIterable, Sendable {
     /// four counters moves.
     case bpfTraceCacheMiss
 
-    /// The swift-metrics counter's label (`tracehandler_um_trace_cache_hit`, …).
+    /// The swift-metrics counter's label (`tracehandler_um_trace_cache_hit_total`, …).
     public var label: String {
         switch self {
-        case .umTraceCacheHit: "tracehandler_um_trace_cache_hit"
-        case .umTraceCacheMiss: "tracehandler_um_trace_cache_miss"
-        case .bpfTraceCacheHit: "tracehandler_bpf_trace_cache_hit"
-        case .bpfTraceCacheMiss: "tracehandler_bpf_trace_cache_miss"
+        case .umTraceCacheHit: "tracehandler_um_trace_cache_hit_total"
+        case .umTraceCacheMiss: "tracehandler_um_trace_cache_miss_total"
+        case .bpfTraceCacheHit: "tracehandler_bpf_trace_cache_hit_total"
+        case .bpfTraceCacheMiss: "tracehandler_bpf_trace_cache_miss_total"
         }
     }
 

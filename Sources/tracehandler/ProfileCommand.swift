@@ -5,6 +5,7 @@ import KernelPath
 import LinuxSystem
 import Logging
 import ProfileExport
+import SelfMetrics
 import Symbolization
 import Synchronization
 import TraceEngine
@@ -114,8 +115,16 @@ struct ProfileCommand: AsyncParsableCommand {
             let reporter = IntervalProfileReporter(
                 samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, onInterval: intervals.take)
             let profiled: (ProfileStatistics, Int32?)
+            var serving: MetricsServing?
+            defer { serving?.stop() }
             do {
-                profiled = try await sample(with: try makeProfiler(configuration, reporter, logger), configuration, until: nil)
+                let profiler = try makeProfiler(configuration, reporter, logger)
+                serving = try await MetricsServing.start(configuration.metricsListen) { [exporter = exporter?.exporter] in
+                    AgentMetricsSnapshot(
+                        profile: profiler.statistics(), export: exporter?.statistics, intervals: reporter.totals,
+                        peakResidentBytes: peakRSSMebibytes() * 1_048_576)
+                }
+                profiled = try await sample(with: profiler, configuration, until: nil)
             } catch {
                 // What was queued (a spool read back at start, intervals already ended) is spooled
                 // or counted, not lost with the run.
@@ -141,6 +150,10 @@ struct ProfileCommand: AsyncParsableCommand {
         let profile = formats.contains(.pprof) || formats.contains(.otlp) ? ProfileReporter(samplingPeriod: period, bound: bound) : nil
         let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
         let profiler = try makeProfiler(configuration, reporter, logger)
+        let serving = try await MetricsServing.start(configuration.metricsListen) {
+            AgentMetricsSnapshot(profile: profiler.statistics(), export: nil, intervals: nil, peakResidentBytes: peakRSSMebibytes() * 1_048_576)
+        }
+        defer { serving?.stop() }
         let (statistics, interrupted) = try await sample(with: profiler, configuration, until: duration)
         let (started, sampled) = (statistics.startTime, statistics.duration)
 

@@ -178,4 +178,21 @@ import TraceModel
             (error as? ConfigurationError).map { $0.key == "--config" && $0.allowed.contains("bytes") } ?? false
         }
     }
+
+    /// `metrics.listen`: HOST:PORT or [IPV6]:PORT, port 0 for any; anything else names the key.
+    @Test func aMetricsAddressIsAHostAndAPort() async throws {
+        #expect(ListenAddress("127.0.0.1:9464") == ListenAddress(host: "127.0.0.1", port: 9464))
+        #expect(ListenAddress("[::1]:0") == ListenAddress(host: "::1", port: 0))
+        #expect(ListenAddress("[::1]:0")?.description == "[::1]:0")
+        #expect(ListenAddress("localhost:80")?.host == "localhost")
+        for bad in ["", "127.0.0.1", ":9464", "::1:9464", "host:65536", "host:-1", "ho st:80", "host:80/metrics", "[]:80"] {
+            #expect(ListenAddress(bad) == nil, "\(bad)")
+        }
+        let loaded = try await AgentConfiguration.load(file: nil, environment: [:], settings: ["metrics.listen=0.0.0.0:9464"])
+        #expect(loaded.metricsListen == ListenAddress(host: "0.0.0.0", port: 9464))
+        #expect(try await AgentConfiguration.load(file: nil, environment: [:], settings: []).metricsListen == nil)
+        await #expect { _ = try await AgentConfiguration.load(file: nil, environment: [:], settings: ["metrics.listen=9464"]) } throws: { error in
+            (error as? ConfigurationError)?.key == "metrics.listen"
+        }
+    }
 }

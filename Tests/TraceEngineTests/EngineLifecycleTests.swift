@@ -210,11 +210,11 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
             EngineLifecycleTests.EndlessTraces(base: syntheticTraces(count: 64, distinct: 64), handedOut: handedOut))
         let run = Task { try await engine.run(source: source) }
         // While running: some reports are already published.
-        #expect(await eventually { metrics.counterTotal(label: "tracehandler_engine_reported") > 1_000 })
+        #expect(await eventually { metrics.counterTotal(label: "tracehandler_engine_reported_total") > 1_000 })
         run.cancel()
         let statistics = try await run.value
-        #expect(metrics.counterTotal(label: "tracehandler_engine_reported") == Int64(statistics.reported))
-        #expect(metrics.counterTotal(label: "tracehandler_engine_received", dimensions: [("stage", "source")]) == Int64(statistics.produced))
+        #expect(metrics.counterTotal(label: "tracehandler_engine_reported_total") == Int64(statistics.reported))
+        #expect(metrics.counterTotal(label: "tracehandler_engine_received_total", dimensions: [("stage", "source")]) == Int64(statistics.produced))
         #expect(try metrics.expectGauge("tracehandler_engine_ring_high_water", [("stage", "source")]).lastValue ?? 0 > 0)
     }
 }
