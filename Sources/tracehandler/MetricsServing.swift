@@ -12,6 +12,17 @@ import MetricsEndpoint
 struct MetricsServing {
     private let serving: Task<Void, Never>
 
+    /// Throws when `address` is set in an agent built without the endpoint: checked before the
+    /// run creates its output directory or loads a sampler.
+    static func checkAvailable(_ address: ListenAddress?) throws {
+        #if !NetworkExport
+        if address != nil { throw unavailable }
+        #endif
+    }
+
+    private static let unavailable = CommandFailure(
+        "metrics.listen: this tracehandler was built without its NetworkExport trait (swift build --traits NetworkExport)")
+
     /// Binds `address` (nil: no endpoint) and serves `snapshot`; prints the address it serves.
     static func start(_ address: ListenAddress?, snapshot: @escaping @Sendable () -> AgentMetricsSnapshot) async throws -> MetricsServing? {
         guard let address else { return nil }
@@ -27,7 +38,7 @@ struct MetricsServing {
         print("metrics: serving http://\(host):\(server.port)/metrics")
         return MetricsServing(serving: Task { try? await server.run { metrics.exposition(snapshot()) } })
         #else
-        throw CommandFailure("metrics.listen: this tracehandler was built without its NetworkExport trait (swift build --traits NetworkExport)")
+        throw unavailable
         #endif
     }
 

@@ -82,6 +82,7 @@ struct ProfileCommand: AsyncParsableCommand {
         if let pid { try checkIsProcess(pid) }
         var configuration = try await options.load(extra: flagSettings)
         configuration.pid = pid
+        try MetricsServing.checkAvailable(configuration.metricsListen)
         if configuration.hangup == .ignore { signal(SIGHUP, SIG_IGN) }
         let outputDir = configuration.outputDirectory
         let formats = configuration.outputFormats
