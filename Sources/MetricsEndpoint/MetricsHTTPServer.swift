@@ -48,7 +48,9 @@ public struct MetricsHTTPServer: Sendable {
                 for try await connection in connections {
                     guard open.count.add(1, ordering: .relaxed).newValue <= Self.maximumConnections else {
                         open.count.subtract(1, ordering: .relaxed)
-                        connection.channel.close(promise: nil)
+                        // Closed through the channel's owner: a NIOAsyncChannel must not be
+                        // released with its writer open.
+                        try? await connection.executeThenClose { _, _ in }
                         continue
                     }
                     group.addTask {

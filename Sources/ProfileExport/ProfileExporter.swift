@@ -18,6 +18,7 @@ public final class ProfileExporter: Sendable {
     private struct State {
         var queue: ExportQueue
         var statistics = ExportStatistics()
+        var ledger = IntervalLedger()
         var stopping = false
 
         mutating func noteQueue() {
@@ -32,6 +33,7 @@ public final class ProfileExporter: Sendable {
             let samples = requests.reduce(0) { $0 + $1.samples }
             statistics.samplesDroppedQueueFull += samples
             statistics.samplesQueued -= samples
+            for request in requests { ledger.settle(request, .dropped) }
         }
     }
 
@@ -98,6 +100,10 @@ public final class ProfileExporter: Sendable {
     /// What was exported, dropped and queued so far.
     public var statistics: ExportStatistics { state.withLock { $0.statistics } }
 
+    /// What became of each interval whose requests have all been sent, dropped or spooled since
+    /// the last call, in the order they settled (after `shutdown()`, every interval handed over).
+    public func takeSettledIntervals() -> [IntervalExportOutcome] { state.withLock { $0.ledger.takeSettled() } }
+
     /// Encodes and queues `interval` (an empty one is skipped) and wakes the sender. Never waits
     /// on the network; when the queue cannot hold it, older intervals are dropped (counted).
     public func export(_ interval: IntervalProfile) {
@@ -109,6 +115,7 @@ public final class ProfileExporter: Sendable {
             state.statistics.samples += interval.sampleCount
             state.statistics.samplesDroppedOversize += unsent
             state.statistics.samplesQueued += interval.sampleCount - unsent
+            state.ledger.open(interval.number, samples: interval.sampleCount, unsent: unsent, requests: requests.count)
             guard !state.stopping else {
                 state.drop(requests)
                 return
@@ -151,6 +158,8 @@ public final class ProfileExporter: Sendable {
             let droppedSamples = left.dropFirst(stored).reduce(0) { $0 + $1.samples }
             state.statistics.samplesSpooled += spooledSamples
             state.statistics.samplesDroppedAtShutdown += droppedSamples
+            for request in left.prefix(stored) { state.ledger.settle(request, .spooled) }
+            for request in left.dropFirst(stored) { state.ledger.settle(request, .dropped) }
             state.statistics.samplesQueued -= spooledSamples + droppedSamples
             if let failure = spooled?.failure { state.statistics.lastFailure = "spool: \(failure)" }
             return state.statistics
@@ -190,6 +199,7 @@ public final class ProfileExporter: Sendable {
                     state.statistics.bytesSent += request.bytes.count
                     state.statistics.samplesSent += request.samples
                     state.statistics.samplesQueued -= request.samples
+                    state.ledger.settle(request, .sent)
                     // The receiver's number: clamped, never trusted to be in range.
                     let (sum, overflow) = state.statistics.profilesRejectedByReceiver.addingReportingOverflow(max(0, rejectedProfiles))
                     state.statistics.profilesRejectedByReceiver = overflow ? .max : sum
@@ -198,6 +208,7 @@ public final class ProfileExporter: Sendable {
                     state.statistics.failedAttempts += 1
                     state.statistics.samplesDroppedRejected += request.samples
                     state.statistics.samplesQueued -= request.samples
+                    state.ledger.settle(request, .dropped)
                     state.statistics.lastFailure = "\(status): \(message)"
                 case .retryable(let status, let message):
                     state.statistics.failedAttempts += 1

@@ -62,6 +62,7 @@ final class IntervalOutputs: Sendable {
             if !names.isEmpty { line += ", wrote " + names.joined(separator: ", ") }
             if let exporter { line += ", export queue \(exporter.statistics.bytesQueued) bytes" }
             print(line)
+            if let exporter { Self.printSettled(exporter) }
             fflush(nil)  // a supervisor (or a test) watching the output sees each interval as it is written
         }
         // What the interval's encoding, and the tables built since the last one, freed.
@@ -78,6 +79,11 @@ final class IntervalOutputs: Sendable {
         case .pprof: try outputs.write(name, bytes: try interval.gzippedPprof())
         case .otlp: try outputs.write(name, bytes: interval.encodedOTLP())
         }
+    }
+
+    /// One line per interval whose export is settled: `sent + dropped + spooled = samples`.
+    static func printSettled(_ exporter: ProfileExporter) {
+        for outcome in exporter.takeSettledIntervals() { print("export: \(outcome)") }
     }
 
     private static func lost(_ interval: IntervalProfile) -> String {

@@ -36,7 +36,13 @@ struct MetricsServing {
         let metrics = AgentMetrics()
         let host = address.host.contains(":") ? "[\(address.host)]" : address.host
         print("metrics: serving http://\(host):\(server.port)/metrics")
-        return MetricsServing(serving: Task { try? await server.run { metrics.exposition(snapshot()) } })
+        return MetricsServing(serving: Task {
+            do {
+                try await server.run { metrics.exposition(snapshot()) }
+            } catch {
+                writeStandardError("tracehandler: metrics: the endpoint stopped serving: \(error)\n")
+            }
+        })
         #else
         throw unavailable
         #endif

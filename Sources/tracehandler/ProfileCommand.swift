@@ -217,6 +217,7 @@ struct ProfileCommand: AsyncParsableCommand {
             return (exporter, {
                 let statistics = await exporter.shutdown()
                 await transport.close()
+                IntervalOutputs.printSettled(exporter)
                 return statistics
             })
         } catch {

@@ -102,6 +102,22 @@ final class ScriptedTransport: ExportTransport {
         }
     }
 
+    /// After `shutdown()`: each interval handed over is settled exactly once, in its own balance
+    /// (sent + dropped + spooled = its samples), and the settled intervals add up to the totals.
+    /// Returns them by interval number.
+    @discardableResult
+    static func expectSettled(_ exporter: ProfileExporter, _ statistics: ExportStatistics) -> [Int: IntervalExportOutcome] {
+        let settled = exporter.takeSettledIntervals()
+        let byNumber = Dictionary(settled.map { ($0.interval, $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(byNumber.count == settled.count && settled.count == statistics.intervals, "\(settled)")
+        #expect(settled.allSatisfy { $0.isConserved }, "\(settled)")
+        #expect(settled.reduce(0) { $0 + $1.samples } == statistics.samples)
+        #expect(settled.reduce(0) { $0 + $1.sent } == statistics.samplesSent - min(statistics.samplesSent, statistics.spooledSamplesLoaded))
+        #expect(settled.reduce(0) { $0 + $1.spooled } == statistics.samplesSpooled)
+        #expect(exporter.takeSettledIntervals().isEmpty, "taken once")
+        return byNumber
+    }
+
     /// Waits for `condition`, for up to ten minutes (a busy parallel test run, under a sanitizer,
     /// can keep a task from running for minutes).
     static func waitUntil(_ condition: () -> Bool) async throws {
@@ -120,6 +136,7 @@ final class ScriptedTransport: ExportTransport {
         #expect(Self.intervalNumbers(transport.received) == [0, 1, 2])
         #expect(statistics.bytesSent == transport.received.reduce(0) { $0 + $1.count })
         #expect(statistics.isConserved && statistics.requestsQueued == 0 && statistics.bytesQueued == 0)
+        #expect(Self.expectSettled(exporter, statistics).values.allSatisfy { $0.sent == $0.samples })
     }
 
     /// UNAVAILABLE (and the other transient statuses) are retried after a growing wait until the
@@ -136,6 +153,9 @@ final class ScriptedTransport: ExportTransport {
         #expect(statistics.samplesSent == 3 + 9 && statistics.samplesDroppedRejected == 6)
         #expect(Self.intervalNumbers(transport.received) == [0, 2])
         #expect(statistics.isConserved, "\(statistics)")
+        let settled = Self.expectSettled(exporter, statistics)
+        let (refused, last) = (settled[intervals[1].number], settled[intervals[2].number])
+        #expect(refused?.dropped == 6 && refused?.sent == 0 && last?.sent == 9, "\(settled)")
     }
 
     /// A receiver that never answers in time: the queue fills and the oldest intervals are
@@ -165,6 +185,7 @@ final class ScriptedTransport: ExportTransport {
         #expect(statistics.samplesSent == 0 && statistics.samplesDroppedQueueFull > 0 && statistics.samplesDroppedAtShutdown > 0)
         #expect(statistics.samplesDroppedQueueFull + statistics.samplesDroppedAtShutdown == statistics.samples)
         #expect(statistics.isConserved, "\(statistics)")
+        #expect(Self.expectSettled(exporter, statistics).values.allSatisfy { $0.dropped == $0.samples })
     }
 
     /// An interval larger than `export.max-message-bytes` goes out as several requests, each
@@ -182,6 +203,7 @@ final class ScriptedTransport: ExportTransport {
         #expect(transport.received.count >= 4 && transport.received.allSatisfy { $0.count <= configuration.maximumMessageBytes })
         #expect(statistics.requestsSent == transport.received.count && statistics.samplesSent == interval.sampleCount)
         #expect(statistics.isConserved)
+        #expect(Self.expectSettled(exporter, statistics)[interval.number]?.sent == interval.sampleCount)
     }
 
     /// A receiver slower than the shutdown timeout: at the deadline `shutdown()` cancels the call
@@ -216,6 +238,7 @@ final class ScriptedTransport: ExportTransport {
         for interval in intervals { down.export(interval) }
         let first = await down.shutdown()
         #expect(first.samplesSpooled == first.samples && first.samplesDropped == 0 && first.isConserved, "\(first)")
+        #expect(Self.expectSettled(down, first).values.allSatisfy { $0.spooled == $0.samples })
         // Planted beside them: a link to a file of ours, and a file of another user.
         symlink("/etc/hostname", "\(directory)/request-1-0-5.otlp.pb")
         let planted = "\(directory)/request-2-0-5.otlp.pb"
@@ -229,6 +252,7 @@ final class ScriptedTransport: ExportTransport {
         let second = await up.shutdown()
         #expect(second.spooledRequestsLoaded == 2 && second.spooledSamplesLoaded == first.samples)
         #expect(second.samplesSent == first.samples && second.isConserved, "\(second)")
+        #expect(Self.expectSettled(up, second).isEmpty, "requests read back belong to no interval of this run")
         #expect(Self.intervalNumbers(transport.received) == [0, 1])
         #expect(access(planted, F_OK) == 0, "a file not ours is left where it is")
     }
