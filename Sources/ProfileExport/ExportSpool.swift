@@ -31,7 +31,8 @@ final class ExportSpool {
         let stamp = UnixTime64.now().rawValue
         for (index, request) in requests.enumerated() {
             do {
-                try directory.write("request-\(stamp)-\(index)-\(request.samples).otlp.pb", bytes: request.bytes, permissions: 0o600)
+                let name = SpooledRequestName(stamp: stamp, index: index, samples: request.samples)
+                try directory.write(name.fileName, bytes: request.bytes, permissions: 0o600)
             } catch {
                 return (index, error)
             }
@@ -44,18 +45,17 @@ final class ExportSpool {
     /// `discarded` (their samples, from their names, to be counted); files that are not ours are
     /// named in `skipped`.
     func load(maximumBytes: Int, budget: Int) -> (requests: [ExportQueue.Request], discarded: UInt64, skipped: [String]) {
-        guard let names = try? directory.names(where: { $0.hasPrefix("request-") && $0.hasSuffix(".otlp.pb") }) else {
+        guard let names = try? directory.names(where: { SpooledRequestName($0) != nil }) else {
             return ([], 0, [directory.path])
         }
         var spooled: [(order: (UInt64, Int), name: String, samples: UInt64)] = []
         var skipped: [String] = []
         for name in names {
-            let fields = name.dropFirst("request-".count).dropLast(".otlp.pb".count).split(separator: "-")
-            guard fields.count == 3, let stamp = UInt64(fields[0]), let index = Int(fields[1]), let samples = UInt64(fields[2]) else {
+            guard let parsed = SpooledRequestName(name) else {
                 skipped.append(name)
                 continue
             }
-            spooled.append(((stamp, index), name, samples))
+            spooled.append(((parsed.stamp, parsed.index), name, parsed.samples))
         }
         var requests: [ExportQueue.Request] = []
         var discarded: UInt64 = 0
@@ -77,6 +77,34 @@ final class ExportSpool {
         }
         return (requests.reversed(), discarded, skipped)
     }
+}
+
+/// A spooled request's file name, `request-NANOSECONDS-INDEX-SAMPLES.otlp.pb`: when the run that
+/// wrote it stopped, its place in that run's queue, and its samples (counted if it is discarded
+/// unread). Parsed from names anyone able to write the directory could choose.
+struct SpooledRequestName: Hashable {
+    var stamp: UInt64
+    var index: Int
+    var samples: UInt64
+
+    init(stamp: UInt64, index: Int, samples: UInt64) {
+        self.stamp = stamp
+        self.index = index
+        self.samples = samples
+    }
+
+    /// Nil unless `name` is exactly the form `fileName` writes: decimal fields, nothing else.
+    init?(_ name: String) {
+        let prefix = "request-", suffix = ".otlp.pb"
+        guard name.hasPrefix(prefix) && name.hasSuffix(suffix), name.utf8.count > prefix.utf8.count + suffix.utf8.count else { return nil }
+        let fields = name.dropFirst(prefix.count).dropLast(suffix.count).split(separator: "-", omittingEmptySubsequences: false)
+        guard fields.count == 3, fields.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let stamp = UInt64(fields[0]), let index = Int(fields[1]), let samples = UInt64(fields[2])
+        else { return nil }
+        self.init(stamp: stamp, index: index, samples: samples)
+    }
+
+    var fileName: String { "request-\(stamp)-\(index)-\(samples).otlp.pb" }
 }
 
 extension UInt64 {

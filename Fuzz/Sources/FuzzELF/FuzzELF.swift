@@ -12,7 +12,10 @@ import FuzzSupport
 //   well-formed values or not at all, and `.gnu_debugdata` is decompressed within its limits,
 //   refused and counted once, or absent;
 // - the same bytes, read as an ELF image in memory (what a `.gnu_debugdata` stream may decode
-//   to), give sorted symbols or an error.
+//   to), give sorted symbols or an error;
+// - the names copied into a table and the names left in the file (as a large string section's
+//   are, read one by one when a frame is named) are cut by one rule: every symbol the copy keeps,
+//   the file keeps under the same name.
 
 /// One file for every run, opened by path as the symbolizer opens `/proc/<pid>/map_files/...`.
 private let file = MemoryFile(name: "fuzz-elf")
@@ -24,6 +27,7 @@ public func fuzzELF(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     checkSymbolTable(probe: bytes)
     checkDebugReferences(probe: bytes)
     checkImageInMemory(bytes)
+    checkNamesLeftInTheFile()
     return 0
 }
 
@@ -79,6 +83,26 @@ private func checkDebugReferences(probe bytes: UnsafeRawBufferPointer) {
     if !functions.isEmpty, let table = try? elf.symbolTable(from: sections, miniDebugInfo: functions) {
         precondition(table.symbolCount > 0 && !table.isDynamicOnly)
         lookUp(in: table, probe: bytes)
+    }
+}
+
+/// The symbols read twice: names copied, and names left in the file whatever the section's size.
+private func checkNamesLeftInTheFile() {
+    guard let elf = try? ELFFile(path: file.path), let sections = try? elf.sections(), let section = sections.symtab ?? sections.dynsym,
+        let copied = try? elf.readSymbols(section), let left = try? elf.readSymbols(section, leavingLargeNames: true, largeNames: 0)
+    else { return }
+    checkSorted(left)
+    guard left.nameSection != nil else { return }  // no descriptor left to duplicate: nothing to compare
+    // The file's reading keeps symbols whose name it has not read yet (the copy drops those whose
+    // name has no end): a superset, and one address for each. Where every name it kept reads,
+    // both kept the same symbols (of aliases, the same one) and must name them alike.
+    precondition(left.count >= copied.count, "\(copied.count) symbols copied, \(left.count) from the file")
+    let names = left.symbols.map { left.name(of: $0) }
+    guard left.count == copied.count, names.allSatisfy({ $0 != nil }) else { return }
+    for (index, kept) in copied.symbols.enumerated() {
+        let fromFile = left.symbols[index]
+        precondition(kept.start == fromFile.start && kept.size == fromFile.size && kept.isGlobal == fromFile.isGlobal, "the same symbols")
+        precondition(copied.name(of: kept).map(Array.init) == names[index].map(Array.init), "one name, however it is read")
     }
 }
 

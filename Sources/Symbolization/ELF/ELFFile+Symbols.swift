@@ -42,9 +42,13 @@ extension ELFFile {
 
     /// The defined function symbols of a symbol section, sorted by address, one per address.
     ///
-    /// `leavingLargeNames`: a string section of at least `SymbolNameSection.minimumBytes` in a
-    /// file on disk is left there (`FunctionSymbols.nameSection`), and not even read now.
-    func readSymbols(_ section: OpaquePointer, leavingLargeNames: Bool = false) throws(SymbolizationError) -> FunctionSymbols {
+    /// `leavingLargeNames`: a string section of at least `largeNames` bytes (by default
+    /// `SymbolNameSection.minimumBytes`) in a file on disk is left there
+    /// (`FunctionSymbols.nameSection`), and not even read now. Either way a name is cut as
+    /// `functionNameLength(_:)` says.
+    func readSymbols(
+        _ section: OpaquePointer, leavingLargeNames: Bool = false, largeNames: UInt64 = SymbolNameSection.minimumBytes
+    ) throws(SymbolizationError) -> FunctionSymbols {
         var sectionHeader = GElf_Shdr()
         // A symbol entry is 24 bytes (ELF64) or 16 (ELF32); anything else is not a symbol table.
         guard gelf_getshdr(section, &sectionHeader) != nil, sectionHeader.sh_entsize >= 16, sectionHeader.sh_entsize <= 64,
@@ -52,19 +56,19 @@ extension ELFFile {
             sectionHeader.sh_link < UInt32.max, let namesSection = elf_getscn(elf, Int(sectionHeader.sh_link))
         else { return FunctionSymbols() }
         var namesHeader = GElf_Shdr()
-        guard gelf_getshdr(namesSection, &namesHeader) != nil else { return FunctionSymbols() }
+        guard gelf_getshdr(namesSection, &namesHeader) != nil, namesHeader.sh_type == UInt32(SHT_STRTAB) else { return FunctionSymbols() }
         var functions = FunctionSymbols()
-        if leavingLargeNames, let fd, namesHeader.sh_type == UInt32(SHT_STRTAB), namesHeader.sh_size >= SymbolNameSection.minimumBytes,
-            namesHeader.sh_size <= Self.maximumSectionBytes
-        {
+        if leavingLargeNames, let fd, namesHeader.sh_size >= largeNames, namesHeader.sh_size <= Self.maximumSectionBytes {
             functions.nameSection = SymbolNameSection(duplicating: fd, offset: namesHeader.sh_offset, size: namesHeader.sh_size)
         }
-        // The names' section is read (by elf_strptr) only within the same bound.
+        // The names' section is read only within the same bound.
+        var names = UnsafeRawBufferPointer(start: nil, count: 0)
         if functions.nameSection == nil {
-            guard let namesData = try boundedData(namesSection) else { return FunctionSymbols() }
+            guard let namesData = try boundedData(namesSection), let buffer = namesData.pointee.d_buf else { return FunctionSymbols() }
+            names = UnsafeRawBufferPointer(start: buffer, count: namesData.pointee.d_size)
             // Room for the section's bytes, a guess (shared names are copied once per symbol);
             // one reservation touches no page it does not fill.
-            functions.names.reserveCapacity(namesData.pointee.d_size)
+            functions.names.reserveCapacity(names.count)
         }
         let count = data.pointee.d_size / Int(sectionHeader.sh_entsize)
         functions.symbols.reserveCapacity(count / 2)
@@ -81,21 +85,31 @@ extension ELFFile {
                 functions.symbols.append(.init(start: symbol.st_value, size: symbol.st_size, nameOffset: symbol.st_name, isGlobal: isGlobal))
                 continue
             }
-            guard let name = elf_strptr(elf, Int(sectionHeader.sh_link), Int(symbol.st_name)) else { continue }
-            var length = strnlen(name, Self.maximumNameBytes)
-            // `name@VERSION` / `name@@VERSION` (versioned symbols in a debug file's .symtab):
-            // the function's name is the part before.
-            if let at = memchr(name, Int32(UInt8(ascii: "@")), length), UnsafeRawPointer(at) > UnsafeRawPointer(name) {
-                length = UnsafeRawPointer(at) - UnsafeRawPointer(name)
-            }
+            let offset = Int(symbol.st_name)
+            guard offset < names.count,
+                let length = Self.functionNameLength(UnsafeRawBufferPointer(rebasing: names[offset..<min(names.count, offset + Self.maximumNameBytes + 1)]))
+            else { continue }
             // Many symbols can share one long name: bound what the copies add up to, too.
             guard UInt64(functions.names.count + length) < Self.maximumSectionBytes else {
                 throw .notELF(path: path, reason: "symbol names of more than \(Self.maximumSectionBytes) bytes")
             }
-            functions.append(start: symbol.st_value, size: symbol.st_size, isGlobal: isGlobal, name: UnsafeRawBufferPointer(start: name, count: length))
+            functions.append(start: symbol.st_value, size: symbol.st_size, isGlobal: isGlobal, name: UnsafeRawBufferPointer(rebasing: names[offset..<(offset + length)]))
         }
         functions.sortByAddress()
         return functions
+    }
+
+    /// How many of `bytes` — a symbol's name and what follows it in its string section, at most
+    /// `maximumNameBytes + 1` of them — are the function's name: up to the NUL, at most
+    /// `maximumNameBytes`, and before an `@VERSION` / `@@VERSION` suffix (versioned symbols in a
+    /// debug file's .symtab; a name that starts with `@` is kept whole). Nil for a name whose NUL
+    /// is not in the section (unless it is longer than the bound: then it is cut). The one rule
+    /// for names copied into a table and names read later from the file (`SymbolNameSection`).
+    static func functionNameLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard var length = bytes.firstIndex(of: 0) ?? (bytes.count > maximumNameBytes ? maximumNameBytes : nil) else { return nil }
+        length = min(length, maximumNameBytes)
+        if let at = bytes[..<length].firstIndex(of: UInt8(ascii: "@")), at > 0 { length = at }
+        return length
     }
 
     func segments() -> LoadSegments {

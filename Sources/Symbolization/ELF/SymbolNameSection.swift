@@ -54,14 +54,9 @@ final class SymbolNameSection: Sendable {
         let wanted = Int(min(size - start, UInt64(ELFFile.maximumNameBytes + 1)))
         var bytes = [UInt8](repeating: 0, count: wanted)
         let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, wanted, off_t(position)) }
-        guard read > 0 else { return nil }
-        // As `ELFFile.readSymbols` cuts the names it copies: at the NUL, at most
-        // `maximumNameBytes`; a name without its NUL in the section is none.
-        guard var length = bytes[..<read].firstIndex(of: 0) ?? (read > ELFFile.maximumNameBytes ? ELFFile.maximumNameBytes : nil)
+        guard read > 0,
+            let length = bytes.withUnsafeBytes({ ELFFile.functionNameLength(UnsafeRawBufferPointer(rebasing: $0[..<read])) })
         else { return nil }
-        // `name@VERSION` / `name@@VERSION`: the function's name is the part before (a name that
-        // starts with `@` is kept whole).
-        if let at = bytes[..<length].firstIndex(of: UInt8(ascii: "@")), at > 0 { length = at }
         bytes.removeSubrange(length...)
         return bytes
     }
