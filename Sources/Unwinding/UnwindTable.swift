@@ -24,13 +24,11 @@ public final class UnwindTable: @unchecked Sendable {
         let base = starts.first ?? 0
         // Rows 2³² − 1 bytes or more above the first are dropped; one `noRule` row at the last
         // offset there is closes the table, unless the last row kept has no rule already.
-        var kept = starts.count
-        var closes = false
-        if let last = starts.last, last &- base >= UInt64(UInt32.max) {
-            kept = starts.firstIndex { $0 &- base >= UInt64(UInt32.max) } ?? starts.count
-            statistics.rowsBeyondSpan = starts.count - kept
-            closes = kept > 0 && rules[kept - 1] != .noRule
-        }
+        // Found by a scan, not from the last row: every row kept then converts to `UInt32`
+        // without trapping, even if rows came out of order (`UnwindRowMerger` sorts them).
+        let kept = starts.firstIndex { $0 &- base >= UInt64(UInt32.max) } ?? starts.count
+        statistics.rowsBeyondSpan = starts.count - kept
+        let closes = kept < starts.count && kept > 0 && rules[kept - 1] != .noRule
         let count = kept + (closes ? 1 : 0)
         let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: count)
         let ruleIndices = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: count)
