@@ -198,6 +198,8 @@ let package = Package(
             dependencies: [
                 "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
                 "LinuxSystem", "CLibbpfBaseline", "AgentConfiguration", "CAllocationCounter", "CommandLineSupport",
+                .target(name: "OTLPGRPCExport", condition: .when(traits: ["NetworkExport"])),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf", condition: .when(traits: ["NetworkExport"])),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

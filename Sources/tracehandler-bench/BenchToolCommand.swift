@@ -8,6 +8,6 @@ struct BenchToolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracehandler-bench",
         abstract: "Measure the engine and the kernel path on this machine.",
-        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self]
+        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self, OTLPEncodingBenchCommand.self]
     )
 }

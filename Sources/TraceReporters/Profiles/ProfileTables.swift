@@ -56,6 +56,8 @@ struct ProfileTables {
     private(set) var functions: [Int64] = []
     private var functionIDs: [Int64: UInt64] = [:]
     private(set) var locations: [Location] = []
+    /// The location of each frame id of the profile's `InternedFrames` (0: not worked out yet).
+    private var frameLocations: [UInt64] = []
     private var locationIDs: [Location: UInt64] = [:]
 
     struct MappingKey: Hashable {
@@ -90,8 +92,20 @@ struct ProfileTables {
     }
 
     /// The location ids of a kept trace's frames, leaf first (both formats' order, and the trace's).
+    /// Each frame's location is worked out once and then read by its id: a profile's stacks share
+    /// most of their frames, and working one out hashes its name, mapping and location. One
+    /// table serves one `frames` (an encoder makes a table per profile).
     mutating func locations(of ids: [UInt32], in frames: InternedFrames, executables: [FileID: ExecutableMetadata]) -> [UInt64] {
-        ids.map { location(of: frames[$0], executables: executables) }
+        if frameLocations.count < frames.frames.count {
+            frameLocations += repeatElement(0, count: frames.frames.count - frameLocations.count)
+        }
+        return ids.map { id in
+            let known = frameLocations[Int(id)]
+            if known != 0 { return known }
+            let location = location(of: frames[id], executables: executables)
+            frameLocations[Int(id)] = location
+            return location
+        }
     }
 
     /// A location that only names a trace whose frames are unknown.
