@@ -42,7 +42,7 @@
 //   SyntheticTraces  A deterministic generator of raw traces, for the main job, tests and benchmarks.
 //   CommandLineSupport  What both programs share: --config/--set, the progress line, failures.
 //   tracehandler     The agent executable.
-//   tracehandler-bench  The benchmark program (synthetic, sweep, kernel): apart from the agent,
+//   tracehandler-bench  The benchmark program (synthetic, sweep, kernel, otlp-encoding): apart from the agent,
 //                    so that the agent links no baseline, allocation counter or histogram.
 import PackageDescription
 
