@@ -10,7 +10,10 @@ import Synchronization
 ///
 /// Anyone who can reach the address can connect, so a connection is bounded: at most
 /// `maximumConnections` at once (more are closed at accept), a request's head is bounded by the
-/// HTTP decoder, and a connection idle for `idleTimeout` is closed.
+/// HTTP decoder, a connection idle for `idleTimeout` is closed and none lives longer than
+/// `maximumLifetime`, however it trickles bytes. A request the server would have to read on from
+/// — a body, an `Upgrade`, `CONNECT` — is refused and its connection closed at its head: after an
+/// upgrade the decoder stops parsing and would keep whatever else came.
 public struct MetricsHTTPServer: Sendable {
     public typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
@@ -19,13 +22,16 @@ public struct MetricsHTTPServer: Sendable {
     private let listener: NIOAsyncChannel<Connection, Never>
 
     public static let maximumConnections = 16
-    public static let idleTimeout = TimeAmount.seconds(30)
+    public static let idleTimeout = TimeAmount.seconds(10)
+    public static let maximumLifetime = Duration.seconds(60)
 
     /// Binds `host:port`; throws when the address cannot be bound (in use, not local, no permission).
     public static func bind(host: String, port: Int) async throws -> MetricsHTTPServer {
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 32)
+            .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A client that sends its request and shuts down its side still gets the answer.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -55,7 +61,15 @@ public struct MetricsHTTPServer: Sendable {
                     }
                     group.addTask {
                         defer { open.count.subtract(1, ordering: .relaxed) }
-                        try? await Self.serve(connection, exposition: exposition)
+                        await withTaskGroup { lifetime in
+                            lifetime.addTask { try? await Self.serve(connection, exposition: exposition) }
+                            lifetime.addTask {
+                                try? await Task.sleep(for: Self.maximumLifetime)
+                                connection.channel.close(promise: nil)
+                            }
+                            await lifetime.next()
+                            lifetime.cancelAll()
+                        }
                     }
                 }
             }
@@ -68,6 +82,12 @@ public struct MetricsHTTPServer: Sendable {
             for try await part in requests {
                 switch part {
                 case .head(let request):
+                    if let refusal = MetricsResponse(refusing: request) {
+                        try await responses.write(.head(refusal.head))
+                        try await responses.write(.body(.byteBuffer(ByteBuffer(bytes: refusal.body))))
+                        try await responses.write(.end(nil))
+                        return
+                    }
                     head = request
                 case .body:
                     continue  // a scrape has none; whatever is sent is read and ignored
@@ -98,8 +118,36 @@ struct MetricsResponse {
     var head: HTTPResponseHead
     var body: [UInt8]
 
+    /// The answer that ends a request the server does not read on from, nil for any other: one
+    /// with a body (a scrape has none), an upgrade, `CONNECT`.
+    init?(refusing request: HTTPRequestHead) {
+        let status: HTTPResponseStatus
+        let headers = request.headers
+        if request.method == .CONNECT {
+            status = .methodNotAllowed
+        } else if headers.contains(name: "upgrade") {
+            status = .badRequest
+        } else if headers.contains(name: "transfer-encoding") || headers["content-length"].contains(where: { $0 != "0" }) {
+            status = .payloadTooLarge
+        } else {
+            return nil
+        }
+        body = Array("GET or HEAD /metrics, without a body or an upgrade\n".utf8)
+        var answer = HTTPHeaders()
+        answer.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        answer.add(name: "Content-Length", value: String(body.count))
+        answer.add(name: "Connection", value: "close")
+        head = HTTPResponseHead(version: .http1_1, status: status, headers: answer)
+    }
+
     init(_ request: HTTPRequestHead, exposition: () -> [UInt8]) {
-        let path = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        var target = Substring(request.uri)
+        // The absolute form (`http://host:port/metrics`), which HTTP/1.1 servers must accept.
+        if let scheme = target.firstRange(of: "://"), target[..<scheme.lowerBound].allSatisfy(\.isLetter) {
+            let authority = target[scheme.upperBound...]
+            target = authority.firstIndex(of: "/").map { authority[$0...] } ?? "/"
+        }
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         var headers = HTTPHeaders()
         let status: HTTPResponseStatus
         if path != "/metrics" {

@@ -187,3 +187,15 @@ struct FrameEntryCollector {
         return low < offsets.count && offsets[low] == offset
     }
 }
+
+extension FrameEntryCollector {
+    /// Orders the entries for merging, in place; the rows stay where they are.
+    mutating func sortEntries(by areInIncreasingOrder: (CollectedFrameEntry, CollectedFrameEntry) -> Bool) {
+        entries.sort(by: areInIncreasingOrder)
+    }
+
+    /// Removes the entries merging does not use, in place.
+    mutating func removeEntries(where shouldBeRemoved: (CollectedFrameEntry) -> Bool) {
+        entries.removeAll(where: shouldBeRemoved)
+    }
+}

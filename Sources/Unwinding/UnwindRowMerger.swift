@@ -7,9 +7,12 @@ enum UnwindRowMerger {
         var statistics: UnwindTableStatistics
     }
 
-    static func merge(_ collector: FrameEntryCollector) -> Merged {
+    /// Orders and filters `collector`'s entries in place (a large file's FDEs number in the
+    /// hundred thousands: copies of them were most of a table build's peak memory).
+    static func merge(_ collector: inout FrameEntryCollector) -> Merged {
         var merged = Merged(statistics: collector.statistics)
-        let entries = usableEntries(collector.entries, statistics: &merged.statistics)
+        keepUsableEntries(&collector, statistics: &merged.statistics)
+        let entries = collector.entries
         merged.starts.reserveCapacity(collector.rowStarts.count + entries.count)
         merged.rules.reserveCapacity(collector.rowStarts.count + entries.count)
 
@@ -44,30 +47,39 @@ enum UnwindRowMerger {
         return merged
     }
 
-    /// Entries sorted by start (`.eh_frame` first on ties), without `.debug_frame` entries that
-    /// overlap any `.eh_frame` entry.
-    private static func usableEntries(_ entries: [CollectedFrameEntry], statistics: inout UnwindTableStatistics) -> [CollectedFrameEntry] {
-        let sorted = entries.sorted { ($0.start, $0.source, $0.firstRow) < ($1.start, $1.source, $1.firstRow) }
-        let preferred = sorted.filter { $0.source == 0 }
-        guard preferred.count < sorted.count, !preferred.isEmpty else { return sorted }
-        // ends so far: the furthest end among preferred entries starting at or before each one.
+    /// Sorts the entries by start (`.eh_frame` first on ties) and removes the `.debug_frame`
+    /// entries that overlap any `.eh_frame` entry.
+    private static func keepUsableEntries(_ collector: inout FrameEntryCollector, statistics: inout UnwindTableStatistics) {
+        collector.sortEntries { ($0.start, $0.source, $0.firstRow) < ($1.start, $1.source, $1.firstRow) }
+        // The preferred entries' starts, and the furthest end among those starting at or before each.
+        var starts: [UInt64] = []
         var furthestEnd: [UInt64] = []
-        furthestEnd.reserveCapacity(preferred.count)
-        for entry in preferred { furthestEnd.append(max(furthestEnd.last ?? 0, entry.end)) }
-        return sorted.filter { entry in
-            guard entry.source != 0 else { return true }
+        var others = 0
+        for entry in collector.entries {
+            guard entry.source == 0 else {
+                others += 1
+                continue
+            }
+            starts.append(entry.start)
+            furthestEnd.append(max(furthestEnd.last ?? 0, entry.end))
+        }
+        guard others > 0, !starts.isEmpty else { return }
+        var shadowed = 0
+        collector.removeEntries { entry in
+            guard entry.source != 0 else { return false }
             // The last preferred entry starting before this one ends; overlap iff some preferred
             // entry starting before our end ends after our start.
             var low = 0
-            var high = preferred.count
+            var high = starts.count
             while low < high {
                 let middle = (low + high) / 2
-                if preferred[middle].start < entry.end { low = middle + 1 } else { high = middle }
+                if starts[middle] < entry.end { low = middle + 1 } else { high = middle }
             }
             let overlaps = low > 0 && furthestEnd[low - 1] > entry.start
-            if overlaps { statistics.debugFrameEntriesShadowed += 1 }
-            return !overlaps
+            if overlaps { shadowed += 1 }
+            return overlaps
         }
+        statistics.debugFrameEntriesShadowed += shadowed
     }
 
     /// Appends a row: a row at the same address replaces the last one (the later FDE starts

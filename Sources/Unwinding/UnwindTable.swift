@@ -104,7 +104,7 @@ public final class UnwindTable: @unchecked Sendable {
         var collector = FrameEntryCollector(limits: limits)
         if let ehFrame { try collector.collect(ehFrame, source: 0) }
         if let debugFrame { try collector.collect(debugFrame, source: 1) }
-        let merged = UnwindRowMerger.merge(collector)
+        let merged = UnwindRowMerger.merge(&collector)
         self.init(starts: merged.starts, rules: merged.rules, statistics: merged.statistics)
     }
 
