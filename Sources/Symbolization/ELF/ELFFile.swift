@@ -206,6 +206,25 @@ final class ELFFile {
         return String(decoding: UnsafeRawBufferPointer(start: name, count: strnlen(name, 64)), as: UTF8.self)
     }
 
+    /// Whether a section has bytes in this file (not `SHT_NOBITS`, as a debug file's `.eh_frame`).
+    func hasContents(_ section: OpaquePointer) -> Bool {
+        var header = GElf_Shdr()
+        return gelf_getshdr(section, &header) != nil && header.sh_type != UInt32(SHT_NOBITS)
+    }
+
+    /// Calls `body` with a section's bytes where libelf holds them (read into its own memory, never
+    /// mapped: see the type's comment), valid for the call, and its address; with nil for no
+    /// section or one without contents. For large sections read once: no copy is made.
+    func withContents<R>(
+        of section: OpaquePointer?, _ body: ((bytes: UnsafeRawBufferPointer, address: UInt64)?) throws -> R
+    ) throws -> R {
+        var header = GElf_Shdr()
+        guard let section, gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS),
+            let data = try boundedData(section), let buffer = data.pointee.d_buf
+        else { return try body(nil) }
+        return try body((UnsafeRawBufferPointer(start: buffer, count: data.pointee.d_size), header.sh_addr))
+    }
+
     /// A copy of a section's bytes and its address (`sh_addr`), within the read bound; nil for a
     /// section without contents in this file (`SHT_NOBITS`, as in a debug file's `.eh_frame`).
     func contents(of section: OpaquePointer) throws(SymbolizationError) -> (bytes: [UInt8], address: UInt64)? {

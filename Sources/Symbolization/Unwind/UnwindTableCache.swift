@@ -85,36 +85,29 @@ final class UnwindTableCache: Sendable {
             guard own >= 0 else { return nil }
             let file = try ELFFile(fd: own, path: path)
             let sections = try file.sections()
-            let ehFrame = try sections.ehFrame.flatMap { section in try file.contents(of: section) }
-            var debugFrame = try sections.debugFrame.flatMap { section in try file.contents(of: section) }
+            let ehFrame = sections.ehFrame.flatMap { file.hasContents($0) ? $0 : nil }
+            var debugFrame = sections.debugFrame.flatMap { file.hasContents($0) ? (file, $0) : nil }
             if ehFrame == nil && debugFrame == nil {
                 // Stripped of both: `.debug_frame` may be in the separate debug file.
                 var locator = DebugFileLocator(directories: debugDirectories)
                 if let debug = locator.debugFile(for: file, sections: sections, originalDirectory: originalDirectory),
-                    let section = debug.sections.debugFrame
+                    let section = debug.sections.debugFrame, debug.file.hasContents(section)
                 {
-                    debugFrame = try debug.file.contents(of: section)
+                    debugFrame = (debug.file, section)
                     state.withLock { $0.debugFiles += 1 }
                 }
             }
-            let table = try Self.table(ehFrame: ehFrame, debugFrame: debugFrame)
+            // Built from the sections where libelf read them: a large file's `.eh_frame` is megabytes.
+            let table = try file.withContents(of: ehFrame) { eh in
+                try (debugFrame?.0 ?? file).withContents(of: debugFrame?.1) { debug in
+                    try UnwindTable(
+                        ehFrame: eh.map { CFISection(bytes: $0.bytes, virtualAddress: $0.address, format: .ehFrame) },
+                        debugFrame: debug.map { CFISection(bytes: $0.bytes, virtualAddress: $0.address, format: .debugFrame) })
+                }
+            }
             return UnwindFile(table: table, segments: file.segments())
         } catch {
             return nil
-        }
-    }
-
-    private static func table(ehFrame: (bytes: [UInt8], address: UInt64)?, debugFrame: (bytes: [UInt8], address: UInt64)?) throws -> UnwindTable {
-        func withSection<R>(
-            _ section: (bytes: [UInt8], address: UInt64)?, _ format: CFISection.Format, _ body: (CFISection?) throws -> R
-        ) rethrows -> R {
-            guard let section else { return try body(nil) }
-            return try section.bytes.withUnsafeBytes { bytes in
-                try body(CFISection(bytes: bytes, virtualAddress: section.address, format: format))
-            }
-        }
-        return try withSection(ehFrame, .ehFrame) { eh in
-            try withSection(debugFrame, .debugFrame) { debug in try UnwindTable(ehFrame: eh, debugFrame: debug) }
         }
     }
 
