@@ -46,7 +46,13 @@ public struct MetricsHTTPServer: Sendable {
         return MetricsHTTPServer(port: bound, listener: listener)
     }
 
-    /// Answers scrapes until the task is cancelled; then closes the listener and every connection.
+    /// Stops accepting: `run` then ends its connections and returns. (Cancelling `run`'s task
+    /// instead would drop connections accepted but not yet taken, unclosed, which traps.)
+    public func close() {
+        listener.channel.close(promise: nil)
+    }
+
+    /// Answers scrapes until `close()`; then ends every connection and returns.
     public func run(exposition: @escaping @Sendable () -> [UInt8]) async throws {
         let open = OpenConnections()
         try await withThrowingDiscardingTaskGroup { group in
@@ -61,6 +67,8 @@ public struct MetricsHTTPServer: Sendable {
                     }
                     group.addTask {
                         defer { open.count.subtract(1, ordering: .relaxed) }
+                        // Each connection ends by its own close, its lifetime, or the listener's
+                        // close (below): cancelled, its loop ends and `executeThenClose` closes it.
                         await withTaskGroup { lifetime in
                             lifetime.addTask { try? await Self.serve(connection, exposition: exposition) }
                             lifetime.addTask {
@@ -73,13 +81,18 @@ public struct MetricsHTTPServer: Sendable {
                     }
                 }
             }
+            group.cancelAll()  // the listener closed: so do the connections
         }
     }
 
     private static func serve(_ connection: Connection, exposition: @Sendable () -> [UInt8]) async throws {
         try await connection.executeThenClose { requests, responses in
             var head: HTTPRequestHead?
+            var answeredLast = false
             for try await part in requests {
+                // After the answer to a request that ends the connection, wait for the client to
+                // close: closing first could cut off the answer's unsent bytes.
+                if answeredLast { continue }
                 switch part {
                 case .head(let request):
                     if let refusal = MetricsResponse(refusing: request) {
@@ -90,7 +103,7 @@ public struct MetricsHTTPServer: Sendable {
                     }
                     head = request
                 case .body:
-                    continue  // a scrape has none; whatever is sent is read and ignored
+                    continue  // of at most `Content-Length: 0`: any other body was refused at the head
                 case .end:
                     guard let request = head else { return }
                     head = nil
@@ -100,7 +113,7 @@ public struct MetricsHTTPServer: Sendable {
                         try await responses.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
                     }
                     try await responses.write(.end(nil))
-                    if !request.isKeepAlive { return }
+                    answeredLast = !request.isKeepAlive
                 }
             }
         }

@@ -45,7 +45,7 @@ final class ExportSpool {
     /// `discarded` (their samples, from their names, to be counted); files that are not ours are
     /// named in `skipped`.
     func load(maximumBytes: Int, budget: Int) -> (requests: [ExportQueue.Request], discarded: UInt64, skipped: [String]) {
-        guard let names = try? directory.names(where: { SpooledRequestName($0) != nil }) else {
+        guard let names = try? directory.names(where: { $0.hasPrefix("request-") && $0.hasSuffix(".otlp.pb") }) else {
             return ([], 0, [directory.path])
         }
         var spooled: [(order: (UInt64, Int), name: String, samples: UInt64)] = []

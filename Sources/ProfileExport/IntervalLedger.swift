@@ -33,12 +33,16 @@ struct IntervalLedger {
     /// before queueing (a single sample over the message limit).
     mutating func open(_ interval: Int, samples: UInt64, unsent: UInt64, requests: Int) {
         guard interval >= 0 else { return }
-        var outcome = IntervalExportOutcome(interval: interval, samples: samples)
-        outcome.dropped = unsent
-        if requests == 0 {
-            settled.append(outcome)
+        // An interval handed over twice (a caller's mistake) adds to its open account.
+        var entry = open[interval] ?? (IntervalExportOutcome(interval: interval, samples: 0), 0)
+        entry.outcome.samples += samples
+        entry.outcome.dropped += unsent
+        entry.waiting += requests
+        if entry.waiting == 0 {
+            open[interval] = nil
+            settled.append(entry.outcome)
         } else {
-            open[interval] = (outcome, requests)
+            open[interval] = entry
         }
     }
 

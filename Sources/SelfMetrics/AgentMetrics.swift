@@ -97,7 +97,7 @@ public final class AgentMetrics: Sendable {
         mirror.gauge("tracehandler_symbolizer_symbol_table_bytes", "The symbol tables' approximate memory.", symbolizer.symbolTableBytes)
         mirror.count("tracehandler_symbolizer_elf_parses", "ELF files parsed into symbol tables.", symbolizer.elfParses)
         mirror.gauge("tracehandler_symbolizer_kernel_symbols", "Function symbols read from /proc/kallsyms.", symbolizer.kernelSymbols)
-        mirror.gauge("tracehandler_symbolizer_unreadable_files", "Files that could not be read as ELF, by path (at most 1024).",
+        mirror.gauge("tracehandler_symbolizer_unreadable_files", "Files that could not be read as ELF, each counted once (at most 1024 remembered).",
                      symbolizer.unreadableFiles)
         mirror.count("tracehandler_symbolizer_debug_files", "Separate debug files that named a stripped file's functions.",
                      symbolizer.debugFiles)

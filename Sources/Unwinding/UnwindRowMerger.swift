@@ -2,8 +2,8 @@
 /// overlaps, inserts `noRule` rows at gaps, merges neighbours with equal rules.
 enum UnwindRowMerger {
     struct Merged {
-        var starts: [UInt64] = []
-        var rules: [UnwindRule] = []
+        /// Packed as they are merged (`CompactRowsBuilder`).
+        var rows = CompactRowsBuilder()
         var statistics: UnwindTableStatistics
     }
 
@@ -13,8 +13,7 @@ enum UnwindRowMerger {
         var merged = Merged(statistics: collector.statistics)
         keepUsableEntries(&collector, statistics: &merged.statistics)
         let entries = collector.entries
-        merged.starts.reserveCapacity(collector.rowStarts.count + entries.count)
-        merged.rules.reserveCapacity(collector.rowStarts.count + entries.count)
+        merged.rows.reserveCapacity(collector.rowStarts.count + entries.count)
 
         // Everything below `coveredUntil` belongs to an FDE already emitted.
         var coveredUntil: UInt64 = 0
@@ -33,16 +32,13 @@ enum UnwindRowMerger {
                     clipped = rule
                     continue
                 }
-                if let rule = clipped, start > coveredUntil { append(coveredUntil, rule, to: &merged) }
+                if let rule = clipped, start > coveredUntil { append(coveredUntil, rule, to: &merged.rows) }
                 clipped = nil
-                append(start, rule, to: &merged)
+                append(start, rule, to: &merged.rows)
             }
-            if let rule = clipped { append(coveredUntil, rule, to: &merged) }
-            append(entry.end, .noRule, to: &merged)
+            if let rule = clipped { append(coveredUntil, rule, to: &merged.rows) }
+            append(entry.end, .noRule, to: &merged.rows)
             coveredUntil = entry.end
-        }
-        for rule in merged.rules {
-            if case .unsupported(let reason) = rule.cfa { merged.statistics.unsupportedRows[reason, default: 0] += 1 }
         }
         return merged
     }
@@ -84,19 +80,16 @@ enum UnwindRowMerger {
 
     /// Appends a row: a row at the same address replaces the last one (the later FDE starts
     /// where the earlier ended), and a row repeating the rule before it is not needed.
-    private static func append(_ start: UInt64, _ rule: UnwindRule, to merged: inout Merged) {
-        if let last = merged.starts.last, last == start {
-            merged.rules[merged.rules.count - 1] = rule
-            if merged.rules.count >= 2, merged.rules[merged.rules.count - 2] == rule {
-                merged.starts.removeLast()
-                merged.rules.removeLast()
-            }
+    private static func append(_ start: UInt64, _ rule: UnwindRule, to rows: inout CompactRowsBuilder) {
+        let count = rows.count
+        if count > 0, rows.start(count - 1) == start {
+            rows.replaceLastRule(rule)
+            if count >= 2, rows.rule(count - 2) == rule { rows.removeLast() }
             return
         }
-        if merged.rules.last == rule { return }
+        if count > 0, rows.rule(count - 1) == rule { return }
         // A leading noRule row says nothing that "below the first row" doesn't.
-        if merged.rules.isEmpty, rule == .noRule { return }
-        merged.starts.append(start)
-        merged.rules.append(rule)
+        if count == 0, rule == .noRule { return }
+        rows.append(start, rule)
     }
 }

@@ -18,50 +18,36 @@ public final class UnwindTable: @unchecked Sendable {
     /// What the build found and skipped.
     public let statistics: UnwindTableStatistics
 
-    init(starts: [UInt64], rules: [UnwindRule], statistics: UnwindTableStatistics) {
+    /// A table of `starts` and their `rules` as they are (no merging): for tests and fixtures.
+    convenience init(starts: [UInt64], rules: [UnwindRule], statistics: UnwindTableStatistics) {
         precondition(starts.count == rules.count, "one rule per start")
+        var rows = CompactRowsBuilder()
+        rows.reserveCapacity(starts.count)
+        for (start, rule) in zip(starts, rules) { rows.append(start, rule) }
+        self.init(rows, statistics: statistics)
+    }
+
+    /// The table of `rows`, which it copies into memory of its own; counts in `statistics` what
+    /// did not fit and every row whose rule is unsupported.
+    init(_ rows: consuming CompactRowsBuilder, statistics: UnwindTableStatistics) {
         var statistics = statistics
-        let base = starts.first ?? 0
-        // Rows 2³² − 1 bytes or more above the first are dropped; one `noRule` row at the last
-        // offset there is closes the table, unless the last row kept has no rule already.
-        // Found by a scan, not from the last row: every row kept then converts to `UInt32`
-        // without trapping, even if rows came out of order (`UnwindRowMerger` sorts them).
-        let kept = starts.firstIndex { $0 &- base >= UInt64(UInt32.max) } ?? starts.count
-        statistics.rowsBeyondSpan = starts.count - kept
-        let closes = kept < starts.count && kept > 0 && rules[kept - 1] != .noRule
-        let count = kept + (closes ? 1 : 0)
-        let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: count)
-        let ruleIndices = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: count)
-        // `noRule` first: gaps between FDEs keep it however many other rules come.
-        var palette: [UnwindRule] = [.noRule]
-        var paletteIndex: [UnwindRule: UInt16] = [.noRule: 0]
-        func index(of rule: UnwindRule) -> UInt16 {
-            if let index = paletteIndex[rule] { return index }
-            // The last index is kept for the rule that stands in for all the others.
-            var rule = rule
-            if palette.count >= Int(UInt16.max) {
-                statistics.unsupportedRows[.tooManyRules, default: 0] += 1
-                rule = UnwindRule(cfa: .unsupported(.tooManyRules))
-                if let index = paletteIndex[rule] { return index }
+        rows.finish()
+        statistics.rowsBeyondSpan = rows.rowsBeyondSpan
+        if rows.tooManyRules > 0 { statistics.unsupportedRows[.tooManyRules, default: 0] += rows.tooManyRules }
+        for index in rows.ruleIndices {
+            if case .unsupported(let reason) = rows.palette[Int(index)].cfa, reason != .tooManyRules {
+                statistics.unsupportedRows[reason, default: 0] += 1
             }
-            let index = UInt16(palette.count)
-            palette.append(rule)
-            paletteIndex[rule] = index
-            return index
         }
-        for row in 0..<kept {
-            offsets[row] = UInt32(starts[row] &- base)
-            ruleIndices[row] = index(of: rules[row])
-        }
-        if closes {
-            offsets[kept] = UInt32.max
-            ruleIndices[kept] = index(of: .noRule)
-        }
-        let rulePalette = UnsafeMutableBufferPointer<UnwindRule>.allocate(capacity: palette.count)
-        _ = rulePalette.initialize(from: palette)
-        rows = Rows(
-            base: base, offsets: UnsafeBufferPointer(offsets), ruleIndices: UnsafeBufferPointer(ruleIndices),
-            palette: UnsafeBufferPointer(rulePalette))
+        let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: rows.count)
+        _ = offsets.initialize(from: rows.offsets)
+        let ruleIndices = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: rows.count)
+        _ = ruleIndices.initialize(from: rows.ruleIndices)
+        let palette = UnsafeMutableBufferPointer<UnwindRule>.allocate(capacity: rows.palette.count)
+        _ = palette.initialize(from: rows.palette)
+        self.rows = Rows(
+            base: rows.base ?? 0, offsets: UnsafeBufferPointer(offsets), ruleIndices: UnsafeBufferPointer(ruleIndices),
+            palette: UnsafeBufferPointer(palette))
         self.statistics = statistics
     }
 
@@ -105,7 +91,7 @@ public final class UnwindTable: @unchecked Sendable {
         if let ehFrame { try collector.collect(ehFrame, source: 0) }
         if let debugFrame { try collector.collect(debugFrame, source: 1) }
         let merged = UnwindRowMerger.merge(&collector)
-        self.init(starts: merged.starts, rules: merged.rules, statistics: merged.statistics)
+        self.init(merged.rows, statistics: merged.statistics)
     }
 
     /// Rows in the table.

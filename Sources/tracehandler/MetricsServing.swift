@@ -1,6 +1,9 @@
 import AgentConfiguration
 import CommandLineSupport
+import ProfileExport
 import SelfMetrics
+import TraceProfiler
+import TraceReporters
 
 #if NetworkExport
 import MetricsEndpoint
@@ -10,7 +13,7 @@ import MetricsEndpoint
 /// snapshot of the counters the run summary prints. Serves until `stop()`, which the run calls
 /// after its summary: a scrape during shutdown sees the drain.
 struct MetricsServing {
-    private let serving: Task<Void, Never>
+    private let close: @Sendable () -> Void
 
     /// Throws when `address` is set in an agent built without the endpoint: checked before the
     /// run creates its output directory or loads a sampler.
@@ -22,6 +25,11 @@ struct MetricsServing {
 
     private static let unavailable = CommandFailure(
         "metrics.listen: this tracehandler was built without its NetworkExport trait (swift build --traits NetworkExport)")
+
+    /// What the run has counted now, with the process's peak memory.
+    static func snapshot(_ profile: ProfileStatistics?, export: ExportStatistics? = nil, intervals: IntervalTotals? = nil) -> AgentMetricsSnapshot {
+        AgentMetricsSnapshot(profile: profile, export: export, intervals: intervals, peakResidentBytes: peakRSSMebibytes() * 1_048_576)
+    }
 
     /// Binds `address` (nil: no endpoint) and serves `snapshot`; prints the address it serves.
     static func start(_ address: ListenAddress?, snapshot: @escaping @Sendable () -> AgentMetricsSnapshot) async throws -> MetricsServing? {
@@ -36,20 +44,21 @@ struct MetricsServing {
         let metrics = AgentMetrics()
         let host = address.host.contains(":") ? "[\(address.host)]" : address.host
         print("metrics: serving http://\(host):\(server.port)/metrics")
-        return MetricsServing(serving: Task {
+        Task {
             do {
                 try await server.run { metrics.exposition(snapshot()) }
             } catch {
                 writeStandardError("tracehandler: metrics: the endpoint stopped serving: \(error)\n")
             }
-        })
+        }
+        return MetricsServing(close: { server.close() })
         #else
         throw unavailable
         #endif
     }
 
-    /// Stops serving: the listener and its connections close as the serving task ends.
+    /// Stops serving: the listener closes, then its connections.
     func stop() {
-        serving.cancel()
+        close()
     }
 }

@@ -121,9 +121,7 @@ struct ProfileCommand: AsyncParsableCommand {
             do {
                 let profiler = try makeProfiler(configuration, reporter, logger)
                 serving = try await MetricsServing.start(configuration.metricsListen) { [exporter = exporter?.exporter] in
-                    AgentMetricsSnapshot(
-                        profile: profiler.statistics(), export: exporter?.statistics, intervals: reporter.totals,
-                        peakResidentBytes: peakRSSMebibytes() * 1_048_576)
+                    MetricsServing.snapshot(profiler.statistics(), export: exporter?.statistics, intervals: reporter.totals)
                 }
                 profiled = try await sample(with: profiler, configuration, until: nil)
             } catch {
@@ -151,9 +149,7 @@ struct ProfileCommand: AsyncParsableCommand {
         let profile = formats.contains(.pprof) || formats.contains(.otlp) ? ProfileReporter(samplingPeriod: period, bound: bound) : nil
         let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
         let profiler = try makeProfiler(configuration, reporter, logger)
-        let serving = try await MetricsServing.start(configuration.metricsListen) {
-            AgentMetricsSnapshot(profile: profiler.statistics(), export: nil, intervals: nil, peakResidentBytes: peakRSSMebibytes() * 1_048_576)
-        }
+        let serving = try await MetricsServing.start(configuration.metricsListen) { MetricsServing.snapshot(profiler.statistics()) }
         defer { serving?.stop() }
         let (statistics, interrupted) = try await sample(with: profiler, configuration, until: duration)
         let (started, sampled) = (statistics.startTime, statistics.duration)

@@ -113,13 +113,16 @@ struct ParsedExposition {
         let profiler = try Profiler(configuration: configuration, reporter: DiscardingReporter())
         let run = Task { try await profiler.profile() }
         var spin: UInt64 = 1
-        while (profiler.statistics()?.engine.reported ?? 0) < 100 {  // this thread's CPU is what is sampled
+        // This thread's CPU is what is sampled; ten minutes covers the slowest sanitizer run.
+        let deadline = ContinuousClock.now + .seconds(600)
+        while (profiler.statistics()?.engine.reported ?? 0) < 100 && ContinuousClock.now < deadline {
             for _ in 0..<1_000_000 { spin = spin &* 6364136223846793005 &+ 1 }
             await Task.yield()
         }
         withExtendedLifetime(spin) {}
         run.cancel()
         let statistics = try await run.value
+        #expect(statistics.engine.reported >= 100, "the profile reported too little to compare: \(statistics)")
         let metrics = AgentMetrics()
         let exposition = try ParsedExposition(metrics.exposition(
             AgentMetricsSnapshot(profile: statistics, export: nil, intervals: nil, peakResidentBytes: 1)))

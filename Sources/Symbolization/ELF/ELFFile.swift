@@ -206,10 +206,12 @@ final class ELFFile {
         return String(decoding: UnsafeRawBufferPointer(start: name, count: strnlen(name, 64)), as: UTF8.self)
     }
 
-    /// Whether a section has bytes in this file (not `SHT_NOBITS`, as a debug file's `.eh_frame`).
+    /// Whether a section has bytes here that `withContents` would lend: not `SHT_NOBITS` (as a
+    /// debug file's `.eh_frame`), within the read bound, readable (libelf keeps what it read).
     func hasContents(_ section: OpaquePointer) -> Bool {
         var header = GElf_Shdr()
-        return gelf_getshdr(section, &header) != nil && header.sh_type != UInt32(SHT_NOBITS)
+        guard gelf_getshdr(section, &header) != nil, header.sh_type != UInt32(SHT_NOBITS) else { return false }
+        return ((try? boundedData(section)) ?? nil)?.pointee.d_buf != nil
     }
 
     /// Calls `body` with a section's bytes where libelf holds them (read into its own memory, never

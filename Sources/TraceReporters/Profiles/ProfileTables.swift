@@ -56,8 +56,9 @@ struct ProfileTables {
     private(set) var functions: [Int64] = []
     private var functionIDs: [Int64: UInt64] = [:]
     private(set) var locations: [Location] = []
-    /// The location of each frame id of the profile's `InternedFrames` (0: not worked out yet).
-    private var frameLocations: [UInt64] = []
+    /// The location of each frame id of the profile's `InternedFrames` worked out so far (a map,
+    /// not an array: the frames a reporter retains can far outnumber those of one interval).
+    private var frameLocations: [UInt32: UInt64] = [:]
     private var locationIDs: [Location: UInt64] = [:]
 
     struct MappingKey: Hashable {
@@ -96,14 +97,10 @@ struct ProfileTables {
     /// most of their frames, and working one out hashes its name, mapping and location. One
     /// table serves one `frames` (an encoder makes a table per profile).
     mutating func locations(of ids: [UInt32], in frames: InternedFrames, executables: [FileID: ExecutableMetadata]) -> [UInt64] {
-        if frameLocations.count < frames.frames.count {
-            frameLocations += repeatElement(0, count: frames.frames.count - frameLocations.count)
-        }
-        return ids.map { id in
-            let known = frameLocations[Int(id)]
-            if known != 0 { return known }
+        ids.map { id in
+            if let known = frameLocations[id] { return known }
             let location = location(of: frames[id], executables: executables)
-            frameLocations[Int(id)] = location
+            frameLocations[id] = location
             return location
         }
     }
