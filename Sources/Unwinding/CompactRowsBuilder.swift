@@ -5,18 +5,14 @@
 ///
 /// What does not fit is counted, never misread: rows 2³² − 1 bytes or more above the first
 /// (`rowsBeyondSpan`; `finish()` closes the table with one `noRule` row at the last offset there
-/// is), and rules past 65 535 distinct ones (`tooManyRules`: they all become one
-/// `unsupported(.tooManyRules)` rule). A start below the first, which ascending rows never have,
-/// counts as beyond the span.
+/// is), and rules past 65 535 distinct ones (`RulePalette`). A start below the first, which
+/// ascending rows never have, counts as beyond the span.
 struct CompactRowsBuilder {
     private(set) var base: UInt64?
     private(set) var offsets: [UInt32] = []
     private(set) var ruleIndices: [UInt16] = []
-    /// `noRule` first: gaps between FDEs keep it however many other rules come.
-    private(set) var palette: [UnwindRule] = [.noRule]
-    private var paletteIndex: [UnwindRule: UInt16] = [.noRule: 0]
+    private(set) var palette = RulePalette()
     private(set) var rowsBeyondSpan = 0
-    private(set) var tooManyRules = 0
 
     var count: Int { offsets.count }
 
@@ -24,7 +20,7 @@ struct CompactRowsBuilder {
     func start(_ index: Int) -> UInt64 { (base ?? 0) &+ UInt64(offsets[index]) }
 
     /// The rule of row `index` (0 ..< count).
-    func rule(_ index: Int) -> UnwindRule { palette[Int(ruleIndices[index])] }
+    func rule(_ index: Int) -> UnwindRule { palette[ruleIndices[index]] }
 
     mutating func reserveCapacity(_ rows: Int) {
         offsets.reserveCapacity(rows)
@@ -42,12 +38,12 @@ struct CompactRowsBuilder {
             return
         }
         offsets.append(UInt32(offset))
-        ruleIndices.append(index(of: rule))
+        ruleIndices.append(palette.index(of: rule))
     }
 
     /// Gives the last row kept another rule.
     mutating func replaceLastRule(_ rule: UnwindRule) {
-        ruleIndices[ruleIndices.count - 1] = index(of: rule)
+        ruleIndices[ruleIndices.count - 1] = palette.index(of: rule)
     }
 
     mutating func removeLast() {
@@ -62,20 +58,5 @@ struct CompactRowsBuilder {
             offsets.append(UInt32.max)
             ruleIndices.append(0)
         }
-    }
-
-    private mutating func index(of rule: UnwindRule) -> UInt16 {
-        if let index = paletteIndex[rule] { return index }
-        // The last index is kept for the rule that stands in for all the others.
-        var rule = rule
-        if palette.count >= Int(UInt16.max) {
-            tooManyRules += 1
-            rule = UnwindRule(cfa: .unsupported(.tooManyRules))
-            if let index = paletteIndex[rule] { return index }
-        }
-        let index = UInt16(palette.count)
-        palette.append(rule)
-        paletteIndex[rule] = index
-        return index
     }
 }

@@ -15,7 +15,9 @@ struct FrameEntryCollector {
     let limits: UnwindTableLimits
     private(set) var entries: [CollectedFrameEntry] = []
     private(set) var rowStarts: [UInt64] = []
-    private(set) var rowRules: [UnwindRule] = []
+    /// Each row's rule as an index into `rules`: two bytes a row while a large file is collected.
+    private(set) var rowRules: [UInt16] = []
+    private(set) var rules = RulePalette()
     var statistics = UnwindTableStatistics()
     /// `remember_state` scratch, shared by every program of the build.
     private var stateStack: [FrameState] = []
@@ -139,7 +141,7 @@ struct FrameEntryCollector {
                 body, state: &state, initial: cie.initialState, location: start, end: end, stack: &stack
             ) { location, state in
                 statistics.rowsBeforeMerging += 1
-                let rule = UnwindRule(state: state, isSignalFrame: cie.isSignalFrame)
+                let rule = rules.index(of: UnwindRule(state: state, isSignalFrame: cie.isSignalFrame))
                 if rowStarts.count > firstRow {
                     // Rows of one FDE arrive in address order; an advance by 0 restates the row.
                     if rowStarts[rowStarts.count - 1] == location {

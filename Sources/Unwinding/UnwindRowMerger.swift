@@ -27,7 +27,7 @@ enum UnwindRowMerger {
             var clipped: UnwindRule?
             for index in entry.firstRow ..< entry.firstRow + entry.rowCount {
                 let start = collector.rowStarts[index]
-                let rule = collector.rowRules[index]
+                let rule = collector.rules[collector.rowRules[index]]
                 if start < coveredUntil {
                     clipped = rule
                     continue

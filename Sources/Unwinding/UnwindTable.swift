@@ -27,24 +27,21 @@ public final class UnwindTable: @unchecked Sendable {
         self.init(rows, statistics: statistics)
     }
 
-    /// The table of `rows`, which it copies into memory of its own; counts in `statistics` what
-    /// did not fit and every row whose rule is unsupported.
+    /// The table of `rows`, which it copies into memory of its own; counts in `statistics` the
+    /// rows beyond the span and every row whose rule is unsupported (`.tooManyRules` included).
     init(_ rows: consuming CompactRowsBuilder, statistics: UnwindTableStatistics) {
         var statistics = statistics
         rows.finish()
         statistics.rowsBeyondSpan = rows.rowsBeyondSpan
-        if rows.tooManyRules > 0 { statistics.unsupportedRows[.tooManyRules, default: 0] += rows.tooManyRules }
         for index in rows.ruleIndices {
-            if case .unsupported(let reason) = rows.palette[Int(index)].cfa, reason != .tooManyRules {
-                statistics.unsupportedRows[reason, default: 0] += 1
-            }
+            if case .unsupported(let reason) = rows.palette[index].cfa { statistics.unsupportedRows[reason, default: 0] += 1 }
         }
         let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: rows.count)
         _ = offsets.initialize(from: rows.offsets)
         let ruleIndices = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: rows.count)
         _ = ruleIndices.initialize(from: rows.ruleIndices)
-        let palette = UnsafeMutableBufferPointer<UnwindRule>.allocate(capacity: rows.palette.count)
-        _ = palette.initialize(from: rows.palette)
+        let palette = UnsafeMutableBufferPointer<UnwindRule>.allocate(capacity: rows.palette.rules.count)
+        _ = palette.initialize(from: rows.palette.rules)
         self.rows = Rows(
             base: rows.base ?? 0, offsets: UnsafeBufferPointer(offsets), ruleIndices: UnsafeBufferPointer(ruleIndices),
             palette: UnsafeBufferPointer(palette))
