@@ -206,6 +206,31 @@ final class ScriptedTransport: ExportTransport {
         #expect(Self.expectSettled(exporter, statistics)[interval.number]?.sent == interval.sampleCount)
     }
 
+    /// An interval split into requests, one sent and one in flight when a newer interval needs
+    /// the room: its waiting requests are dropped, not the one being sent, and its account holds
+    /// both — sent + dropped = its samples.
+    @Test func anIntervalPartlySentThenDroppedIsSettledWithBoth() async throws {
+        let intervals = Self.intervals(2, traces: 400, frames: 8)
+        var configuration = Self.configuration()
+        configuration.maximumMessageBytes = 1 << 16
+        let (whole, _) = intervals[0].otlpRequests(maximumBytes: configuration.maximumMessageBytes)
+        #expect(whole.count >= 4, "the fixture must need several requests: \(whole.count)")
+        // Room for the first interval and a request more: the second fits only once the
+        // first's waiting requests are gone.
+        configuration.queueBytes = whole.reduce(0) { $0 + $1.bytes.count } + 70_000
+        let transport = ScriptedTransport([Self.accept], delay: .milliseconds(500))
+        let exporter = try ProfileExporter(configuration: configuration, transport: transport)
+        exporter.export(intervals[0])
+        try await Self.waitUntil { transport.received.count >= 1 && transport.calls >= 2 }
+        exporter.export(intervals[1])
+        let statistics = await exporter.shutdown()
+        #expect(statistics.intervalsDropped == 1 && statistics.samplesDroppedQueueFull > 0, "\(statistics)")
+        let settled = Self.expectSettled(exporter, statistics)
+        let first = try #require(settled[intervals[0].number])
+        #expect(first.sent > 0 && first.dropped > 0 && first.sent + first.dropped == first.samples, "\(first)")
+        #expect(settled[intervals[1].number]?.sent == intervals[1].sampleCount)
+    }
+
     /// A receiver slower than the shutdown timeout: at the deadline `shutdown()` cancels the call
     /// in flight (the receiver never answers) and counts what was queued. (How soon after the
     /// deadline depends on the cooperative pool, which the rest of a parallel test run can keep
