@@ -11,16 +11,18 @@ struct CompactRowsBuilder {
     private(set) var base: UInt64?
     private(set) var offsets: [UInt32] = []
     private(set) var ruleIndices: [UInt16] = []
-    private(set) var palette = RulePalette()
+    private(set) var palette: RulePalette
     private(set) var rowsBeyondSpan = 0
+
+    /// Rows whose rules `palette` numbers (a collector's), or any rules (`append(_:_:)`).
+    init(palette: RulePalette = RulePalette()) {
+        self.palette = palette
+    }
 
     var count: Int { offsets.count }
 
     /// The start of row `index` (0 ..< count).
     func start(_ index: Int) -> UInt64 { (base ?? 0) &+ UInt64(offsets[index]) }
-
-    /// The rule of row `index` (0 ..< count).
-    func rule(_ index: Int) -> UnwindRule { palette[ruleIndices[index]] }
 
     mutating func reserveCapacity(_ rows: Int) {
         offsets.reserveCapacity(rows)
@@ -30,6 +32,11 @@ struct CompactRowsBuilder {
     /// Appends a row whose start is at or above the last one's. Once one row is beyond the span,
     /// every later one is: they are counted, not kept.
     mutating func append(_ start: UInt64, _ rule: UnwindRule) {
+        append(start, index: palette.index(of: rule))
+    }
+
+    /// Appends a row by its rule's index in `palette`.
+    mutating func append(_ start: UInt64, index rule: UInt16) {
         let base = self.base ?? start
         self.base = base
         let offset = start &- base
@@ -38,12 +45,12 @@ struct CompactRowsBuilder {
             return
         }
         offsets.append(UInt32(offset))
-        ruleIndices.append(palette.index(of: rule))
+        ruleIndices.append(rule)
     }
 
-    /// Gives the last row kept another rule.
-    mutating func replaceLastRule(_ rule: UnwindRule) {
-        ruleIndices[ruleIndices.count - 1] = palette.index(of: rule)
+    /// Gives the last row kept another rule, by its index in `palette`.
+    mutating func replaceLastRule(index rule: UInt16) {
+        ruleIndices[ruleIndices.count - 1] = rule
     }
 
     mutating func removeLast() {
@@ -54,9 +61,9 @@ struct CompactRowsBuilder {
     /// After the last row: a table whose far rows were dropped ends in `noRule`, so that an address
     /// past the span is not read as the last kept row's.
     mutating func finish() {
-        if rowsBeyondSpan > 0, let last = ruleIndices.last, last != 0 {
+        if rowsBeyondSpan > 0, let last = ruleIndices.last, last != RulePalette.noRuleIndex {
             offsets.append(UInt32.max)
-            ruleIndices.append(0)
+            ruleIndices.append(RulePalette.noRuleIndex)
         }
     }
 }

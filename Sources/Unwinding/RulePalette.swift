@@ -7,6 +7,9 @@ struct RulePalette {
     private(set) var rules: [UnwindRule] = [.noRule]
     private var indices: [UnwindRule: UInt16] = [.noRule: 0]
 
+    /// `noRule`'s index.
+    static let noRuleIndex: UInt16 = 0
+
     subscript(index: UInt16) -> UnwindRule { rules[Int(index)] }
 
     mutating func index(of rule: UnwindRule) -> UInt16 {

@@ -2,15 +2,15 @@
 /// overlaps, inserts `noRule` rows at gaps, merges neighbours with equal rules.
 enum UnwindRowMerger {
     struct Merged {
-        /// Packed as they are merged (`CompactRowsBuilder`).
-        var rows = CompactRowsBuilder()
+        /// Packed as they are merged (`CompactRowsBuilder`), numbered by the collector's palette.
+        var rows: CompactRowsBuilder
         var statistics: UnwindTableStatistics
     }
 
     /// Orders and filters `collector`'s entries in place (a large file's FDEs number in the
     /// hundred thousands: copies of them were most of a table build's peak memory).
     static func merge(_ collector: inout FrameEntryCollector) -> Merged {
-        var merged = Merged(statistics: collector.statistics)
+        var merged = Merged(rows: CompactRowsBuilder(palette: collector.rules), statistics: collector.statistics)
         keepUsableEntries(&collector, statistics: &merged.statistics)
         let entries = collector.entries
         merged.rows.reserveCapacity(collector.rowStarts.count + entries.count)
@@ -24,10 +24,10 @@ enum UnwindRowMerger {
             }
             if entry.start < coveredUntil { merged.statistics.overlappingFrameEntries += 1 }
             // The rule in force where a clipped entry takes over.
-            var clipped: UnwindRule?
+            var clipped: UInt16?
             for index in entry.firstRow ..< entry.firstRow + entry.rowCount {
                 let start = collector.rowStarts[index]
-                let rule = collector.rules[collector.rowRules[index]]
+                let rule = collector.rowRules[index]
                 if start < coveredUntil {
                     clipped = rule
                     continue
@@ -37,7 +37,7 @@ enum UnwindRowMerger {
                 append(start, rule, to: &merged.rows)
             }
             if let rule = clipped { append(coveredUntil, rule, to: &merged.rows) }
-            append(entry.end, .noRule, to: &merged.rows)
+            append(entry.end, RulePalette.noRuleIndex, to: &merged.rows)
             coveredUntil = entry.end
         }
         return merged
@@ -80,16 +80,19 @@ enum UnwindRowMerger {
 
     /// Appends a row: a row at the same address replaces the last one (the later FDE starts
     /// where the earlier ended), and a row repeating the rule before it is not needed.
-    private static func append(_ start: UInt64, _ rule: UnwindRule, to rows: inout CompactRowsBuilder) {
+    /// (Rules by their palette index: one palette numbers each rule once, so equal indices are
+    /// equal rules.)
+    private static func append(_ start: UInt64, _ rule: UInt16, to rows: inout CompactRowsBuilder) {
+        // Read through `rows`, never held: a copy of its array would be copied on the next write.
         let count = rows.count
         if count > 0, rows.start(count - 1) == start {
-            rows.replaceLastRule(rule)
-            if count >= 2, rows.rule(count - 2) == rule { rows.removeLast() }
+            rows.replaceLastRule(index: rule)
+            if count >= 2, rows.ruleIndices[count - 2] == rule { rows.removeLast() }
             return
         }
-        if count > 0, rows.rule(count - 1) == rule { return }
+        if count > 0, rows.ruleIndices[count - 1] == rule { return }
         // A leading noRule row says nothing that "below the first row" doesn't.
-        if count == 0, rule == .noRule { return }
-        rows.append(start, rule)
+        if count == 0, rule == RulePalette.noRuleIndex { return }
+        rows.append(start, index: rule)
     }
 }
