@@ -112,7 +112,7 @@ let package = Package(
         .target(name: "SyntheticTraces", dependencies: ["TraceModel"]),
         .systemLibrary(name: "CSystemLibraries", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "liburing-dev", "libelf-dev"])]),
         .target(name: "CBPFObjects"),
-        .target(name: "CLibbpfBaseline", dependencies: ["CSystemLibraries"]),
+        .target(name: "CLibbpfBaseline", dependencies: ["CSystemLibraries", "CTraceRecord"]),
         .target(name: "CDemangle", linkerSettings: [.linkedLibrary("stdc++")]),
         .target(name: "CAllocationCounter"),
         .target(

@@ -8,6 +8,8 @@ struct BenchToolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracehandler-bench",
         abstract: "Measure the engine and the kernel path on this machine.",
-        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self, OTLPEncodingBenchCommand.self]
+        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self, AgentBenchCommand.self,
+            OTLPEncodingBenchCommand.self, SpinCommand.self,
+        ]
     )
 }

@@ -108,7 +108,7 @@ struct KernelBenchCommand: AsyncParsableCommand {
             let mapFD = generator.perfEventArrayFD
             let pages = output.perCPUBufferBytes / 4096
             let watermark = UInt32(output.effectiveWakeupWatermarkBytes)
-            let box = ResultBox()
+            let box = ResultBox(th_libbpf_consumer_result())
             let thread = try WorkerThread.spawn(name: "th-libbpf", cpus: placement.consumer) {
                 box.result = th_libbpf_consume(mapFD, pages, watermark, stop.pointer)
             }
@@ -249,7 +249,7 @@ struct KernelRound: CustomStringConvertible {
 }
 
 /// A stop flag a C loop can poll through a pointer (`volatile int`).
-private final class StopFlag: @unchecked Sendable {
+final class StopFlag: @unchecked Sendable {
     // @unchecked: one plain int, written once by the controlling thread, polled by the consumer
     // (the C side reads it as volatile; a late read only delays the stop by one poll timeout).
     let pointer: UnsafeMutablePointer<Int32> = {
@@ -266,9 +266,10 @@ private final class StopFlag: @unchecked Sendable {
     var isSet: Bool { flag.load(ordering: .acquiring) }
 }
 
-private final class ResultBox: @unchecked Sendable {
+final class ResultBox<Result>: @unchecked Sendable {
     // @unchecked: written by the consumer thread before it ends, read after join.
-    var result = th_libbpf_consumer_result()
+    var result: Result
+    init(_ initial: Result) { result = initial }
 }
 
 /// Wall-clock seconds `body` takes.

@@ -12,8 +12,12 @@ import Glibc
 /// raw trace records into `buffers`. `close()` (or deinit) detaches everything.
 public final class Sampler {
     private let object: BPFObject
+    private let ownBuffers: KernelBuffers?
     /// The buffers the program writes its records to, mapped for reading.
-    public let buffers: KernelBuffers
+    public var buffers: KernelBuffers {
+        guard let ownBuffers else { preconditionFailure("a sampler loaded for an external consumer maps no buffers") }
+        return ownBuffers
+    }
     /// The CPUs online at start (`/sys/devices/system/cpu/online`), one cpu-clock event each.
     public let cpus: [Int]
 
@@ -26,15 +30,36 @@ public final class Sampler {
     ///   - pid: only this process (its threads included); nil: every process.
     ///   - stackBytes: the user stack window copied with each sample of a user task, for DWARF
     ///     unwinding (0 ... `maximumStackBytes`); 0: the frame-pointer stack only.
-    public init(frequency: Int, pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int = 0) throws(KernelPathError) {
+    public convenience init(frequency: Int, pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int = 0) throws(KernelPathError) {
+        try self.init(pid: pid, output: output, stackBytes: stackBytes, mapBuffers: true)
+        try attach(frequency: frequency)
+    }
+
+    /// Loads the program for another consumer (the benchmark's C anchor), which puts its own
+    /// buffers in `perfEventArrayFD` and then calls `attach(frequency:)`.
+    public static func forExternalConsumer(
+        pid: Int32?, output: KernelOutputConfiguration
+    ) throws(KernelPathError) -> Sampler {
+        try Sampler(pid: pid, output: output, stackBytes: 0, mapBuffers: false)
+    }
+
+    private init(pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int, mapBuffers: Bool) throws(KernelPathError) {
         precondition((0...Self.maximumStackBytes).contains(stackBytes), "stack window out of range")
         var config = th_program_config()
         config.target_pid = UInt32(pid ?? 0)
         config.use_ring_buffer = output.kind == .ringBuffer ? 1 : 0
         config.stack_bytes = UInt32(stackBytes)
         object = try BPFObject(.sampler, config: config, ringBufferSize: output.ringBufferBytes)
-        buffers = try KernelBuffers(object: object, configuration: output)
+        ownBuffers = mapBuffers ? try KernelBuffers(object: object, configuration: output) : nil
         cpus = OnlineCPUs.read()
+    }
+
+    /// The perf event array the program writes to (perf-buffer output), for an external consumer.
+    public var perfEventArrayFD: Int32 { object.mapFD("trace_events") }
+
+    /// Attaches the program to a cpu-clock event of `frequency` samples a second on every CPU.
+    /// On failure the program is closed.
+    public func attach(frequency: Int) throws(KernelPathError) {
         for cpu in cpus {
             var attr = perf_event_attr()
             attr.type = UInt32(PERF_TYPE_SOFTWARE.rawValue)
