@@ -19,6 +19,10 @@ public struct ProgressLine {
         next = started + interval
     }
 
+    /// Whether the next `update` prints: callers whose status is costly to gather (a profiler's
+    /// statistics read kernel maps) gather it only then.
+    public var isDue: Bool { ContinuousClock.now >= next }
+
     /// Prints `status()` if an interval has passed since the last line.
     public mutating func update(_ status: () -> String) {
         let now = ContinuousClock.now

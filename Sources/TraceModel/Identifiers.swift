@@ -34,6 +34,11 @@ public struct Comm: Hashable, Sendable, BitwiseCopyable, CustomStringConvertible
         self = utf8.withUnsafeBytes { Comm(bytes: $0) }
     }
 
+    /// Both words folded into one, for a key that hashes a comm beside a trace hash in a single
+    /// word (equality still compares all 16 bytes).
+    @inlinable
+    public var hashWord: UInt64 { low &+ high &* 0x9E37_79B9_7F4A_7C15 }
+
     /// The 16 raw bytes.
     public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try withUnsafeBytes(of: (low, high), body)

@@ -12,6 +12,10 @@ public final class FoldedStacksReporter: TraceReporter {
     private struct StackKey: Hashable {
         var comm: Comm
         var hash: TraceHash
+
+        /// One word into the hasher: the trace hash is already uniform (XXH3), and this is
+        /// hashed once a sample.
+        func hash(into hasher: inout Hasher) { hasher.combine(hash.low ^ comm.hashWord) }
     }
 
     private struct State {
@@ -58,11 +62,14 @@ public final class FoldedStacksReporter: TraceReporter {
 
     private func add(_ samples: UInt64, _ key: StackKey, in state: inout State) {
         state.samples += samples
-        if bound.admitsSample(
-            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.stacks.contains(key.hash),
+        // Nearly every sample is of a key already counted: one lookup for those.
+        if let index = state.counts.index(forKey: key) {
+            state.counts.values[index] += samples
+        } else if bound.admitsSample(
+            known: false, samples: state.counts.count, traceKnown: state.stacks.contains(key.hash),
             stacks: state.stacks.count)
         {
-            state.counts[key, default: 0] += samples
+            state.counts[key] = samples
         } else {
             state.overflow += samples
         }

@@ -145,9 +145,9 @@ struct ProfileCommand: AsyncParsableCommand {
         }
         guard let outputs else { throw CommandFailure("no output directory") }
 
-        let folded = formats.contains(.folded) ? FoldedStacksReporter(bound: bound) : nil
-        let profile = formats.contains(.pprof) || formats.contains(.otlp) ? ProfileReporter(samplingPeriod: period, bound: bound) : nil
-        let reporter = FanOutReporter(([folded, profile] as [(any TraceReporter)?]).compactMap { $0 })
+        // One reporter for every format: each sample is counted once, each new trace's frames
+        // interned once, and the folded lines are rendered from the same counts at the end.
+        let reporter = ProfileReporter(samplingPeriod: period, bound: bound)
         let profiler = try makeProfiler(configuration, reporter, logger)
         let serving = try await MetricsServing.start(configuration.metricsListen) { MetricsServing.snapshot(profiler.statistics()) }
         defer { serving?.stop() }
@@ -165,25 +165,25 @@ struct ProfileCommand: AsyncParsableCommand {
                 failures.append("\(format.rawValue): \(error)")
             }
         }
-        if let folded {
+        if formats.contains(.folded) {
             attempt(.folded, "profile.folded") {
-                let stacks = folded.foldedStacks()
+                let stacks = reporter.foldedStacks()
                 try outputs.write("profile.folded") { (writer: inout OutputWriter) throws(OutputDirectoryError) in
                     for (stack, count) in stacks { try writer.append(line: "\(stack) \(count)") }
                 }
                 return "\(stacks.count) folded stacks"
             }
         }
-        if let profile, formats.contains(.pprof) {
+        if formats.contains(.pprof) {
             attempt(.pprof, "profile.pb.gz") {
-                try outputs.write("profile.pb.gz", bytes: try profile.gzippedPprof(start: started, duration: sampled))
-                return "a pprof profile of \(profile.sampleCount) samples (\(profile.distinctSampleCount) distinct stacks)"
+                try outputs.write("profile.pb.gz", bytes: try reporter.gzippedPprof(start: started, duration: sampled))
+                return "a pprof profile of \(reporter.sampleCount) samples (\(reporter.distinctSampleCount) distinct stacks)"
             }
         }
-        if let profile, formats.contains(.otlp) {
+        if formats.contains(.otlp) {
             attempt(.otlp, "profile.otlp.pb") {
-                try outputs.write("profile.otlp.pb", bytes: profile.encodedOTLP(start: started, duration: sampled))
-                return "an OTLP profile of \(profile.sampleCount) samples (\(profile.distinctSampleCount) distinct stacks)"
+                try outputs.write("profile.otlp.pb", bytes: reporter.encodedOTLP(start: started, duration: sampled))
+                return "an OTLP profile of \(reporter.sampleCount) samples (\(reporter.distinctSampleCount) distinct stacks)"
             }
         }
         printTail(statistics)
@@ -253,7 +253,7 @@ struct ProfileCommand: AsyncParsableCommand {
         }
         var progress = ProgressLine("profiling", every: configuration.monitorInterval)
         let interrupted = await waitForDurationOrSignal(seconds: duration, unless: { ended.isSet }) {
-            guard let statistics = profiler.statistics() else { return }
+            guard progress.isDue, let statistics = profiler.statistics() else { return }
             progress.update {
                 "\(statistics.received.records) samples received, \(statistics.engine.reported) reported, \(statistics.lostInKernel) lost"
             }
@@ -352,13 +352,16 @@ private func restoreStopSignals() {
 }
 
 /// Sleeps until `seconds` pass (nil: forever), SIGINT/SIGTERM/SIGHUP has arrived or `stopped()`
-/// turns true, calling `tick` every 20 ms; returns the signal that ended it, if one did.
+/// turns true, calling `tick` every 100 ms; returns the signal that ended it, if one did.
 private func waitForDurationOrSignal(seconds: Double?, unless stopped: () -> Bool, tick: () -> Void) async -> Int32? {
     let deadline = seconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
     while deadline.map({ ContinuousClock.now < $0 }) ?? true, !stopped() {
         let number = stopSignal.load(ordering: .relaxed)
         if number != 0 { return number }
-        try? await Task.sleep(for: .milliseconds(20))
+        // Each tick is a timer and a wakeup of the concurrency pool, which the agent pays for
+        // whatever it samples: 100 ms bounds the delay to act on a signal at 10 ticks a second.
+        let tickLength = Duration.milliseconds(100)
+        try? await Task.sleep(for: deadline.map { min(tickLength, max(.zero, $0 - ContinuousClock.now)) } ?? tickLength)
         tick()
     }
     let number = stopSignal.load(ordering: .relaxed)

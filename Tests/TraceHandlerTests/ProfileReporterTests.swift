@@ -66,6 +66,24 @@ import TraceReporters
         #expect(profile.samples.reduce(0) { $0 + $1.values[0] } == 10)
     }
 
+    /// The agent writes every format from one `ProfileReporter`: its folded lines are the folding
+    /// reporter's for the same reports (pids merged, counts without frames kept, overflow).
+    @Test func foldedLinesMatchTheFoldingReporters() {
+        let profile = ProfileReporter(samplingPeriod: .milliseconds(10), bound: ProfileBound(maximumStacks: 4))
+        let folded = FoldedStacksReporter(bound: ProfileBound(maximumStacks: 4))
+        let trace = Self.trace()
+        let unknown = TraceHash(high: 3, low: 4)
+        for reporter in [profile, folded] as [any TraceReporter] {
+            reporter.reportCountForTrace(trace.hash, count: 2, meta: Self.meta("app"))
+            reporter.reportFramesForTrace(trace)
+            reporter.reportCountForTrace(trace.hash, count: 3, meta: Self.meta("app", pid: 8))
+            reporter.reportCountForTrace(unknown, count: 1, meta: Self.meta("gone"))
+        }
+        #expect(profile.foldedStacks().map(\.stack) == folded.foldedStacks().map(\.stack))
+        #expect(profile.foldedStacks().map(\.count) == [5, 1])
+        #expect(profile.foldedStacks().map(\.count) == folded.foldedStacks().map(\.count))
+    }
+
     @Test func theGzippedProfileInflatesToTheEncodedOne() throws {
         let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         let trace = Self.trace()

@@ -62,8 +62,11 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
 
     private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
         _ = state.traces.use(key.hash)
-        if state.counts[key] != nil || state.counts.count < bound.maximumStacks {
-            state.counts[key, default: 0] += samples
+        // Nearly every sample is of a key already counted: one lookup for those.
+        if let index = state.counts.index(forKey: key) {
+            state.counts.values[index] += samples
+        } else if state.counts.count < bound.maximumStacks {
+            state.counts[key] = samples
         } else {
             state.overflow += samples
         }

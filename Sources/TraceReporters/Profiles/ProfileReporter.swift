@@ -55,11 +55,14 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
 
     private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
         state.samples += samples
-        if bound.admitsSample(
-            known: state.counts[key] != nil, samples: state.counts.count, traceKnown: state.traces.contains(key.hash),
+        // Nearly every sample is of a key already counted: one lookup for those.
+        if let index = state.counts.index(forKey: key) {
+            state.counts.values[index] += samples
+        } else if bound.admitsSample(
+            known: false, samples: state.counts.count, traceKnown: state.traces.contains(key.hash),
             stacks: state.traces.count)
         {
-            state.counts[key, default: 0] += samples
+            state.counts[key] = samples
         } else {
             state.overflow += samples
         }
@@ -98,6 +101,15 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
         return OTLPEncoder.encode(
             samples, frames: frames, executables: executables, period: Self.nanoseconds(period), timeNanos: start.rawValue,
             durationNanos: UInt64(max(0, Self.nanoseconds(duration))))
+    }
+
+    /// The profile as folded stacks (`FoldedStacksReporter.foldedStacks()`'s lines, pids merged),
+    /// so that one reporter serves every output format.
+    public func foldedStacks() -> [(stack: String, count: UInt64)] {
+        let (traces, counts, overflow) = state.withLock { ($0.traces, $0.counts, $0.overflow) }
+        return StackFolding.fold(counts, frames: traces.frames, overflow: overflow, capacity: counts.count) { key, count in
+            StackFolding.Entry(comm: key.comm.description, frames: traces[key.hash], hash: key.hash, count: count)
+        }
     }
 
     private func snapshot() -> ([ProfileSample], InternedFrames, [FileID: ExecutableMetadata]) {

@@ -11,6 +11,10 @@ struct SampleKey: Hashable {
         pid = meta.pid
         self.hash = hash
     }
+
+    /// One word into the hasher: the trace hash is already uniform (XXH3), and this is hashed
+    /// once a sample.
+    func hash(into hasher: inout Hasher) { hasher.combine(hash.low ^ comm.hashWord ^ UInt64(pid)) }
 }
 
 /// One aggregated sample of a profile: a stack of a comm and pid, and how often it was seen.
