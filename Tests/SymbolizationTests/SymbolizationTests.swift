@@ -141,5 +141,26 @@ import TraceModel
         #expect(mappings[1].moduleName == "my app")
         #expect(!mappings[2].isFile && mappings[2].path == "[vdso]")
         #expect(mappings[3].path == "" && !mappings[3].isFile)
+        var bytes = Array(maps.utf8)
+        let executable = bytes.withUnsafeMutableBytes { ProcessMaps.parse(UnsafeRawBufferPointer($0), executableOnly: true) }
+        #expect(executable == mappings.filter(\.isExecutable) && executable.count == 3)
+    }
+
+    @Test func rejectsMapsLinesWithBadNumbers() throws {
+        let maps = """
+            1ffffffffffffffff-2ffffffffffffffff r-xp 00000000 08:01 1 /overflowing/range
+            2000-1000 r-xp 00000000 08:01 1 /backwards
+            1000-2000 r-xp 0000zz00 08:01 1 /bad/offset
+            1000-2000 r-x 00000000 08:01 1 /short/permissions
+            1000-2000-3000 r-xp 00000000 08:01 1 /three/bounds
+            1000-2000 r-xp 00000000 08:01 99999999999999999999 /overflowing/inode
+            1000-2000 r-xp 00000000 08:01
+            3000-4000 r-xp 00000010 fd:00 42
+            """
+        let mappings = ProcessMaps.parse(maps)
+        #expect(mappings.count == 1)
+        let mapping = try #require(mappings.first)
+        #expect(mapping.start == 0x3000 && mapping.end == 0x4000 && mapping.isExecutable && mapping.fileOffset == 0x10)
+        #expect(mapping.device == "fd:00" && mapping.inode == 42 && mapping.path == "")
     }
 }

@@ -121,8 +121,8 @@ final class ProcessMappingCache<Resolved> {
     }
 
     static func readMappings(pid: UInt32) -> [Mapping]? {
-        guard let text = FileContents.text("/proc/\(pid)/maps"), !text.isEmpty else { return nil }
-        return ProcessMaps.parse(text).filter(\.isExecutable)
+        guard let bytes = FileContents.bytes("/proc/\(pid)/maps"), !bytes.isEmpty else { return nil }
+        return bytes.withUnsafeBytes { ProcessMaps.parse($0, executableOnly: true) }
     }
 
     /// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.

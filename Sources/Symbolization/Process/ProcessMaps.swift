@@ -33,30 +33,106 @@ public struct Mapping: Hashable, Sendable {
 public enum ProcessMaps {
     /// The mappings of a whole maps file, in the kernel's order (ascending addresses).
     public static func parse(_ text: String) -> [Mapping] {
+        var text = text
+        return text.withUTF8 { parse(UnsafeRawBufferPointer($0), executableOnly: false) }
+    }
+
+    /// The mappings of a maps file's bytes; with `executableOnly`, only those whose permissions
+    /// include `x` (what symbolizing and unwinding look addresses up in). Works on bytes, and
+    /// makes strings only for the lines it keeps: a process's maps are read again every
+    /// `symbolize.revalidate-after-ms`, on the symbolize workers' path.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, executableOnly: Bool) -> [Mapping] {
         var mappings: [Mapping] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if let mapping = parseLine(line) { mappings.append(mapping) }
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            if lineEnd > lineStart,
+                let mapping = parseLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), executableOnly: executableOnly)
+            {
+                mappings.append(mapping)
+            }
+            lineStart = lineEnd + 1
         }
         return mappings
     }
 
-    static func parseLine(_ line: Substring) -> Mapping? {
-        // Five space-separated fields, then the path (which may contain spaces) after padding.
-        var fields: [Substring] = []
-        var rest = line[...]
-        for _ in 0..<5 {
-            rest = rest.drop(while: { $0 == " " })
-            guard let space = rest.firstIndex(of: " ") ?? (rest.isEmpty ? nil : rest.endIndex) else { return nil }
-            fields.append(rest[..<space])
-            rest = rest[space...]
-        }
-        let path = rest.drop(while: { $0 == " " })
-        let range = fields[0].split(separator: "-")
-        guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16), start < end,
-            fields[1].count == 4, let offset = UInt64(fields[2], radix: 16), let inode = UInt64(fields[4])
+    /// One line: `start-end perms offset dev inode [path]`, fields separated by runs of spaces,
+    /// the path running to the end of the line (it may contain spaces). Nil when the line does
+    /// not parse, or is not executable and `executableOnly`.
+    static func parseLine(_ line: UnsafeRawBufferPointer, executableOnly: Bool) -> Mapping? {
+        var cursor = LineCursor(line)
+        guard let start = cursor.number(radix: 16, until: UInt8(ascii: "-")), let end = cursor.number(radix: 16, until: space),
+            start < end
         else { return nil }
+        cursor.skipSpaces()
+        guard let permissions = cursor.field(), permissions.count == 4 else { return nil }
+        let isExecutable = permissions[2] == UInt8(ascii: "x")
+        if executableOnly && !isExecutable { return nil }
+        cursor.skipSpaces()
+        guard let offset = cursor.number(radix: 16, until: space) else { return nil }
+        cursor.skipSpaces()
+        guard let device = cursor.field() else { return nil }
+        cursor.skipSpaces()
+        guard let inode = cursor.number(radix: 10, until: space) else { return nil }
+        cursor.skipSpaces()
         return Mapping(
-            start: start, end: end, isExecutable: fields[1].dropFirst(2).first == "x", fileOffset: offset,
-            device: String(fields[3]), inode: inode, path: String(path))
+            start: start, end: end, isExecutable: isExecutable, fileOffset: offset,
+            device: String(decoding: device, as: UTF8.self), inode: inode, path: String(decoding: cursor.rest, as: UTF8.self))
+    }
+
+    private static let space = UInt8(ascii: " ")
+}
+
+/// Reads one maps line's fields left to right.
+private struct LineCursor {
+    private let line: UnsafeRawBufferPointer
+    private var position = 0
+
+    init(_ line: UnsafeRawBufferPointer) { self.line = line }
+
+    var rest: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: line[position...]) }
+
+    mutating func skipSpaces() {
+        while position < line.count && line[position] == UInt8(ascii: " ") { position += 1 }
+    }
+
+    /// The bytes up to the next space or the end of the line; nil when empty.
+    mutating func field() -> UnsafeRawBufferPointer? {
+        let start = position
+        while position < line.count && line[position] != UInt8(ascii: " ") { position += 1 }
+        return position > start ? UnsafeRawBufferPointer(rebasing: line[start..<position]) : nil
+    }
+
+    /// Digits up to `terminator` (consumed) or, for a space, the end of the line; nil when there
+    /// are none, one is not a digit of `radix`, or the value overflows 64 bits.
+    mutating func number(radix: UInt64, until terminator: UInt8) -> UInt64? {
+        var value: UInt64 = 0
+        var digits = 0
+        while position < line.count && line[position] != terminator {
+            guard let digit = Self.digit(line[position]), digit < radix else { return nil }
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: radix)
+            guard !overflow else { return nil }
+            let (sum, carry) = shifted.addingReportingOverflow(digit)
+            guard !carry else { return nil }
+            value = sum
+            digits += 1
+            position += 1
+        }
+        guard digits > 0 else { return nil }
+        if position < line.count {
+            position += 1  // the terminator
+        } else if terminator != UInt8(ascii: " ") {
+            return nil
+        }
+        return value
+    }
+
+    private static func digit(_ byte: UInt8) -> UInt64? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt64(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt64(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
     }
 }
