@@ -89,9 +89,12 @@ public struct EngineConfiguration: Hashable, Sendable {
     public var cacheSize = 16384
     /// `batch`: items a stage takes from one ring before looking at the next. Default 64.
     public var batchSize = 64
-    /// `hash-cache.thread`: `own` (default) or `source`, see `HashCacheThread`. With `source`,
-    /// `rings.source` and `cpus.hash-cache` are unused.
-    public var hashCacheThread = HashCacheThread.own
+    /// `hash-cache.thread`: `source` (default) or `own`, see `HashCacheThread`. With `source`,
+    /// `rings.source` and `cpus.hash-cache` are unused. The default since the agent's CPU per
+    /// sample was measured on the real path: with every CPU busy, `own` cost 1.2× a plain C
+    /// consumer's CPU per sample and `source` 0.9× (`tracehandler-bench agent`,
+    /// design/performance.md), while flat-out synthetic throughput did not tell them apart.
+    public var hashCacheThread = HashCacheThread.source
     /// `cpus.*`: pinning per stage. Default: none.
     public var cpus = StageCPUs()
     /// `wait.*`: how idle stages wait.

@@ -203,8 +203,10 @@ func eventually(polls: Int = 10_000, _ condition: () -> Bool) async -> Bool {
         let metrics = TestMetrics()
         let reporter = TallyReporter()
         let handedOut = EngineLifecycleTests.Counter()
+        var configuration = EngineLifecycleTests.configuration()
+        configuration.hashCacheThread = .own  // the source ring, whose high-water mark is checked, is in use
         let engine = try StagedEngine(
-            configuration: EngineLifecycleTests.configuration(), processor: SlowProcessor(), reporter: reporter,
+            configuration: configuration, processor: SlowProcessor(), reporter: reporter,
             metricsFactory: metrics, metricsInterval: .milliseconds(10))
         let source = SequenceTraceSource(
             EngineLifecycleTests.EndlessTraces(base: syntheticTraces(count: 64, distinct: 64), handedOut: handedOut))

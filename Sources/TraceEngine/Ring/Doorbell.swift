@@ -12,7 +12,7 @@ public struct WaitStrategy: Hashable, Sendable {
     /// fewer CPUs than engine threads a spinning stage takes the CPU a working one needs
     /// (`tracehandler-bench synthetic`, 2 cores: 1.67 M traces/s with 32, 1.23 M with 512).
     public var spins: Int
-    /// `sched_yield` calls before parking.
+    /// `sched_yield` calls before parking, while parks are short (see `Idler`).
     public var yields: Int
     /// The longest a parked stage sleeps without being rung: a safety net, not the wake-up path.
     public var parkTimeout: Duration
@@ -98,10 +98,24 @@ struct PendingBells {
 }
 
 /// A stage's progress through the wait strategy while it finds nothing to do.
+///
+/// Yielding pays only while work comes back within a few microseconds (a flat-out load on an idle
+/// machine): then a yield returns at once and the stage avoids a futex round trip. When work comes
+/// in batches milliseconds apart, as from the kernel's buffers, every yield on a busy CPU is two
+/// context switches and hands the CPU to another task, for nothing (on two CPUs kept busy, the
+/// agent's yields were an eighth of its CPU: design/performance.md). So the stage times its parks:
+/// after a long one it parks straight after spinning, until a short one shows work coming back
+/// fast again.
 struct Idler {
     let strategy: WaitStrategy
     let doorbell: Doorbell
     private var rounds = 0
+    /// The last park ended within `shortPark`, so yielding would likely have found the work.
+    private var yieldsPay = true
+
+    /// The longest park after which yielding is still worth trying: several times what the
+    /// default 8 yields take on an idle CPU.
+    static let shortPark = Duration.microseconds(50)
 
     init(_ strategy: WaitStrategy, doorbell: Doorbell) {
         self.strategy = strategy
@@ -114,10 +128,12 @@ struct Idler {
     mutating func idle(ready: () -> Bool) {
         rounds += 1
         if rounds <= strategy.spins { return }
-        if rounds <= strategy.spins + strategy.yields {
+        if yieldsPay && rounds <= strategy.spins + strategy.yields {
             sched_yield()
             return
         }
+        let parked = ContinuousClock.now
         doorbell.park(timeout: strategy.parkTimeout, unless: ready)
+        yieldsPay = ContinuousClock.now - parked < Self.shortPark
     }
 }

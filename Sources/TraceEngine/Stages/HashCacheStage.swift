@@ -305,9 +305,11 @@ protocol InlineHashCache: AnyObject {
     /// Takes a miss the source has copied into a slot, hash included.
     func acceptMiss(_ slot: UInt32)
     /// Takes answers and returned slots, publishes every output ring and rings the stages given
-    /// work. The source calls it at each flush and when it has no free slot.
+    /// work: all of them when `ringing`, otherwise only if the report ring is half full (the
+    /// source's flushes within a kernel batch). The source calls it at each flush and when it has
+    /// no free slot.
     @discardableResult
-    func service() -> Int
+    func service(ringing: Bool) -> Int
     /// Waits (spin, yield, park) until answers or returned slots arrive, or the engine is abandoned.
     func waitForAnswers()
     /// After the source's last trace: waits for every symbolization in flight (reporting the
@@ -317,10 +319,10 @@ protocol InlineHashCache: AnyObject {
 }
 
 extension HashCacheStage: InlineHashCache {
-    func service() -> Int {
+    func service(ringing: Bool) -> Int {
         let work = takeAnswers(batch: wiring.configuration.batchSize)
         publishAll()
-        bells.ringPending()
+        if ringing || reportRing.approximateCount >= reportRing.capacity / 2 { bells.ringPending() }
         return work
     }
 
@@ -337,7 +339,7 @@ extension HashCacheStage: InlineHashCache {
         wiring.hashReportRing.resetOwner(.producer)
         for ring in wiring.symbolizeRings { ring.resetOwner(.producer) }
         while inFlightCount > 0 && !wiring.isAbandoned {
-            if service() > 0 {
+            if service(ringing: true) > 0 {
                 idler.workDone()
             } else {
                 idler.idle { self.hasAnswers() || self.wiring.isAbandoned }

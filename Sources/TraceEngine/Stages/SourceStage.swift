@@ -139,7 +139,7 @@ public final class EngineSource: @unchecked Sendable {
             }
         }
         state.pointee.unflushed += 1
-        if state.pointee.unflushed >= batchSize { flush() }
+        if state.pointee.unflushed >= batchSize { flush(ringing: false) }
         return .queued
     }
 
@@ -173,7 +173,7 @@ public final class EngineSource: @unchecked Sendable {
         }
         counters.add(.emitted)
         state.pointee.unflushed += 1
-        if state.pointee.unflushed >= batchSize { flush() }
+        if state.pointee.unflushed >= batchSize { flush(ringing: false) }
         return .queued
     }
 
@@ -200,7 +200,7 @@ public final class EngineSource: @unchecked Sendable {
             inlineHashCache!.acceptMiss(slot)
         }
         state.pointee.unflushed += 1
-        if state.pointee.unflushed >= batchSize { flush() }
+        if state.pointee.unflushed >= batchSize { flush(ringing: false) }
         return .queued
     }
 
@@ -208,7 +208,14 @@ public final class EngineSource: @unchecked Sendable {
     /// the end of each batch read from the kernel; `emit` also flushes every `batchSize` traces, and
     /// `finish` flushes. (Publishing once a batch, not once a trace, keeps the ring's index line
     /// from crossing between CPUs on every trace: that store was the source's costliest line.)
-    public func flush() {
+    public func flush() { flush(ringing: true) }
+
+    /// `flush`; with `ringing` false (`emit`'s flush every `batchSize` traces, within a batch from
+    /// the kernel) the next stages see the traces but are woken only if their ring is half full:
+    /// the flush that ends the batch follows soon and wakes them once for all of it. Waking a
+    /// parked stage costs both CPUs a context switch; at 20 000 samples a second every 64 traces
+    /// these were a quarter of the agent's CPU (design/performance.md).
+    private func flush(ringing: Bool) {
         // Unwound records enter the engine here. Not again from inside: emitting one may wait
         // for room, and waiting flushes.
         if let unwind, !state.pointee.collecting {
@@ -222,11 +229,11 @@ public final class EngineSource: @unchecked Sendable {
         }
         state.pointee.unflushed = 0
         if let inlineHashCache {
-            inlineHashCache.service()
+            inlineHashCache.service(ringing: ringing)
             return
         }
         ring.publish()
-        hashBell.ring()
+        if ringing || ring.approximateCount >= ring.capacity / 2 { hashBell.ring() }
     }
 
     /// Declares that no more traces come; the engine drains what it has. Idempotent.
@@ -263,7 +270,7 @@ public final class EngineSource: @unchecked Sendable {
             }
             // Refill the stack from the slots the stages gave back (at most the pool: it fits).
             // Hash/cache frees them; on this thread, it has to be given the chance first.
-            inlineHashCache?.service()
+            inlineHashCache?.service(ringing: true)
             let returned = returns.readable(maxCount: slots.count)
             if returned.count > 0 {
                 (state.pointee.free + state.pointee.freeCount).update(from: returned.baseAddress!, count: returned.count)
