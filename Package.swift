@@ -196,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "tracehandler-bench",
             dependencies: [
-                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath",
+                "TraceModel", "TraceHandler", "TraceReporters", "SyntheticTraces", "TraceEngine", "KernelPath", "Symbolization",
                 "LinuxSystem", "CLibbpfBaseline", "AgentConfiguration", "CAllocationCounter", "CommandLineSupport",
                 .target(name: "OTLPGRPCExport", condition: .when(traits: ["NetworkExport"])),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf", condition: .when(traits: ["NetworkExport"])),
@@ -205,7 +205,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TraceModelTests", dependencies: ["TraceModel", "SyntheticTraces"]),
-        .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel"]),
+        .testTarget(name: "SymbolizationTests", dependencies: ["Symbolization", "TraceModel", "LinuxSystem"]),
         .testTarget(name: "LinuxSystemTests", dependencies: ["LinuxSystem"]),
         .testTarget(
             name: "TraceProfilerTests",

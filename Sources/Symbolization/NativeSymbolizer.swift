@@ -1,5 +1,5 @@
 public import TraceModel
-import Synchronization
+import LinuxSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -18,37 +18,51 @@ import Glibc
 ///   symbolization has no mappings left: its user frames show as `[exited]+0xaddress`, and an
 ///   address outside every mapping as `[unknown]+0xaddress`.
 ///
-/// Shared by the engine's symbolize workers: its caches sit behind one lock, taken once a trace.
+/// Shared by the engine's symbolize workers, which convert in parallel: a trace whose every
+/// process, mapping, table and name is already in the caches is converted under a read lock that
+/// the workers share; one that needs something read or made is converted again under the write
+/// lock, alone, filling the caches for the next ones.
 public final class NativeSymbolizer: TraceProcessor {
-    private struct State: ~Copyable {
+    /// The caches: read under `lock`'s read side, changed only under its write side.
+    private final class Caches: @unchecked Sendable {
+        // @unchecked: guarded by the symbolizer's `lock` as said above.
         var processes: ProcessMappingCache<SymbolTable>
         var tables: SymbolTableCache
         var kernel: KernelSymbols
         var kernelCheckedAt: UInt64 = 0
         /// `tables.evictions` when process entries last dropped evicted tables.
         var sweptEvictions = 0
+
+        init(processes: ProcessMappingCache<SymbolTable>, tables: SymbolTableCache, kernel: KernelSymbols) {
+            self.processes = processes
+            self.tables = tables
+            self.kernel = kernel
+        }
     }
 
-    private let state: Mutex<State>
+    private let lock = ReadWriteLock()
+    private let caches: Caches
     /// Kernel frames' file: a fixed id, so kernel frames hash by address alone.
     static let kernelFileID = FileID(high: 0x6b65_726e_656c, low: 0)  // "kernel"
+    /// How often the kernel's symbols are checked for a module loaded or removed.
+    private static let kernelCheckNanoseconds: UInt64 = 10_000_000_000
 
     /// Told of each file whose symbols a process's mapping resolved to (and of the kernel once).
     private let executableReporter: (any ExecutableReporter)?
 
     /// - Parameter executableReporter: learns each executable file's name and build id, once per
-    ///   process that maps it (reporters keep one entry a file), from inside the symbolizer's lock:
-    ///   keep it quick.
+    ///   process that maps it (reporters keep one entry a file), from inside the symbolizer's write
+    ///   lock: keep it quick.
     public init(
         configuration: SymbolizerConfiguration = SymbolizerConfiguration(), executableReporter: (any ExecutableReporter)? = nil
     ) throws(ConfigurationError) {
         try configuration.validate()
         self.executableReporter = executableReporter
         executableReporter?.reportExecutable(ExecutableMetadata(fileID: Self.kernelFileID, fileName: "[kernel.kallsyms]", buildID: nil))
-        state = Mutex(State(
+        caches = Caches(
             processes: ProcessMappingCache(capacity: configuration.processes, revalidateAfter: configuration.revalidateAfter),
             tables: SymbolTableCache(byteLimit: configuration.symbolTableBytes, debugDirectories: configuration.debugDirectories),
-            kernel: KernelSymbols()))
+            kernel: KernelSymbols())
     }
 
     public func convertTrace(_ rawTrace: borrowing RawTrace, into trace: inout Trace) {
@@ -63,32 +77,58 @@ public final class NativeSymbolizer: TraceProcessor {
         let pid = rawTrace.pointee.pid
         let hasUserFrames = rawTrace.pointee.userFrameCount > 0
         RawTrace.withFrames(at: rawTrace) { frames in
-            // Every frame becomes exactly one row, so the rows are written in place.
+            // Every frame becomes exactly one row, so the rows are written in place (again, when
+            // the shared pass gives up).
             trace.withFrameRows(count: frames.count) { rows in
-                state.withLock { state in
-                    let now = monotonicNanoseconds()
-                    refreshKernelSymbolsIfStale(&state, now: now)
-                    let process = hasUserFrames ? state.processes.process(pid: pid, now: now) : nil
-                    var recent = RecentMapping()
-                    for (row, frame) in frames.enumerated() {
-                        let address = frame.addressOrLine
-                        let lookup = frame.isReturnAddress ? address &- 1 : address
-                        switch frame.type.interpreter {
-                        case .kernel:
-                            let name = state.kernel.name(containing: lookup)
-                            rows.set(row, file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
-                        case .native:
-                            setNative(row, address: address, lookup: lookup, process: process, recent: &recent, state: &state, rows: rows)
-                        default:
-                            rows.set(row, file: FileID(frame.fileID), lineno: address, type: frame.type)
-                        }
-                    }
+                let now = monotonicNanoseconds()
+                let converted = lock.withReadLock {
+                    convertFrames(frames, pid: pid, hasUserFrames: hasUserFrames, now: now, rows: rows, mayFill: false)
+                }
+                if converted { return }
+                lock.withWriteLock {
+                    _ = convertFrames(frames, pid: pid, hasUserFrames: hasUserFrames, now: now, rows: rows, mayFill: true)
                     // After the loop: `recent` (unretained) may point at a table only a process entry holds.
-                    forgetEvictedTables(&state)
+                    forgetEvictedTables()
                 }
             }
         }
         trace.isSymbolized = true
+    }
+
+    /// Names every frame into `rows`. Under the read lock (`mayFill` false) it only looks up: it
+    /// returns false at the first frame that needs something read or made, and the caller
+    /// converts the trace again under the write lock (`mayFill`), where it always completes.
+    private func convertFrames(
+        _ frames: UnsafeBufferPointer<Frame>, pid: UInt32, hasUserFrames: Bool, now: UInt64, rows: borrowing FrameRows, mayFill: Bool
+    ) -> Bool {
+        if mayFill {
+            refreshKernelSymbolsIfStale(now: now)
+        } else if now > caches.kernelCheckedAt && now - caches.kernelCheckedAt > Self.kernelCheckNanoseconds {
+            return false
+        }
+        var process: ProcessMappingCache<SymbolTable>.Process?
+        if hasUserFrames {
+            process = mayFill ? caches.processes.process(pid: pid, now: now) : caches.processes.existing(pid: pid, now: now)
+            if process == nil && !mayFill { return false }
+        }
+        let kernel = caches.kernel
+        var recent = RecentMapping()
+        for (row, frame) in frames.enumerated() {
+            let address = frame.addressOrLine
+            let lookup = frame.isReturnAddress ? address &- 1 : address
+            switch frame.type.interpreter {
+            case .kernel:
+                let name = kernel.name(containing: lookup)
+                rows.set(row, file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
+            case .native:
+                guard setNative(row, address: address, lookup: lookup, process: process, recent: &recent, rows: rows, mayFill: mayFill) else {
+                    return false
+                }
+            default:
+                rows.set(row, file: FileID(frame.fileID), lineno: address, type: frame.type)
+            }
+        }
+        return true
     }
 
     /// The mapping the previous frame of a trace fell in, and its table: callers are often in the
@@ -96,7 +136,7 @@ public final class NativeSymbolizer: TraceProcessor {
     ///
     /// `table` is unmanaged and used as a guaranteed reference, so a frame costs no retain and
     /// release of it: the table is held by `process.resolved` (and `process` by the converting
-    /// call) for as long as this value lives, one conversion under the lock.
+    /// call) for as long as this value lives, one conversion under either side of the lock.
     private struct RecentMapping {
         var start: UInt64 = 0
         var end: UInt64 = 0
@@ -105,66 +145,92 @@ public final class NativeSymbolizer: TraceProcessor {
         var table: Unmanaged<SymbolTable>?
     }
 
+    /// Names one native frame; false when it needs the caches filled and `mayFill` is false.
     private func setNative(
         _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache<SymbolTable>.Process?, recent: inout RecentMapping,
-        state: inout State, rows: borrowing FrameRows
-    ) {
+        rows: borrowing FrameRows, mayFill: Bool
+    ) -> Bool {
         guard let process else {
             // Exited before symbolization: no mapping left to name the module.
             rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[exited]+0x" + String(address, radix: 16))
-            return
+            return true
         }
         if !(lookup >= recent.start && lookup < recent.end) {
             var found = process.mappingIndex(containing: lookup)
-            if found == nil, state.processes.reread(process) {
-                // The reread replaced the mappings and released their tables: what `recent` holds
-                // (an unretained table, an index into the old mappings) must not be used again.
-                recent = RecentMapping()
-                found = process.mappingIndex(containing: lookup)
+            if found == nil {
+                guard mayFill else { return false }
+                if caches.processes.reread(process) {
+                    // The reread replaced the mappings and released their tables: what `recent`
+                    // holds (an unretained table, an index into the old mappings) must not be used again.
+                    recent = RecentMapping()
+                    found = process.mappingIndex(containing: lookup)
+                }
             }
             guard let mappingIndex = found else {
                 rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
-                return
+                return true
+            }
+            let table: SymbolTable?
+            if let resolved = process.resolved[mappingIndex] {
+                table = resolved
+            } else {
+                guard mayFill else { return false }
+                table = symbolTable(forMapping: mappingIndex, in: process)
             }
             let hit = process.mappings[mappingIndex]
             recent = RecentMapping(
-                start: hit.start, end: hit.end, fileOffset: hit.fileOffset, index: mappingIndex,
-                table: symbolTable(forMapping: mappingIndex, in: process, state: &state).map(Unmanaged.passUnretained))
+                start: hit.start, end: hit.end, fileOffset: hit.fileOffset, index: mappingIndex, table: table.map(Unmanaged.passUnretained))
         }
         let mapping = recent
-        let named = mapping.table?._withUnsafeGuaranteedRef { table -> Bool in
+        let named = mapping.table?._withUnsafeGuaranteedRef { table -> Bool? in
             guard let virtualAddress = table.virtualAddress(forFileOffset: lookup &- mapping.start &+ mapping.fileOffset),
-                let index = table.symbolIndex(containing: virtualAddress), let symbol = table.cachedDisplayName(index)
+                let index = table.symbolIndex(containing: virtualAddress)
             else { return false }
+            let symbol: String
+            if mayFill {
+                guard let name = table.cachedDisplayName(index) else { return false }
+                symbol = name
+            } else {
+                switch table.madeDisplayName(index) {
+                case .name(let name): symbol = name
+                case .unreadable: return false
+                case .notMade: return nil
+                }
+            }
             let frameAddress = virtualAddress &+ (address &- lookup)
             rows.set(
                 row, file: table.fileID, lineno: frameAddress, type: .native, mappingStart: mapping.start, mappingEnd: mapping.end,
                 mappingFileOffset: mapping.fileOffset, symbol: symbol)
             return true
         }
-        if named == true { return }
+        switch named {
+        case true?: return true
+        case nil where mapping.table != nil: return false  // a name not made yet
+        default: break
+        }
         let fileOffset = address &- mapping.start &+ mapping.fileOffset
         rows.set(
             row, file: mapping.table?.takeUnretainedValue().fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
             mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
             symbol: process.mappings[mapping.index].moduleName + "+0x" + String(fileOffset, radix: 16))
+        return true
     }
 
     /// The mapping's file's symbols: through `/proc/<pid>/map_files` (the very file mapped, even
     /// if its path was replaced), else `/proc/<pid>/root/<path>`; resolved once per mapping.
-    private func symbolTable(forMapping index: Int, in process: ProcessMappingCache<SymbolTable>.Process, state: inout State) -> SymbolTable? {
+    private func symbolTable(forMapping index: Int, in process: ProcessMappingCache<SymbolTable>.Process) -> SymbolTable? {
         if let resolved = process.resolved[index] { return resolved }
         let mapping = process.mappings[index]
         var table: SymbolTable?
         if mapping.path == "[vdso]", let vdso = VDSOImage.descriptor {
-            table = state.tables.table(fd: vdso, path: "[vdso]")
+            table = caches.tables.table(fd: vdso, path: "[vdso]")
         } else if mapping.isFile {
             let mapFile = "/proc/\(process.pid)/map_files/\(String(mapping.start, radix: 16))-\(String(mapping.end, radix: 16))"
             var fd = open(mapFile, O_RDONLY | O_CLOEXEC)
             if fd < 0 { fd = open("/proc/\(process.pid)/root\(mapping.path)", O_RDONLY | O_CLOEXEC) }
             if fd >= 0 {
                 let directory = mapping.path.lastIndex(of: "/").map { "/proc/\(process.pid)/root" + mapping.path[..<$0] }
-                table = state.tables.table(fd: fd, path: mapping.path, originalDirectory: directory)
+                table = caches.tables.table(fd: fd, path: mapping.path, originalDirectory: directory)
                 close(fd)
             }
         }
@@ -177,22 +243,23 @@ public final class NativeSymbolizer: TraceProcessor {
 
     /// Drops the tables the cache evicted from the process entries that still hold them, so that
     /// `symbolize.symbol-table-bytes` bounds every table alive, not only the cached ones.
-    private func forgetEvictedTables(_ state: inout State) {
-        guard state.tables.evictions != state.sweptEvictions else { return }
-        state.sweptEvictions = state.tables.evictions
-        state.processes.forgetResolved(where: \.isEvicted)
+    private func forgetEvictedTables() {
+        guard caches.tables.evictions != caches.sweptEvictions else { return }
+        caches.sweptEvictions = caches.tables.evictions
+        caches.processes.forgetResolved(where: \.isEvicted)
     }
 
-    private func refreshKernelSymbolsIfStale(_ state: inout State, now: UInt64) {
-        guard now - state.kernelCheckedAt > 10_000_000_000 else { return }  // look every 10 s
-        state.kernelCheckedAt = now
-        if state.kernel.isStale { state.kernel = KernelSymbols() }
+    private func refreshKernelSymbolsIfStale(now: UInt64) {
+        guard now > caches.kernelCheckedAt && now - caches.kernelCheckedAt > Self.kernelCheckNanoseconds else { return }
+        caches.kernelCheckedAt = now
+        if caches.kernel.isStale { caches.kernel = KernelSymbols() }
     }
 
     /// What the caches hold, for the agent's summary and the tests.
     public func statistics() -> SymbolizerStatistics {
-        state.withLock { state in
-            SymbolizerStatistics(
+        lock.withReadLock {
+            let state = caches
+            return SymbolizerStatistics(
                 processes: state.processes.count, mapsReads: state.processes.reads, symbolTables: state.tables.count,
                 symbolTableBytes: state.tables.bytes, elfParses: state.tables.parses,
                 kernelSymbols: state.kernel.symbolCount, unreadableFiles: state.tables.failures.count,

@@ -8,7 +8,7 @@ struct BenchToolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracehandler-bench",
         abstract: "Measure the engine and the kernel path on this machine.",
-        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self, AgentBenchCommand.self,
+        subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self, AgentBenchCommand.self, SymbolizeBenchCommand.self,
             OTLPEncodingBenchCommand.self, SpinCommand.self,
         ]
     )

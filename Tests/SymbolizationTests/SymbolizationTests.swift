@@ -1,4 +1,6 @@
 import Foundation
+import LinuxSystem
+import Synchronization
 import Symbolization
 import Testing
 import TraceModel
@@ -162,5 +164,70 @@ import TraceModel
         let mapping = try #require(mappings.first)
         #expect(mapping.start == 0x3000 && mapping.end == 0x4000 && mapping.isExecutable && mapping.fileOffset == 0x10)
         #expect(mapping.device == "fd:00" && mapping.inode == 42 && mapping.path == "")
+    }
+}
+
+/// The symbolize workers share one `NativeSymbolizer`: traces converted on several threads at once,
+/// while the first of them fill its caches, come out as they do converted one at a time.
+@Suite struct ParallelSymbolizationTests {
+    /// Traces of this process, each frame an address in one of its executable file mappings.
+    static func traces(count: Int, depth: Int) throws -> [RawTrace] {
+        let maps = try #require(FileContents.text("/proc/self/maps"))
+        let ranges = ProcessMaps.parse(maps).filter { $0.isExecutable && $0.isFile }.map { ($0.start, $0.end) }
+        #expect(ranges.count >= 3, "a Swift test process maps several libraries")
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt64 {  // xorshift: the same traces every run
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        let pid = UInt32(getpid())
+        return try (0..<count).map { _ in
+            var trace = RawTrace()
+            try trace.assign(pid: pid, tid: pid, cpu: 0, ktime: KTime(rawValue: 1), comm: Comm("test"), kernelFrameCount: 0, userFrameCount: depth) { i in
+                let (start, end) = ranges[Int(next() % UInt64(ranges.count))]
+                return Frame(addressOrLine: start + next() % (end - start), type: .native, isReturnAddress: i > 0)
+            }
+            return trace
+        }
+    }
+
+    struct Converted: Equatable {
+        var symbols: [String?]
+        var linenos: [UInt64]
+        var files: [FileID]
+
+        init(_ trace: Trace) {
+            symbols = Array(trace.symbols.prefix(trace.frameCount))
+            linenos = Array(trace.linenos.prefix(trace.frameCount))
+            files = Array(trace.files.prefix(trace.frameCount))
+        }
+    }
+
+    static func convert(_ raw: RawTrace, with symbolizer: NativeSymbolizer) -> Converted {
+        var trace = Trace()
+        symbolizer.convertTrace(raw, into: &trace)
+        return Converted(trace)
+    }
+
+    @Test func fourThreadsAtOnceMatchOneAtATime() throws {
+        let traces = try Self.traces(count: 2000, depth: 12)
+        let alone = try NativeSymbolizer()
+        let expected = traces.map { Self.convert($0, with: alone) }
+        #expect(expected.contains { $0.symbols.contains { $0?.contains("+0x") == false } }, "some frames are named")
+
+        let shared = try NativeSymbolizer()
+        let threads = 4
+        let results = Mutex([[Converted]](repeating: [], count: threads))
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            // Each thread starts elsewhere, so fills and lookups of the same tables overlap.
+            let order = Array(traces.indices.dropFirst(thread * 500)) + Array(traces.indices.prefix(thread * 500))
+            var converted = [Converted?](repeating: nil, count: traces.count)
+            for index in order { converted[index] = Self.convert(traces[index], with: shared) }
+            let done = converted.map { $0! }
+            results.withLock { $0[thread] = done }
+        }
+        for thread in 0..<threads { #expect(results.withLock { $0[thread] } == expected, "thread \(thread)") }
     }
 }

@@ -6,8 +6,9 @@ import Unwinding
 /// by every process that maps the file, immutable but for the display names it demangles lazily.
 public final class SymbolTable: @unchecked Sendable {
     // @unchecked: everything is immutable after init except `displayNameSlots` and
-    // `displayNames`, which only `cachedDisplayName` touches, and `isEvicted`, which only `SymbolTableCache` sets; the
-    // symbolizer calls both under its lock.
+    // `displayNames`, which only `cachedDisplayName` writes, and `isEvicted`, which only
+    // `SymbolTableCache` sets; the symbolizer calls both under its write lock, and only
+    // `madeDisplayName` (which reads) under its read lock.
     /// The file's identity (`FileIdentity`: XXH3-128 over its first and last 4 KiB and its length),
     /// the file of every frame named from this table.
     public let fileID: FileID
@@ -103,7 +104,28 @@ public final class SymbolTable: @unchecked Sendable {
     /// The symbol's name for people (demangled).
     public func displayName(_ index: Int) -> String? { rawName(index).map(Demangler.demangle) }
 
-    /// `displayName`, made once and kept. Only under the symbolizer's lock.
+    /// A display name as `cachedDisplayName` left it, without making one: what readers sharing
+    /// the table may ask (they must not write).
+    enum MadeName {
+        case name(String)
+        /// Its name could not be read from the file.
+        case unreadable
+        /// `cachedDisplayName` has not been asked for it yet.
+        case notMade
+    }
+
+    /// The display name `cachedDisplayName` made for symbol `index`, if it did. Reads only: safe
+    /// under the symbolizer's read lock.
+    func madeDisplayName(_ index: Int) -> MadeName {
+        guard !displayNameSlots.isEmpty else { return .notMade }
+        switch displayNameSlots[index] {
+        case 0: return .notMade
+        case Self.unreadableName: return .unreadable
+        case let slot: return .name(displayNames[Int(slot) - 1])
+        }
+    }
+
+    /// `displayName`, made once and kept. Only under the symbolizer's write lock.
     func cachedDisplayName(_ index: Int) -> String? {
         if displayNameSlots.isEmpty { displayNameSlots = Array(repeating: 0, count: starts.count) }
         let slot = displayNameSlots[index]

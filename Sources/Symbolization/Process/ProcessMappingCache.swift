@@ -1,4 +1,5 @@
 import LinuxSystem
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +30,8 @@ final class ProcessMappingCache<Resolved> {
         /// The mappings' starts, for the per-frame binary search.
         private(set) var starts: [UInt64]
         var validatedAt: UInt64
-        var lastUsed: UInt64
+        /// Stored by readers sharing the cache (`existing`), hence atomic.
+        let lastUsed: Atomic<UInt64>
         /// What each mapping resolved to, by index: nil until resolved; `.some(nil)` when
         /// resolution failed (not retried).
         var resolved: [Resolved??]
@@ -42,7 +44,7 @@ final class ProcessMappingCache<Resolved> {
             starts = mappings.map(\.start)
             resolved = Array(repeating: nil, count: mappings.count)
             validatedAt = now
-            lastUsed = now
+            lastUsed = Atomic(now)
         }
 
         /// The index of the mapping containing `address` (mappings are sorted by start, as the
@@ -64,11 +66,20 @@ final class ProcessMappingCache<Resolved> {
         revalidateAfterNanoseconds = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 
+    /// The process `pid` if it is kept and not due for revalidation; nil otherwise (`process` then
+    /// reads, revalidates or finds it gone). Writes nothing but the entry's atomic use time: the
+    /// symbolize workers call it together, under the symbolizer's read lock.
+    func existing(pid: UInt32, now: UInt64) -> Process? {
+        guard let entry = processes[pid], !isDue(entry, now: now) else { return nil }
+        entry.lastUsed.store(now, ordering: .relaxed)
+        return entry
+    }
+
     /// The process `pid` as it is now, or nil when it is gone (exited before symbolization).
     /// `now`: `monotonicNanoseconds()`, read once by the caller for the whole conversion.
     func process(pid: UInt32, now: UInt64 = monotonicNanoseconds()) -> Process? {
         if let entry = processes[pid] {
-            if now - entry.validatedAt > revalidateAfterNanoseconds {
+            if isDue(entry, now: now) {
                 guard Self.startTime(pid: pid) == entry.startTime, let mappings = Self.readMappings(pid: pid) else {
                     processes[pid] = nil
                     return process(pid: pid, now: now)
@@ -78,17 +89,23 @@ final class ProcessMappingCache<Resolved> {
                 entry.validatedAt = now
                 entry.rereadForMissingAddress = false
             }
-            entry.lastUsed = now
+            entry.lastUsed.store(now, ordering: .relaxed)
             return entry
         }
         guard let startTime = Self.startTime(pid: pid), let mappings = Self.readMappings(pid: pid) else { return nil }
         reads += 1
-        if processes.count >= capacity, let oldest = processes.values.min(by: { $0.lastUsed < $1.lastUsed }) {
+        if processes.count >= capacity, let oldest = processes.values.min(by: { $0.lastUsed.load(ordering: .relaxed) < $1.lastUsed.load(ordering: .relaxed) }) {
             processes[oldest.pid] = nil
         }
         let entry = Process(pid: pid, startTime: startTime, mappings: mappings, now: now)
         processes[pid] = entry
         return entry
+    }
+
+    /// Whether `entry` was validated longer than `revalidateAfter` before `now`. `now` may be
+    /// older than the validation: a worker reads the clock before another one validates.
+    private func isDue(_ entry: Process, now: UInt64) -> Bool {
+        now > entry.validatedAt && now - entry.validatedAt > revalidateAfterNanoseconds
     }
 
     private func replaceMappings(of entry: Process, with mappings: [Mapping]) {
