@@ -152,7 +152,7 @@ public final class NativeSymbolizer: TraceProcessor {
     ) -> Bool {
         guard let process else {
             // Exited before symbolization: no mapping left to name the module.
-            rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[exited]+0x" + String(address, radix: 16))
+            rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: OffsetName.make("[exited]".utf8, address))
             return true
         }
         if !(lookup >= recent.start && lookup < recent.end) {
@@ -167,7 +167,7 @@ public final class NativeSymbolizer: TraceProcessor {
                 }
             }
             guard let mappingIndex = found else {
-                rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: "[unknown]+0x" + String(address, radix: 16))
+                rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: OffsetName.make("[unknown]".utf8, address))
                 return true
             }
             let table: SymbolTable?
@@ -177,9 +177,10 @@ public final class NativeSymbolizer: TraceProcessor {
                 guard mayFill else { return false }
                 table = symbolTable(forMapping: mappingIndex, in: process)
             }
-            let hit = process.mappings[mappingIndex]
+            let bounds = process.bounds
             recent = RecentMapping(
-                start: hit.start, end: hit.end, fileOffset: hit.fileOffset, index: mappingIndex, table: table.map(Unmanaged.passUnretained))
+                start: bounds.starts[mappingIndex], end: bounds.ends[mappingIndex], fileOffset: bounds.fileOffsets[mappingIndex],
+                index: mappingIndex, table: table.map(Unmanaged.passUnretained))
         }
         let mapping = recent
         let named = mapping.table?._withUnsafeGuaranteedRef { table -> Bool? in
@@ -212,7 +213,7 @@ public final class NativeSymbolizer: TraceProcessor {
         rows.set(
             row, file: mapping.table?.takeUnretainedValue().fileID ?? FileID(high: 0, low: 0), lineno: fileOffset, type: FrameType.native.asError,
             mappingStart: mapping.start, mappingEnd: mapping.end, mappingFileOffset: mapping.fileOffset,
-            symbol: process.mappings[mapping.index].moduleName + "+0x" + String(fileOffset, radix: 16))
+            symbol: OffsetName.make(module: process.mappings[mapping.index], fileOffset))
         return true
     }
 

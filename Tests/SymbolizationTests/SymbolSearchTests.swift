@@ -14,3 +14,15 @@ import Testing
         }
     }
 }
+
+/// Names of frames nothing could name are made in one allocation; they read as the parts did.
+@Suite struct OffsetNameTests {
+    @Test(arguments: ["/usr/lib/x86_64-linux-gnu/libc.so.6", "noslash", "", "/trailing/", "/tmp/é/app", "[vdso]"])
+    func readsAsTheModuleNamePlusHex(path: String) {
+        let mapping = Mapping(start: 0x1000, end: 0x2000, isExecutable: true, fileOffset: 0, device: "00:00", inode: 0, path: path)
+        for offset: UInt64 in [0, 1, 0xf, 0x10, 0xabc, 0x7fff_ffff_f000, .max] {
+            #expect(OffsetName.make(module: mapping, offset) == mapping.moduleName + "+0x" + String(offset, radix: 16))
+        }
+        #expect(OffsetName.make("[exited]".utf8, 0x401000) == "[exited]+0x401000")
+    }
+}

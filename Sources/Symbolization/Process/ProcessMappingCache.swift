@@ -25,10 +25,12 @@ final class ProcessMappingCache<Resolved> {
         let pid: UInt32
         let startTime: UInt64
         var mappings: [Mapping] {
-            didSet { starts = mappings.map(\.start) }
+            didSet { bounds = MappingBounds(mappings) }
         }
-        /// The mappings' starts, for the per-frame binary search.
-        private(set) var starts: [UInt64]
+        /// The mappings' numbers apart from their strings: what a frame needs, read without
+        /// copying a `Mapping` (whose two strings would be retained and released a frame, on
+        /// reference counts that every symbolize worker touches).
+        private(set) var bounds: MappingBounds
         var validatedAt: UInt64
         /// Stored by readers sharing the cache (`existing`), hence atomic.
         let lastUsed: Atomic<UInt64>
@@ -41,7 +43,7 @@ final class ProcessMappingCache<Resolved> {
             self.pid = pid
             self.startTime = startTime
             self.mappings = mappings
-            starts = mappings.map(\.start)
+            bounds = MappingBounds(mappings)
             resolved = Array(repeating: nil, count: mappings.count)
             validatedAt = now
             lastUsed = Atomic(now)
@@ -50,8 +52,7 @@ final class ProcessMappingCache<Resolved> {
         /// The index of the mapping containing `address` (mappings are sorted by start, as the
         /// kernel lists them).
         func mappingIndex(containing address: UInt64) -> Int? {
-            guard let index = starts.lastIndex(atOrBelow: address), mappings[index].contains(address) else { return nil }
-            return index
+            bounds.index(containing: address)
         }
     }
 
@@ -150,6 +151,26 @@ final class ProcessMappingCache<Resolved> {
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
+}
+
+/// The starts, ends and file offsets of a process's mappings, by mapping index.
+struct MappingBounds {
+    let starts: [UInt64]
+    let ends: [UInt64]
+    let fileOffsets: [UInt64]
+
+    init(_ mappings: [Mapping]) {
+        starts = mappings.map(\.start)
+        ends = mappings.map(\.end)
+        fileOffsets = mappings.map(\.fileOffset)
+    }
+
+    /// The index of the mapping containing `address` (mappings are sorted by start, as the
+    /// kernel lists them).
+    func index(containing address: UInt64) -> Int? {
+        guard let index = starts.lastIndex(atOrBelow: address), address < ends[index] else { return nil }
+        return index
+    }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: the caches' clock.
