@@ -16,7 +16,8 @@
 //                    buffers and BPF ring buffers, read through io_uring.
 //   CBPFObjects      C: the BPF programs of bpf/, compiled and embedded by scripts/build-bpf.
 //   CSystemLibraries System libraries libbpf, liburing and libelf, in one module.
-//   CLibbpfBaseline  C: libbpf's perf_buffer__poll consumer, the kernel-path benchmark's anchor.
+//   CLibbpfBaseline  C: libbpf consumers, the anchors of the kernel-path benchmark (perf_buffer__poll,
+//                    counting) and of the agent benchmark (kallsyms names, a folded-stack table).
 //   Symbolization    The real TraceProcessor: /proc/<pid>/maps, ELF symbols (libelf), kallsyms,
 //                    demangling; caches bounded by configuration.
 //   CDemangle        C: swift_demangle and __cxa_demangle, declared for Swift.
