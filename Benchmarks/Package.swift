@@ -46,9 +46,11 @@ let package = Package(
                 .product(name: "LinuxSystem", package: "swift-tracehandler"),
             ]
         ),
+        .target(name: "CHitLoop"),
         .executableTarget(
             name: "EngineBenchmarks",
             dependencies: [
+                "CHitLoop",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "TraceEngine", package: "swift-tracehandler"),
                 .product(name: "TraceHandler", package: "swift-tracehandler"),

@@ -1,4 +1,5 @@
 import Benchmark
+import CHitLoop
 import SyntheticTraces
 import TraceEngine
 import TraceHandler
@@ -15,6 +16,8 @@ import TraceReporters
 //   both caches, is converted, and its frames and count are reported.
 // - The same workloads through the Go-shaped handler loop (`TraceHandlerCore`) on one thread, so
 //   the staged engine's speed-up is a ratio measured in the same run.
+// - The hit path's work as a plain C loop on one thread (Sources/CHitLoop: copy, XXH3, LRU
+//   lookup, count), the anchor the engine's hit path is compared with.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.throughput, .wallClock, .cpuTotal, .mallocCountTotal],
@@ -33,5 +36,9 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("Serial handler loop, \(workload.name)") { benchmark in
             workload.runSerial(traces: benchmark.scaledIterations.count, measuring: benchmark)
         }
+    }
+    let hits = EngineWorkload.all[0]
+    Benchmark("C loop, \(hits.name)") { benchmark in
+        if let failure = hits.runCLoop(traces: benchmark.scaledIterations.count, measuring: benchmark) { benchmark.error(failure) }
     }
 }

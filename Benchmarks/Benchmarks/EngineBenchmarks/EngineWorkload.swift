@@ -1,4 +1,5 @@
 import Benchmark
+import CHitLoop
 import SyntheticTraces
 import TraceEngine
 import TraceHandler
@@ -80,5 +81,25 @@ struct EngineWorkload: Sendable {
         }
         benchmark.stopMeasurement()
         precondition(reporter.sampleCount == UInt64(count))
+    }
+
+    /// The same traces through the C hit loop (copy, XXH3, LRU lookup, count) on this thread.
+    /// Returns a failure description, or nil.
+    func runCLoop(traces count: Int, measuring benchmark: Benchmark) -> String? {
+        guard let loop = th_hit_loop_create(UInt32(cacheSize)) else { return "out of memory" }
+        defer { th_hit_loop_destroy(loop) }
+        benchmark.startMeasurement()
+        traces.withRecords { records in
+            var next = 0
+            for _ in 0..<count {
+                let record = records[next]
+                th_hit_loop_handle(loop, record.baseAddress, record.count)
+                next += 1
+                if next == records.count { next = 0 }
+            }
+        }
+        benchmark.stopMeasurement()
+        guard th_hit_loop_counted(loop) == UInt64(count) else { return "the C loop counted \(th_hit_loop_counted(loop)) of \(count)" }
+        return nil
     }
 }

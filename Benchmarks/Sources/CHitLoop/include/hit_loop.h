@@ -1,0 +1,28 @@
+/*
+ * The engine's cache-hit path as a plain C loop on one thread, the anchor of EngineBenchmarks'
+ * hit path: per record, a copy into a scratch record with the unhashed header fields cleared (as
+ * the source's load does), the XXH3-128 of its used bytes (the engine's own function), a lookup in
+ * an LRU keyed by the hash (chained buckets, a recency list, move to the front on a hit: the
+ * engine's LRUCache), and a count. No threads, no rings, no reporter.
+ */
+#ifndef TH_HIT_LOOP_H
+#define TH_HIT_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct th_hit_loop th_hit_loop;
+
+/* An empty cache of `capacity` entries (a power of two buckets at least as many). NULL when out of memory. */
+th_hit_loop *th_hit_loop_create(uint32_t capacity);
+
+/* Handles one record (the bytes a sampler sends: a 64-byte header, then 24 bytes a frame). */
+void th_hit_loop_handle(th_hit_loop *loop, const void *record, size_t size);
+
+/* Traces counted so far, hits and misses. */
+uint64_t th_hit_loop_counted(const th_hit_loop *loop);
+uint64_t th_hit_loop_hits(const th_hit_loop *loop);
+
+void th_hit_loop_destroy(th_hit_loop *loop);
+
+#endif
