@@ -1,5 +1,7 @@
 #include "libbpf_baseline.h"
 
+#include "bpf_output_attr.h"
+
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
 #include <string.h>
@@ -30,18 +32,7 @@ static double thread_cpu_seconds(void) {
 th_libbpf_consumer_result th_libbpf_consume(int map_fd, size_t pages_per_cpu, uint32_t watermark_bytes,
                                             const volatile int *stop) {
     th_libbpf_consumer_result r = {0};
-    struct perf_event_attr attr = {0};
-    attr.size = sizeof(attr);
-    attr.type = PERF_TYPE_SOFTWARE;
-    attr.config = PERF_COUNT_SW_BPF_OUTPUT;
-    attr.sample_type = PERF_SAMPLE_RAW;
-    attr.sample_period = 1;
-    if (watermark_bytes) {
-        attr.watermark = 1;
-        attr.wakeup_watermark = watermark_bytes;
-    } else {
-        attr.wakeup_events = 1;
-    }
+    struct perf_event_attr attr = th_bpf_output_attr(watermark_bytes);
     double start = thread_cpu_seconds();
     struct perf_buffer *pb = perf_buffer__new_raw(map_fd, pages_per_cpu, &attr, on_event, &r, NULL);
     long err = libbpf_get_error(pb);

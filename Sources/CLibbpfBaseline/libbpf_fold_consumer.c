@@ -1,5 +1,7 @@
 #include "libbpf_fold_consumer.h"
 
+#include "bpf_output_attr.h"
+
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -221,18 +223,7 @@ int th_fold_consumer_open(int map_fd, size_t pages_per_cpu, uint32_t watermark_b
         return err;
     }
     c->result.kernel_symbols = c->kernel.count;
-    struct perf_event_attr attr = {0};
-    attr.size = sizeof(attr);
-    attr.type = PERF_TYPE_SOFTWARE;
-    attr.config = PERF_COUNT_SW_BPF_OUTPUT;
-    attr.sample_type = PERF_SAMPLE_RAW;
-    attr.sample_period = 1;
-    if (watermark_bytes) {
-        attr.watermark = 1;
-        attr.wakeup_watermark = watermark_bytes;
-    } else {
-        attr.wakeup_events = 1;
-    }
+    struct perf_event_attr attr = th_bpf_output_attr(watermark_bytes);
     struct perf_buffer *buffers = perf_buffer__new_raw(map_fd, pages_per_cpu, &attr, on_event, c, NULL);
     long buffers_err = libbpf_get_error(buffers);
     if (buffers_err) {
