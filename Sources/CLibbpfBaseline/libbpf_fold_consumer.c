@@ -65,21 +65,25 @@ static int read_kallsyms(kernel_symbols *k) {
         char *name = end + 3;
         size_t length = strcspn(name, " \t\n");
         if (k->count == capacity) {
+            kernel_symbol *grown = realloc(k->symbols, 2 * capacity * sizeof(*k->symbols));
+            if (!grown) break;
+            k->symbols = grown;
             capacity *= 2;
-            k->symbols = realloc(k->symbols, capacity * sizeof(*k->symbols));
         }
         if (arena_used + length + 1 > arena_capacity) {
+            char *grown = realloc(k->names, 2 * arena_capacity);
+            if (!grown) break;
+            k->names = grown;
             arena_capacity *= 2;
-            k->names = realloc(k->names, arena_capacity);
         }
-        if (!k->symbols || !k->names) break;
         memcpy(k->names + arena_used, name, length);
         k->names[arena_used + length] = 0;
         k->symbols[k->count++] = (kernel_symbol){address, (uint32_t)arena_used};
         arena_used += length + 1;
     }
+    int failed = !feof(file);  /* stopped early: out of memory (or a read error) */
     fclose(file);
-    if (!k->symbols || !k->names) return -ENOMEM;
+    if (!k->symbols || !k->names || failed) return -ENOMEM;
     qsort(k->symbols, k->count, sizeof(*k->symbols), by_address);
     return 0;
 }
@@ -161,17 +165,19 @@ static void fold(th_fold_consumer *c, const uint8_t *raw, uint32_t size) {
         c->result.malformed++;
         return;
     }
-    const th_frame *frames = (const th_frame *)(raw + TH_TRACE_RECORD_HEADER_SIZE);
+    /* A perf buffer's raw sample starts 4 bytes past an 8-byte boundary: frames are read with memcpy. */
+    const uint8_t *frames = raw + TH_TRACE_RECORD_HEADER_SIZE;
+    const size_t address_offset = __builtin_offsetof(th_frame, address_or_line);
     char *out = c->line, *end = c->line + sizeof(c->line);
     append(&out, end, "%.*s", TH_COMM_LEN, header.comm);
     for (uint32_t i = kernel + user; i-- > kernel;) {
         uint64_t address;
-        memcpy(&address, &frames[i].address_or_line, sizeof(address));
+        memcpy(&address, frames + i * sizeof(th_frame) + address_offset, sizeof(address));
         append(&out, end, ";0x%llx", (unsigned long long)address);
     }
     for (uint32_t i = kernel; i-- > 0;) {
         uint64_t address;
-        memcpy(&address, &frames[i].address_or_line, sizeof(address));
+        memcpy(&address, frames + i * sizeof(th_frame) + address_offset, sizeof(address));
         const char *name = kernel_name(&c->kernel, address);
         if (name) append(&out, end, ";%s_[k]", name);
         else append(&out, end, ";0x%llx_[k]", (unsigned long long)address);
@@ -185,6 +191,11 @@ static int on_event(void *ctx, int cpu, struct perf_event_header *event) {
     const uint8_t *body = (const uint8_t *)event + sizeof(*event);
     if (event->type == PERF_RECORD_SAMPLE) {
         uint32_t size;
+        if (event->size < sizeof(*event) + sizeof(size)) {
+            c->result.records++;
+            c->result.malformed++;
+            return LIBBPF_PERF_EVENT_CONT;
+        }
         memcpy(&size, body, sizeof(size));
         c->result.records++;
         if (sizeof(*event) + sizeof(size) + (size_t)size > event->size) c->result.malformed++;

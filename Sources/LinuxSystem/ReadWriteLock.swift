@@ -35,14 +35,16 @@ public final class ReadWriteLock: @unchecked Sendable {
 
     /// Runs `body` holding the lock shared with other readers.
     public func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_rdlock(lock)
+        let status = pthread_rwlock_rdlock(lock)
+        precondition(status == 0, "pthread_rwlock_rdlock: \(status)")  // EDEADLK: taken again while a writer waits
         defer { pthread_rwlock_unlock(lock) }
         return try body()
     }
 
     /// Runs `body` holding the lock alone.
     public func withWriteLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        pthread_rwlock_wrlock(lock)
+        let status = pthread_rwlock_wrlock(lock)
+        precondition(status == 0, "pthread_rwlock_wrlock: \(status)")  // EDEADLK: this thread holds it already
         defer { pthread_rwlock_unlock(lock) }
         return try body()
     }

@@ -157,7 +157,9 @@ public final class NativeSymbolizer: TraceProcessor {
         }
         if !(lookup >= recent.start && lookup < recent.end) {
             var found = process.mappingIndex(containing: lookup)
-            if found == nil {
+            // Outside every mapping: the maps are read again once a revalidation period. Once
+            // they were, such an address is `[unknown]` under the read lock too.
+            if found == nil && (mayFill || !process.rereadForMissingAddress) {
                 guard mayFill else { return false }
                 if caches.processes.reread(process) {
                     // The reread replaced the mappings and released their tables: what `recent`

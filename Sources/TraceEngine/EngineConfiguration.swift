@@ -92,8 +92,9 @@ public struct EngineConfiguration: Hashable, Sendable {
     /// `hash-cache.thread`: `source` (default) or `own`, see `HashCacheThread`. With `source`,
     /// `rings.source` and `cpus.hash-cache` are unused. The default since the agent's CPU per
     /// sample was measured on the real path: with every CPU busy, `own` cost 1.2× a plain C
-    /// consumer's CPU per sample and `source` 0.9× (`tracehandler-bench agent`,
-    /// design/performance.md), while flat-out synthetic throughput did not tell them apart.
+    /// consumer's CPU per sample and `source` 0.9× (`tracehandler-bench agent`, before the
+    /// source's wake-ups were batched; design/performance.md), while flat-out synthetic
+    /// throughput did not tell them apart.
     public var hashCacheThread = HashCacheThread.source
     /// `cpus.*`: pinning per stage. Default: none.
     public var cpus = StageCPUs()

@@ -6,7 +6,11 @@ import TraceModel
 /// is one; `SequenceTraceSource` adapts a sequence.
 ///
 /// It may block (read a device, wait for data): it has a thread of its own. For traces that
-/// arrive through an `AsyncSequence`, use `StagedEngine.run(traces:)` instead.
+/// arrive through an `AsyncSequence`, use `StagedEngine.run(traces:)` instead. A source that
+/// emits in batches calls `source.flush()` after each, as the poll stage does after each read of
+/// the kernel's buffers: the stages after it are woken then, once for the whole batch. Without
+/// it they are woken at least every millisecond of emitting, and every `batch` traces are
+/// published.
 public protocol TraceSource: Sendable {
     /// Emits into `source` until there is nothing left — returning then ends the run: the engine
     /// drains and stops — or until `isStopRequested()` turns true, when it should return soon.

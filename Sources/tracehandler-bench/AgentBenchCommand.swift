@@ -30,7 +30,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The agent to run (default: the tracehandler next to this program).") var agent: String?
-    @Option(help: "Rounds; each runs every consumer once, in alternating order.") var rounds = 2
+    @Option(help: "Rounds; each runs every consumer once, in alternating order.") var rounds = 3
     @Option(help: "Samples a second on each CPU.") var frequency = 9999
     @Option(help: "Seconds each consumer runs.") var duration = 17
     @Option(help: "Start of the measured window, seconds after sampling starts.") var from = 5
@@ -43,8 +43,8 @@ struct AgentBenchCommand: AsyncParsableCommand {
     func validate() throws {
         guard rounds >= 1 else { throw ValidationError("--rounds \(rounds): at least 1") }
         guard (1...1_000_000).contains(frequency) else { throw ValidationError("--frequency \(frequency): 1 ... 1000000") }
-        guard from >= 1, to > from, duration > to else {
-            throw ValidationError("--from \(from) --to \(to) --duration \(duration): need 1 ≤ from < to < duration")
+        guard from >= 1, to > from, duration > to, duration <= 3600 else {
+            throw ValidationError("--from \(from) --to \(to) --duration \(duration): need 1 ≤ from < to < duration ≤ 3600")
         }
         if let hogs, !(0...1024).contains(hogs) { throw ValidationError("--hogs \(hogs): 0 ... 1024") }
         _ = try AgentBenchConsumer.parse(consumers)
@@ -213,8 +213,9 @@ struct AgentProgressLine {
     let received: UInt64
 
     init?(_ line: String) {
-        guard line.hasPrefix("profiling "), let colon = line.firstRange(of: " s: ") else { return nil }
-        guard let seconds = Double(line[line.index(line.startIndex, offsetBy: 10)..<colon.lowerBound]),
+        let afterLabel = line.index(line.startIndex, offsetBy: 10, limitedBy: line.endIndex) ?? line.endIndex
+        guard line.hasPrefix("profiling "), let colon = line[afterLabel...].firstRange(of: " s: ") else { return nil }
+        guard let seconds = Double(line[afterLabel..<colon.lowerBound]),
             let received = line[colon.upperBound...].split(separator: " ").first.flatMap({ UInt64($0) })
         else { return nil }
         self.seconds = seconds
@@ -223,13 +224,17 @@ struct AgentProgressLine {
 }
 
 /// A CPU hog for `tracehandler-bench agent`: spins until killed, through a few call chains of
-/// different depths, so that the sampled stacks are more than one frame.
+/// different depths, so that the sampled stacks are more than one frame. It also ends when its
+/// parent does (the benchmark killed before it could kill its hogs): it looks every few ms.
 struct SpinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "spin", abstract: "Spin on one CPU until killed.", shouldDisplay: false)
 
     func run() {
+        let parent = getppid()
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
-        while true { seed = spinChain(depth: Int(seed >> 61), seed) }
+        while getppid() == parent {
+            for _ in 0..<256 { seed = spinChain(depth: Int(seed >> 61), seed) }
+        }
     }
 }
 

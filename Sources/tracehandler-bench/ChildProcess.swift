@@ -27,7 +27,8 @@ final class ChildProcess {
         var ends: [Int32] = [-1, -1]
         if captureErrors {
             guard pipe(&ends) == 0 else { throw CommandFailure("pipe: \(String(cString: strerror(errno)))") }
-            _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)  // later children (hogs, the next agent) must not hold it open
+            // Neither end may stay open in another child; dup2 clears the flag on the child's copy.
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             posix_spawn_file_actions_adddup2(&actions, ends[1], STDERR_FILENO)
         }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]

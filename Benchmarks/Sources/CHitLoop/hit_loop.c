@@ -39,7 +39,7 @@ struct th_hit_loop {
 
 th_hit_loop *th_hit_loop_create(uint32_t capacity) {
     th_hit_loop *loop = calloc(1, sizeof(*loop));
-    if (!loop || capacity == 0) {
+    if (!loop || capacity == 0 || capacity > (1u << 30)) {
         free(loop);
         return NULL;
     }

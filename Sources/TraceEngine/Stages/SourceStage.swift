@@ -45,6 +45,8 @@ public final class EngineSource: @unchecked Sendable {
         var free: UnsafeMutablePointer<UInt32>
         var freeCount = 0
         var unflushed = 0
+        /// When the source last woke the next stages (`ContinuousClock`), for `flush(ringing:)`.
+        var rangAt = ContinuousClock.now
         var finished = false
         /// Inside `flush`'s collection of unwound records.
         var collecting = false
@@ -211,10 +213,12 @@ public final class EngineSource: @unchecked Sendable {
     public func flush() { flush(ringing: true) }
 
     /// `flush`; with `ringing` false (`emit`'s flush every `batchSize` traces, within a batch from
-    /// the kernel) the next stages see the traces but are woken only if their ring is half full:
-    /// the flush that ends the batch follows soon and wakes them once for all of it. Waking a
-    /// parked stage costs both CPUs a context switch; at 20 000 samples a second every 64 traces
-    /// these were a quarter of the agent's CPU (design/performance.md).
+    /// the kernel) the next stages see the traces but are woken only if their ring is half full
+    /// or a millisecond has passed since they were last woken: the flush that ends the batch
+    /// follows soon and wakes them once for all of it. Waking a parked stage costs both CPUs a
+    /// context switch; at 20 000 samples a second every 64 traces these were a quarter of the
+    /// agent's CPU (design/performance.md). The millisecond bounds the wait of a source that
+    /// only emits and never flushes (`SequenceTraceSource`).
     private func flush(ringing: Bool) {
         // Unwound records enter the engine here. Not again from inside: emitting one may wait
         // for room, and waiting flushes.
@@ -228,6 +232,12 @@ public final class EngineSource: @unchecked Sendable {
             state.pointee.collecting = false
         }
         state.pointee.unflushed = 0
+        var ringing = ringing
+        if !ringing {
+            let now = ContinuousClock.now
+            if now - state.pointee.rangAt >= Self.longestQuietWake { ringing = true }
+        }
+        if ringing { state.pointee.rangAt = ContinuousClock.now }
         if let inlineHashCache {
             inlineHashCache.service(ringing: ringing)
             return
@@ -235,6 +245,9 @@ public final class EngineSource: @unchecked Sendable {
         ring.publish()
         if ringing || ring.approximateCount >= ring.capacity / 2 { hashBell.ring() }
     }
+
+    /// The longest `emit`'s flushes publish without waking the next stages.
+    private static let longestQuietWake = Duration.milliseconds(1)
 
     /// Declares that no more traces come; the engine drains what it has. Idempotent.
     public func finish() {

@@ -13,7 +13,8 @@
 
 typedef struct th_hit_loop th_hit_loop;
 
-/* An empty cache of `capacity` entries (a power of two buckets at least as many). NULL when out of memory. */
+/* An empty cache of `capacity` entries (1 ... 2^30; a power of two buckets at least as many).
+ * NULL when out of memory or out of range. */
 th_hit_loop *th_hit_loop_create(uint32_t capacity);
 
 /* Handles one record (the bytes a sampler sends: a 64-byte header, then 24 bytes a frame). */
