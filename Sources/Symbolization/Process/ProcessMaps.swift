@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc  // memchr
+#endif
+
 /// One line of `/proc/<pid>/maps`.
 public struct Mapping: Hashable, Sendable {
     /// The first address mapped.
@@ -40,18 +44,21 @@ public enum ProcessMaps {
     /// The mappings of a maps file's bytes; with `executableOnly`, only those whose permissions
     /// include `x` (what symbolizing and unwinding look addresses up in). Works on bytes, and
     /// makes strings only for the lines it keeps: a process's maps are read again every
-    /// `symbolize.revalidate-after-ms`, on the symbolize workers' path.
+    /// `symbolize.revalidate-after-ms`, on the symbolize workers' path. Lines are found with
+    /// `memchr` and read through a pointer, which stays fast in unoptimized builds too (the
+    /// sanitizer runs and the fuzzer use them; generic collection algorithms there were an
+    /// order of magnitude slower).
     public static func parse(_ bytes: UnsafeRawBufferPointer, executableOnly: Bool) -> [Mapping] {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return [] }
         var mappings: [Mapping] = []
-        var lineStart = 0
-        while lineStart < bytes.count {
-            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
-            if lineEnd > lineStart,
-                let mapping = parseLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), executableOnly: executableOnly)
-            {
+        var line = base
+        let end = base + bytes.count
+        while line < end {
+            let newline = memchr(line, Int32(UInt8(ascii: "\n")), end - line).map { UnsafeRawPointer($0) } ?? end
+            if newline > line, let mapping = parseLine(LineCursor(line, count: newline - line), executableOnly: executableOnly) {
                 mappings.append(mapping)
             }
-            lineStart = lineEnd + 1
+            line = newline + 1
         }
         return mappings
     }
@@ -59,8 +66,8 @@ public enum ProcessMaps {
     /// One line: `start-end perms offset dev inode [path]`, fields separated by runs of spaces,
     /// the path running to the end of the line (it may contain spaces). Nil when the line does
     /// not parse, or is not executable and `executableOnly`.
-    static func parseLine(_ line: UnsafeRawBufferPointer, executableOnly: Bool) -> Mapping? {
-        var cursor = LineCursor(line)
+    private static func parseLine(_ line: LineCursor, executableOnly: Bool) -> Mapping? {
+        var cursor = line
         guard let start = cursor.number(radix: 16, until: UInt8(ascii: "-")), let end = cursor.number(radix: 16, until: space),
             start < end
         else { return nil }
@@ -83,24 +90,30 @@ public enum ProcessMaps {
     private static let space = UInt8(ascii: " ")
 }
 
-/// Reads one maps line's fields left to right.
+/// Reads one maps line's fields left to right, through a pointer to its bytes (valid while the
+/// caller's buffer is: `ProcessMaps.parse` keeps none past the line).
 private struct LineCursor {
-    private let line: UnsafeRawBufferPointer
+    private let bytes: UnsafePointer<UInt8>
+    private let count: Int
     private var position = 0
 
-    init(_ line: UnsafeRawBufferPointer) { self.line = line }
+    init(_ line: UnsafeRawPointer, count: Int) {
+        // Maps text is bytes (UInt8) wherever it comes from: an array, a string's UTF-8, the fuzzer.
+        bytes = line.assumingMemoryBound(to: UInt8.self)
+        self.count = count
+    }
 
-    var rest: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: line[position...]) }
+    var rest: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: bytes + position, count: count - position) }
 
     mutating func skipSpaces() {
-        while position < line.count && line[position] == UInt8(ascii: " ") { position += 1 }
+        while position < count && bytes[position] == UInt8(ascii: " ") { position += 1 }
     }
 
     /// The bytes up to the next space or the end of the line; nil when empty.
-    mutating func field() -> UnsafeRawBufferPointer? {
+    mutating func field() -> UnsafeBufferPointer<UInt8>? {
         let start = position
-        while position < line.count && line[position] != UInt8(ascii: " ") { position += 1 }
-        return position > start ? UnsafeRawBufferPointer(rebasing: line[start..<position]) : nil
+        while position < count && bytes[position] != UInt8(ascii: " ") { position += 1 }
+        return position > start ? UnsafeBufferPointer(start: bytes + start, count: position - start) : nil
     }
 
     /// Digits up to `terminator` (consumed) or, for a space, the end of the line; nil when there
@@ -108,8 +121,8 @@ private struct LineCursor {
     mutating func number(radix: UInt64, until terminator: UInt8) -> UInt64? {
         var value: UInt64 = 0
         var digits = 0
-        while position < line.count && line[position] != terminator {
-            guard let digit = Self.digit(line[position]), digit < radix else { return nil }
+        while position < count && bytes[position] != terminator {
+            guard let digit = Self.digit(bytes[position]), digit < radix else { return nil }
             let (shifted, overflow) = value.multipliedReportingOverflow(by: radix)
             guard !overflow else { return nil }
             let (sum, carry) = shifted.addingReportingOverflow(digit)
@@ -119,7 +132,7 @@ private struct LineCursor {
             position += 1
         }
         guard digits > 0 else { return nil }
-        if position < line.count {
+        if position < count {
             position += 1  // the terminator
         } else if terminator != UInt8(ascii: " ") {
             return nil
