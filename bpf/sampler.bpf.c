@@ -4,11 +4,13 @@
 // it (stack_bytes > 0), a user task's sample also carries a snapshot for DWARF unwinding in user
 // space: its user IP, SP and BP and a window of its user stack from SP upwards. Records go out
 // through a perf event array (one buffer per CPU, the default) or a BPF ring buffer, as chosen
-// before load.
+// before load. With aggregation configured (kernel.aggregation = bpf), a sample is counted in a
+// BPF hash map instead and user space drains the counts every interval; see `aggregate` below.
 //
 // Built by scripts/build-bpf with the toolchain's `clang -target bpf`; the object is embedded in
 // the agent (Sources/CBPFObjects), and CI rebuilds it to prove the two match.
 #include <linux/bpf_perf_event.h>
+#include <linux/errno.h>
 
 #include "output_maps.h"
 
@@ -151,12 +153,94 @@ static __always_inline __u32 append_snapshot(struct sample_scratch *scratch, __u
     return TH_USER_SNAPSHOT_SIZE(n);
 }
 
+// The aggregation: two sets of a count map and a stack map. The program counts into the set that
+// `aggregation_active` names; user space flips it, waits out the programs still running (an RCU
+// grace period), then drains and clears the other set, which nothing writes any more. The loader
+// sizes the maps (1 entry each when aggregation is off: stack maps preallocate every entry).
+#define TH_COUNT_MAP(name)                                  \
+    struct {                                                \
+        __uint(type, BPF_MAP_TYPE_HASH);                    \
+        __uint(max_entries, 1);                             \
+        __type(key, struct th_aggregation_key);             \
+        __type(value, struct th_aggregation_value);         \
+    } name SEC(".maps")
+#define TH_STACK_MAP(name)                                                \
+    struct {                                                              \
+        __uint(type, BPF_MAP_TYPE_STACK_TRACE);                           \
+        __uint(max_entries, 1);                                           \
+        __uint(key_size, sizeof(__u32));                                  \
+        __uint(value_size, TH_AGGREGATION_STACK_DEPTH * sizeof(__u64));   \
+    } name SEC(".maps")
+
+TH_COUNT_MAP(aggregation_counts_0);
+TH_COUNT_MAP(aggregation_counts_1);
+TH_STACK_MAP(aggregation_stacks_0);
+TH_STACK_MAP(aggregation_stacks_1);
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} aggregation_active SEC(".maps");
+
+// A stack id, -1 for no stack (bpf_get_stackid says EFAULT both for an empty stack, such as the
+// user stack of a kernel thread, and for one it could not walk), or 0 with the reason counted
+// when the sample cannot be aggregated.
+static __always_inline int stack_id(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags, __s32 *id) {
+    long result = bpf_get_stackid(ctx, stacks, flags);
+    if (result >= 0 || result == -EFAULT) {
+        *id = result >= 0 ? (__s32)result : -1;
+        return 1;
+    }
+    count(result == -EEXIST ? TH_COUNTER_AGGREGATION_COLLISIONS : TH_COUNTER_AGGREGATION_FULL);
+    return 0;
+}
+
+// Counts the sample in one set; 0 when it could not (the caller sends a record instead).
+// Always inlined, so each call site names its maps as constants.
+static __always_inline int aggregate_into(struct bpf_perf_event_data *ctx, void *counts, void *stacks, __u64 pid_tgid) {
+    struct th_aggregation_key key = {.pid = pid_tgid >> 32, .tid = (__u32)pid_tgid};
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    if (!stack_id(ctx, stacks, 0, &key.kernel_stack_id)) return 0;
+    if (!stack_id(ctx, stacks, BPF_F_USER_STACK, &key.user_stack_id)) return 0;
+
+    struct th_aggregation_value *value = bpf_map_lookup_elem(counts, &key);
+    if (!value) {
+        struct th_aggregation_value first = {
+            .count = 1, .first_ktime = bpf_ktime_get_ns(), .first_cpu = bpf_get_smp_processor_id()};
+        long err = bpf_map_update_elem(counts, &key, &first, BPF_NOEXIST);
+        if (err == 0) {
+            count(TH_COUNTER_AGGREGATED);
+            return 1;
+        }
+        // EEXIST: another CPU added the key meanwhile; anything else (E2BIG): the map is full.
+        value = err == -EEXIST ? bpf_map_lookup_elem(counts, &key) : 0;
+        if (!value) {
+            count(TH_COUNTER_AGGREGATION_FULL);
+            return 0;
+        }
+    }
+    __sync_fetch_and_add(&value->count, 1);
+    count(TH_COUNTER_AGGREGATED);
+    return 1;
+}
+
+static __always_inline int aggregate(struct bpf_perf_event_data *ctx, __u64 pid_tgid) {
+    __u32 zero = 0;
+    __u32 *active = bpf_map_lookup_elem(&aggregation_active, &zero);
+    if (active && *active)
+        return aggregate_into(ctx, &aggregation_counts_1, &aggregation_stacks_1, pid_tgid);
+    return aggregate_into(ctx, &aggregation_counts_0, &aggregation_stacks_0, pid_tgid);
+}
+
 SEC("perf_event")
 int th_sample(struct bpf_perf_event_data *ctx) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u32 pid = pid_tgid >> 32;
     if (pid == 0) return 0;  // the idle task has no stack worth a sample
     if (config.target_pid != 0 && pid != config.target_pid) return 0;
+    if (config.aggregate && aggregate(ctx, pid_tgid)) return 0;
 
     __u32 zero = 0;
     struct sample_scratch *scratch = bpf_map_lookup_elem(&sample_scratch, &zero);

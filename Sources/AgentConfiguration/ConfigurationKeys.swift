@@ -121,6 +121,20 @@ public enum ConfigurationKeys {
         int("kernel.batch-per-buffer", "Records read from one buffer before the next gets its turn.", "1 ... 65536", \.kernel.batchPerBuffer),
         milliseconds("kernel.poll-interval-ms", "Longest wait for a wakeup before every buffer is looked at, in milliseconds.",
                      \.kernel.pollInterval),
+        ConfigurationKey(
+            name: "kernel.aggregation",
+            help: "Where samples are counted: none (a record per sample) or bpf (counted in BPF maps, drained every interval; frame-pointer stacks only).",
+            allowed: "none, bpf", read: { $0.kernel.aggregation.rawValue },
+            write: { c, text in
+                guard let aggregation = KernelOutputConfiguration.Aggregation(rawValue: text) else { return false }
+                c.kernel.aggregation = aggregation
+                return true
+            }),
+        int("kernel.aggregation-entries", "Distinct (pid, tid, comm, stacks) keys counted per interval; more go out as records.",
+            "64 ... 1048576", \.kernel.aggregationEntries),
+        int("kernel.aggregation-stacks", "Stacks each of the two BPF stack maps holds (about 1 KiB each, preallocated).",
+            "a power of two, 256 ... 65536", \.kernel.aggregationStacks),
+        milliseconds("kernel.aggregation-interval-ms", "How often the counts are drained, in milliseconds.", \.kernel.aggregationInterval),
     ]
 
     static let symbolizer: [ConfigurationKey] = [

@@ -62,6 +62,7 @@ int32_t th_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 
 #include "kernel_shims.h"
 #include <linux/io_uring.h>
+#include <linux/membarrier.h>
 #include <sys/ioctl.h>
 
 int th_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags) {
@@ -72,6 +73,10 @@ int th_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group
 int th_perf_event_enable(int fd) { return ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) < 0 ? -errno : 0; }
 
 int th_perf_event_disable(int fd) { return ioctl(fd, PERF_EVENT_IOC_DISABLE, 0) < 0 ? -errno : 0; }
+
+int th_membarrier_global(void) {
+    return syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0 ? -errno : 0;
+}
 
 int th_io_uring_enable_rings(int ring_fd) {
     return syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0 ? -errno : 0;

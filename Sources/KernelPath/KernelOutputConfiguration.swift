@@ -11,8 +11,32 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
         case ringBuffer = "ring-buffer"
     }
 
+    /// Where samples are counted (`kernel.aggregation`; the raw value is how the configuration
+    /// spells it).
+    public enum Aggregation: String, Hashable, Sendable, CaseIterable {
+        /// Every sample is a record in the buffers, with its own time and CPU.
+        case none
+        /// The sampler counts samples per (pid, tid, comm, kernel stack, user stack) in BPF maps
+        /// and the poll stage drains the counts every `aggregationInterval`: near nothing per
+        /// sample in user space, one time and CPU per trace and interval. Frame-pointer stacks
+        /// only: a stack snapshot cannot be counted.
+        case bpf
+    }
+
     /// Default `perfBuffer`.
     public var kind: Kind = .perfBuffer
+    /// Default `none`.
+    public var aggregation: Aggregation = .none
+    /// Distinct (pid, tid, comm, stacks) keys one aggregation interval can count
+    /// (`kernel.aggregation-entries`); samples beyond them go out as records. Default 16384.
+    public var aggregationEntries = 16_384
+    /// Stacks each of the aggregation's two stack maps holds (`kernel.aggregation-stacks`); the
+    /// kernel preallocates them, about 1 KiB each, and places stacks by hash, so a sample whose
+    /// stack's bucket holds another goes out as a record (counted as a collision). A power of
+    /// two. Default 16384 (16 MiB a map).
+    public var aggregationStacks = 16_384
+    /// How often the poll stage drains the counts (`kernel.aggregation-interval-ms`). Default 1 s.
+    public var aggregationInterval: Duration = .seconds(1)
     /// Bytes of each CPU's perf buffer (data pages only); a power of two, at least a page.
     /// Default 1 MiB.
     public var perCPUBufferBytes: Int = 1 << 20
@@ -59,5 +83,14 @@ public struct KernelOutputConfiguration: Hashable, Sendable {
         try ConfigurationError.check(
             pollInterval > .zero && pollInterval <= .seconds(10), "kernel.poll-interval-ms", pollInterval,
             allowed: "more than 0 s, at most 10 s")
+        try ConfigurationError.check(
+            (64...1 << 20).contains(aggregationEntries), "kernel.aggregation-entries", aggregationEntries,
+            allowed: "64 ... 1048576")
+        try ConfigurationError.check(
+            (256...1 << 16).contains(aggregationStacks) && aggregationStacks.nonzeroBitCount == 1, "kernel.aggregation-stacks",
+            aggregationStacks, allowed: "a power of two, 256 ... 65536")
+        try ConfigurationError.check(
+            aggregationInterval >= .milliseconds(10) && aggregationInterval <= .seconds(60), "kernel.aggregation-interval-ms",
+            aggregationInterval, allowed: "10 ms ... 60 s")
     }
 }

@@ -7,6 +7,9 @@ import TraceModel
 /// busy CPU cannot starve the others. Under the source edge's `block` policy `emit` waits for
 /// room, records stay in the kernel buffers meanwhile, and the kernel counts what it then loses.
 ///
+/// With the sampler aggregating in the kernel, it also drains the counts every
+/// `aggregation.interval` (`KernelAggregation`), and all of them once more at the end.
+///
 /// It runs until asked to stop; then it drains every buffer once more (records already written
 /// are delivered, not lost) and returns. As the `TraceSource` of `StagedEngine.run(source:)`, it
 /// is asked when the run is cancelled or shut down gracefully, and sees it within `pollInterval`.
@@ -16,12 +19,20 @@ public final class KernelPollStage: TraceSource, @unchecked Sendable {
     private let buffers: KernelBuffers
     private let poller: IOUringPoller
     private let configuration: KernelOutputConfiguration
+    private let aggregation: KernelAggregation?
+    /// The longest wait for a wakeup: the poll interval, or the aggregation's if that is shorter.
+    private let waitTimeout: Duration
 
     /// Sets up an io_uring to poll every buffer of `buffers` (armed later, by the thread that runs
-    /// the stage). Throws when the eventfd or the io_uring cannot be made.
-    public init(buffers: KernelBuffers, configuration: KernelOutputConfiguration) throws(KernelPathError) {
+    /// the stage), and drains `aggregation`, if given, in `run(into:isStopRequested:)`. Throws
+    /// when the eventfd or the io_uring cannot be made.
+    public init(
+        buffers: KernelBuffers, configuration: KernelOutputConfiguration, aggregation: KernelAggregation? = nil
+    ) throws(KernelPathError) {
         self.buffers = buffers
         self.configuration = configuration
+        self.aggregation = aggregation
+        waitTimeout = min(configuration.pollInterval, aggregation?.interval ?? configuration.pollInterval)
         poller = try IOUringPoller(pollFDs: buffers.pollFDs)
     }
 
@@ -33,9 +44,22 @@ public final class KernelPollStage: TraceSource, @unchecked Sendable {
     public private(set) var cpuSeconds = 0.0
     /// Drains into `source` until `isStopRequested()` turns true, then drains once more.
     public func run(into source: EngineSource, isStopRequested: () -> Bool) {
-        run(isStopRequested: isStopRequested, flush: { source.flush() }) { bytes in
+        var nextDrain = ContinuousClock.now + (aggregation?.interval ?? .zero)
+        let flush = {
+            if let aggregation = self.aggregation, ContinuousClock.now >= nextDrain {
+                aggregation.drain(into: source)
+                nextDrain = .now + aggregation.interval
+            }
+            source.flush()
+        }
+        run(isStopRequested: isStopRequested, flush: flush) { bytes in
             source.emitRecord(bytes)  // a record with a stack snapshot goes to the unwind stage
             return true
+        }
+        // The sampler is detached by now (the stop request detaches it before the last drain).
+        if let aggregation {
+            aggregation.drainAll(into: source)
+            source.flush()
         }
     }
 
@@ -59,7 +83,7 @@ public final class KernelPollStage: TraceSource, @unchecked Sendable {
             }
             flush()
             if anyReady { continue }
-            if poller.wait(timeout: configuration.pollInterval, ready: &ready) { continue }
+            if poller.wait(timeout: waitTimeout, ready: &ready) { continue }
             // A timeout marks nothing: look at every buffer anyway (a watermark not yet reached).
             if !ready.contains(true) { ready = [Bool](repeating: true, count: buffers.count) }
         }

@@ -7,8 +7,12 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
     case received
     /// Items a stage passed on.
     case emitted
-    /// Samples handed to the reporter (one count or one trace event each).
+    /// Traces handed to the reporter (one count or trace event for each sample they stand for).
     case reported
+    /// Samples beyond one that the received (at the source) or reported (at report) traces stood
+    /// for: a trace drained from the kernel's aggregation stands for its count. Zero when every
+    /// record is one sample.
+    case extraSamples
     /// Traces whose BPF hash the hash/cache stage had cached: reported as a count, not symbolized.
     case bpfCacheHit
     /// Traces whose BPF hash was not cached: sent to symbolize, or coalesced. Not counted for a
@@ -94,6 +98,7 @@ public enum EngineCounter: Int, CaseIterable, Hashable, Sendable, CustomStringCo
         case .received: "received"
         case .emitted: "emitted"
         case .reported: "reported"
+        case .extraSamples: "extra_samples"
         case .bpfCacheHit: "bpf_cache_hit"
         case .bpfCacheMiss: "bpf_cache_miss"
         case .umCacheHit: "um_cache_hit"

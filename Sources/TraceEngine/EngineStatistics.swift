@@ -50,9 +50,16 @@ public struct EngineStatistics: Hashable, Sendable, CustomStringConvertible {
 
     /// Traces the source took in (its `received`): every record offered, malformed ones included.
     public var produced: UInt64 { stage(.source)?[.received] ?? 0 }
-    /// Samples handed to the reporter.
+    /// Traces handed to the reporter.
     public var reported: UInt64 { total(.reported) }
-    /// Samples that will never be reported: every drop counter, and `malformed`.
+    /// Samples the produced traces stood for: one each, more for traces the kernel aggregated.
+    public var producedSamples: UInt64 { produced + (stage(.source)?[.extraSamples] ?? 0) }
+    /// Samples handed to the reporter (counts, or trace events).
+    public var reportedSamples: UInt64 { reported + (stage(.report)?[.extraSamples] ?? 0) }
+    /// Samples in traces dropped or still in flight; after a draining stop, those of the dropped
+    /// traces (a dropped aggregated trace loses every sample it stood for).
+    public var unreportedSamples: UInt64 { producedSamples &- reportedSamples }
+    /// Traces that will never be reported: every drop counter, and `malformed`.
     public var dropped: UInt64 { EngineCounter.drops.reduce(0) { $0 + total($1) } + total(.malformed) }
     /// What the counts say is still inside the engine. Zero after a draining stop.
     public var inFlight: Int64 { Int64(bitPattern: produced &- reported &- dropped) }
@@ -65,6 +72,9 @@ public struct EngineStatistics: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         var lines = ["produced \(produced) = reported \(reported) + dropped \(dropped) + in flight \(inFlight)"]
+        if producedSamples != produced {
+            lines[0] += "; samples produced \(producedSamples), reported \(reportedSamples)"
+        }
         for stage in stages {
             let counts = EngineCounter.allCases.compactMap { c in stage[c] == 0 ? nil : "\(c) \(stage[c])" }
             lines.append("  \(stage.stage): \(counts.joined(separator: ", ")); ring high-water \(stage.outputHighWaterMark)")

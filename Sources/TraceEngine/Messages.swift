@@ -10,6 +10,8 @@ struct SampleMeta: BitwiseCopyable {
     var tid: UInt32
     var cpu: UInt32
     var apmServiceName: UInt32
+    /// The samples the trace stands for (`RawTrace.count`).
+    var count: UInt32
 
     init(_ trace: borrowing RawTrace, apmServiceName: UInt32) {
         ktime = trace.ktime
@@ -17,6 +19,7 @@ struct SampleMeta: BitwiseCopyable {
         pid = trace.pid
         tid = trace.tid
         cpu = trace.cpu
+        count = trace.count
         self.apmServiceName = apmServiceName
     }
 }

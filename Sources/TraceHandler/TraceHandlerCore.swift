@@ -34,8 +34,8 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
             // Fast path: a trace converted recently only needs a count.
             if let postConversionHash = bpfTraceCache.get(bpfTrace.hash) {
                 counters.increment(.bpfTraceCacheHit)
-                meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: postConversionHash, count: 1)
-                reporter.reportCountForTrace(postConversionHash, count: 1, meta: meta)
+                meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: postConversionHash, count: UInt16(clamping: bpfTrace.count))
+                reporter.reportCount(postConversionHash, samples: bpfTrace.count, meta: meta)
                 return
             }
             counters.increment(.bpfTraceCacheMiss)
@@ -53,8 +53,8 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
         umTrace.updateHash()  // whatever the processor left there: the hash is the handler's
         bpfTraceCache.add(bpfTrace.hash, umTrace.hash)
 
-        meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: umTrace.hash, count: 1)
-        switch converted.report(umTrace, meta: meta, to: reporter, events: reporter.supportsReportTraceEvent) {
+        meta.apmServiceName = processor.maybeNotifyAPMAgent(bpfTrace, umTraceHash: umTrace.hash, count: UInt16(clamping: bpfTrace.count))
+        switch converted.report(umTrace, samples: bpfTrace.count, meta: meta, to: reporter, events: reporter.supportsReportTraceEvent) {
         case .event: break
         case .countOnly: counters.increment(.umTraceCacheHit)
         case .countAndFrames: counters.increment(.umTraceCacheMiss)

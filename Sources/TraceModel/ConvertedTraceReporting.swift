@@ -21,16 +21,18 @@ public struct ConvertedTraceReporting: Sendable {
         umTraceCache = LRUCache(capacity: cacheSize)
     }
 
-    /// Reports one sample of `trace` (its hash set) to `reporter`.
+    /// Reports `samples` samples of `trace` (its hash set) to `reporter`: one event each, or a count.
     // Always inlined: a caller generic over its reporter (the engine's report stage) would
     // otherwise call the unspecialized function for every converted trace.
     @inlinable @inline(__always)
-    public mutating func report(_ trace: Trace, meta: TraceEventMeta, to reporter: some TraceReporter, events: Bool) -> Outcome {
+    public mutating func report(
+        _ trace: Trace, samples: UInt32 = 1, meta: TraceEventMeta, to reporter: some TraceReporter, events: Bool
+    ) -> Outcome {
         if events {
-            reporter.reportTraceEvent(trace, meta: meta)
+            for _ in 0..<samples { reporter.reportTraceEvent(trace, meta: meta) }
             return .event
         }
-        reporter.reportCountForTrace(trace.hash, count: 1, meta: meta)
+        reporter.reportCount(trace.hash, samples: samples, meta: meta)
         if umTraceCache.get(trace.hash) != nil { return .countOnly }
         reporter.reportFramesForTrace(trace)
         umTraceCache.add(trace.hash, ())

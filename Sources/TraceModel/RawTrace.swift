@@ -52,6 +52,10 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     public var apmTransactionID: APMTransactionID
     /// The BPF hash (upstream `host.TraceHash`), computed whenever the hashed fields are set.
     public private(set) var hash: HostTraceHash
+    /// The samples this trace stands for: 1 for a record sent per sample; a trace drained from
+    /// the kernel's aggregation (`kernel.aggregation = bpf`) carries what was counted there.
+    /// Not hashed, not part of the wire record; loading or assigning a trace resets it to 1.
+    public var count: UInt32
 
     /// The wire record with the unhashed fields zeroed; only the first `frameCount` frames are valid.
     @usableFromInline
@@ -65,6 +69,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         apmTraceID = APMTraceID()
         apmTransactionID = APMTransactionID()
         hash = HostTraceHash(rawValue: 0)
+        count = 1
         record = th_trace_record()
         rehash()
     }
@@ -97,6 +102,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         self.ktime = ktime
         self.cpu = cpu
         self.comm = comm
+        count = 1
         apmTraceID = APMTraceID()
         apmTransactionID = APMTransactionID()
         record.pid = pid
@@ -142,6 +148,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         }
         ktime = KTime(rawValue: bytes.loadUnaligned(fromByteOffset: Offsets.ktime, as: UInt64.self))
         cpu = bytes.loadUnaligned(fromByteOffset: Offsets.cpu, as: UInt32.self)
+        count = 1
         comm = Comm(bytes: UnsafeRawBufferPointer(rebasing: bytes[Offsets.comm..<Offsets.comm + Comm.byteCount]))
         apmTraceID = APMTraceID(
             high: bytes.loadUnaligned(fromByteOffset: Offsets.apmTraceID + 8, as: UInt64.self),
@@ -169,6 +176,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         destination.pointee.apmTraceID = source.pointee.apmTraceID
         destination.pointee.apmTransactionID = source.pointee.apmTransactionID
         destination.pointee.hash = source.pointee.hash
+        destination.pointee.count = source.pointee.count
         let size = source.pointee.encodedByteCount
         // Through pointers to the records in place: `pointee.record` as a value would be a copy.
         let from = UnsafeMutablePointer(mutating: source)

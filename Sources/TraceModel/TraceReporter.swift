@@ -33,6 +33,18 @@ extension TraceReporter {
     public var supportsReportTraceEvent: Bool { false }
 
     public func flush() {}
+
+    /// `reportCountForTrace` for any number of samples (a trace the kernel aggregated stands for
+    /// many): Go's count is 16 bits, so more than `UInt16.max` go in several calls.
+    @inlinable
+    public func reportCount(_ traceHash: TraceHash, samples: UInt32, meta: TraceEventMeta) {
+        var left = samples
+        while left > 0 {
+            let count = UInt16(clamping: left)
+            reportCountForTrace(traceHash, count: count, meta: meta)
+            left -= UInt32(count)
+        }
+    }
 }
 
 /// Receives what is known about each executable file a processor met (upstream

@@ -20,6 +20,9 @@ public struct ProfileStatistics: Sendable, CustomStringConvertible {
     /// Each buffer's share of `received`: one per CPU for perf buffers, one (cpu nil) for the ring
     /// buffer.
     public var buffers: [BufferStatistics]
+    /// What the drains of the in-kernel aggregation handed on (`kernel.aggregation = bpf`); nil
+    /// when every sample is a record.
+    public var aggregation: AggregationStatistics?
     /// The engine's stages: received, reported and dropped by reason (`isConserved`).
     public var engine: EngineStatistics
     /// The symbolizer's caches and what it has read and parsed.
@@ -45,12 +48,24 @@ public struct ProfileStatistics: Sendable, CustomStringConvertible {
         return overflow ? .max : sum
     }
 
+    /// Samples that reached the agent: records received, and samples drained from the kernel's
+    /// aggregation.
+    public var receivedSamples: UInt64 { received.records + (aggregation?.samples ?? 0) }
+
+    /// Samples counted in the kernel's aggregation that no drain handed on (a map operation
+    /// failed); 0 once a profile has ended normally.
+    public var undrainedSamples: UInt64 { sampler.aggregated &- (aggregation?.samples ?? 0) }
+
     /// Every sample the sampler sent was received and reported, or counted where it was not:
-    /// as a malformed or corrupt record, or as an engine drop by reason.
-    public var isConserved: Bool { engine.isConserved && sampler.records == received.records }
+    /// as a malformed or corrupt record, or as an engine drop by reason; and every sample it
+    /// counted in the kernel was drained.
+    public var isConserved: Bool {
+        engine.isConserved && sampler.records == received.records && sampler.aggregated == (aggregation?.samples ?? 0)
+    }
 
     public var description: String {
-        "samples: \(sampler.records) sent by the sampler, \(received.records) received, \(engine.reported) reported; "
+        "samples: \(sampler.records) sent by the sampler, \(sampler.aggregated) counted in the kernel, "
+            + "\(receivedSamples) received, \(engine.reportedSamples) reported; "
             + "lost in the kernel \(lostInKernel); engine: \(engine)"
     }
 }

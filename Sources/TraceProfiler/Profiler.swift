@@ -156,7 +156,7 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
             sampler = try Sampler(
                 frequency: configuration.frequency, pid: configuration.pid, output: configuration.kernel,
                 stackBytes: configuration.unwindMode == .dwarf ? configuration.stackBytes : 0)
-            poll = try KernelPollStage(buffers: sampler.buffers, configuration: configuration.kernel)
+            poll = try KernelPollStage(buffers: sampler.buffers, configuration: configuration.kernel, aggregation: sampler.aggregation)
         } catch {
             throw .kernel(error)
         }
@@ -207,8 +207,8 @@ private final class Session<Reporter: TraceReporter>: Sendable {
         return ProfileStatistics(
             startTime: sampler.startTime, duration: sampled, cpus: sampler.cpus, sampler: counters, received: sampler.buffers.totals,
             buffers: sampler.buffers.statistics().map { .init(cpu: $0.cpu, statistics: $0.statistics) },
-            engine: engine.statistics(), symbolizer: symbolizer.statistics(), unwinder: unwinder?.statistics(),
-            bufferKind: bufferKind)
+            aggregation: sampler.aggregation?.statistics, engine: engine.statistics(), symbolizer: symbolizer.statistics(),
+            unwinder: unwinder?.statistics(), bufferKind: bufferKind)
     }
 }
 
@@ -222,6 +222,8 @@ private final class SharedSampler: @unchecked Sendable {
     private var closedAt: ContinuousClock.Instant?
     let buffers: KernelBuffers
     let cpus: [Int]
+    /// The in-kernel aggregation's drains (kernel.aggregation = bpf); they outlive the sampler.
+    let aggregation: KernelAggregation?
     /// When the sampler was attached, on the wall clock and the monotonic one.
     let startTime = UnixTime64.now()
     private let startInstant = ContinuousClock.now
@@ -230,6 +232,7 @@ private final class SharedSampler: @unchecked Sendable {
         self.sampler = sampler
         buffers = sampler.buffers
         cpus = sampler.cpus
+        aggregation = sampler.aggregation
     }
 
     /// The program's counters, and how long it has sampled (until it was detached).

@@ -58,6 +58,9 @@ public struct ProfilerConfiguration: Hashable, Sendable {
             allowed: "a multiple of 8, 512 ... \(Sampler.maximumStackBytes)")
         try unwinder.validate()
         try kernel.validate()
+        try ConfigurationError.check(
+            kernel.aggregation == .none || unwindMode == .framePointers, "kernel.aggregation", kernel.aggregation.rawValue,
+            allowed: "none with unwind.mode = dwarf (a stack snapshot cannot be counted in the kernel); bpf needs unwind.mode = frame-pointers")
         try symbolizer.validate()
         try ConfigurationError.check((1...100_000).contains(frequency), "sampling.frequency", frequency, allowed: "1 ... 100000 Hz")
         try ConfigurationError.check(

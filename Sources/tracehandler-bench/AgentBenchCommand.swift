@@ -17,11 +17,15 @@ import Glibc
 ///
 /// - `agent`: `tracehandler profile` with `unwind.mode=frame-pointers`, the C consumer's stacks;
 /// - `agent-dwarf`: the same with the default `unwind.mode=dwarf` (stack snapshots, unwinding);
+/// - `agent-bpf`: `agent` with `kernel.aggregation=bpf` (samples counted in the kernel, drained
+///   every second);
 /// - `c`: libbpf's perf_buffer__poll, kernel names from kallsyms, every sample folded into a
 ///   string-keyed table (Sources/CLibbpfBaseline/libbpf_fold_consumer.c), in this process.
 ///
 /// The agent's CPU is all its threads' (/proc/PID/task/*/schedstat), read when its progress line
-/// for each bound of the window arrives; the C consumer's is its one thread's. Neither includes the
+/// for each bound of the window arrives, and its samples are those the sampler took meanwhile (the
+/// line's first number: with aggregation, samples reach the agent a drain at a time); the C
+/// consumer's CPU is its one thread's, its samples the records it received. Neither includes the
 /// sampler's BPF program, which runs in the sampled tasks and is the same program for both.
 struct AgentBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,7 +40,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(help: "Start of the measured window, seconds after sampling starts.") var from = 5
     @Option(help: "End of the measured window, seconds after sampling starts.") var to = 15
     @Option(help: "CPU-bound processes to run (default: one per CPU this program may use).") var hogs: Int?
-    @Option(help: "Consumers, comma-separated: c, agent, agent-dwarf.") var consumers = "c,agent,agent-dwarf"
+    @Option(help: "Consumers, comma-separated: c, agent, agent-dwarf, agent-bpf.") var consumers = "c,agent,agent-dwarf,agent-bpf"
     @Option(help: "The agent's output formats (output.format).") var format = "folded,pprof,otlp"
     @OptionGroup var options: ConfigurationOptions
 
@@ -69,7 +73,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
             for consumer in round % 2 == 1 ? consumers : consumers.reversed() {
                 let result = try consumer == .c
                     ? measureC(output: configuration.kernel)
-                    : measureAgent(agentPath, unwindMode: consumer == .agent ? "frame-pointers" : "dwarf")
+                    : measureAgent(agentPath, settings: consumer.agentSettings)
                 results[consumer, default: []].append(result)
                 print("  round \(round) \(pad(consumer.rawValue, 11)) \(result)")
             }
@@ -90,12 +94,12 @@ struct AgentBenchCommand: AsyncParsableCommand {
     }
 
     /// One run of the agent as a separate process, read through its progress lines.
-    private func measureAgent(_ path: String, unwindMode: String) throws -> AgentBenchRound {
+    private func measureAgent(_ path: String, settings consumerSettings: [String]) throws -> AgentBenchRound {
         let directory = try TemporaryDirectory("tracehandler-agent-bench")
         var arguments = [path, "profile", "--duration", "\(duration)", "--frequency", "\(frequency)", "--format", format,
-                         "--output-dir", directory.path + "/out", "--set", "unwind.mode=\(unwindMode)"]
+                         "--output-dir", directory.path + "/out"]
         if let config = options.config { arguments += ["--config", config] }
-        for setting in options.settings { arguments += ["--set", setting] }
+        for setting in consumerSettings + options.settings { arguments += ["--set", setting] }
         let agent = try ChildProcess(arguments, outputPath: directory.path + "/summary", captureErrors: true)
         var start: (samples: UInt64, cpu: Double)?
         var window: (samples: UInt64, cpu: Double)?
@@ -106,9 +110,9 @@ struct AgentBenchCommand: AsyncParsableCommand {
                 continue
             }
             if start == nil, progress.seconds >= Double(from) {
-                start = (progress.received, agent.cpuSeconds())
+                start = (progress.taken, agent.cpuSeconds())
             } else if let first = start, window == nil, progress.seconds >= Double(to) {
-                window = (progress.received - first.samples, agent.cpuSeconds() - first.cpu)
+                window = (progress.taken - first.samples, agent.cpuSeconds() - first.cpu)
             }
         }
         let status = agent.wait()
@@ -171,16 +175,26 @@ struct AgentBenchCommand: AsyncParsableCommand {
 }
 
 enum AgentBenchConsumer: String, CaseIterable {
-    case c, agent, agentDWARF = "agent-dwarf"
+    case c, agent, agentDWARF = "agent-dwarf", agentBPF = "agent-bpf"
+
+    /// The `--set` settings that make the agent this consumer.
+    var agentSettings: [String] {
+        switch self {
+        case .c: []
+        case .agent: ["unwind.mode=frame-pointers"]
+        case .agentDWARF: ["unwind.mode=dwarf"]
+        case .agentBPF: ["unwind.mode=frame-pointers", "kernel.aggregation=bpf"]
+        }
+    }
 
     static func parse(_ list: String) throws -> [AgentBenchConsumer] {
         let chosen = try list.split(separator: ",").map { name in
             guard let consumer = AgentBenchConsumer(rawValue: String(name)) else {
-                throw ValidationError("--consumers: unknown consumer '\(name)' (c, agent, agent-dwarf)")
+                throw ValidationError("--consumers: unknown consumer '\(name)' (\(allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             return consumer
         }
-        guard !chosen.isEmpty else { throw ValidationError("--consumers: name at least one of c, agent, agent-dwarf") }
+        guard !chosen.isEmpty else { throw ValidationError("--consumers: name at least one of \(allCases.map(\.rawValue).joined(separator: ", "))") }
         return chosen
     }
 }
@@ -207,19 +221,20 @@ struct AgentBenchRound: CustomStringConvertible {
     }
 }
 
-/// The agent's progress line on standard error: "profiling 5.00 s: 12345 samples received, …".
+/// The agent's progress line on standard error: "profiling 5.00 s: 12345 samples taken, …".
 struct AgentProgressLine {
     let seconds: Double
-    let received: UInt64
+    /// Samples the sampler took (sent as records, refused, or counted in the kernel).
+    let taken: UInt64
 
     init?(_ line: String) {
         let afterLabel = line.index(line.startIndex, offsetBy: 10, limitedBy: line.endIndex) ?? line.endIndex
         guard line.hasPrefix("profiling "), let colon = line[afterLabel...].firstRange(of: " s: ") else { return nil }
         guard let seconds = Double(line[afterLabel..<colon.lowerBound]),
-            let received = line[colon.upperBound...].split(separator: " ").first.flatMap({ UInt64($0) })
+            let taken = line[colon.upperBound...].split(separator: " ").first.flatMap({ UInt64($0) })
         else { return nil }
         self.seconds = seconds
-        self.received = received
+        self.taken = taken
     }
 }
 

@@ -71,7 +71,7 @@ struct ProfileCommand: AsyncParsableCommand {
     func run() async throws {
         // From the start: a SIGINT while the sampler loads ends the profile as soon as it began,
         // with its (empty) output written, rather than killing the process.
-        catchStopSignals()
+        try catchStopSignals()
         defer { restoreStopSignals() }
         // Symbol and unwind tables are built in bursts on the worker threads: what a burst frees
         // goes back to the kernel instead of staying in their arenas (design/export.md).
@@ -245,17 +245,21 @@ struct ProfileCommand: AsyncParsableCommand {
         let settings = "at \(configuration.frequency) Hz \(length) "
             + "(\(configuration.kernel.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)"
         let sampling = Task {
-            defer { ended.set() }
+            defer {
+                ended.set()
+                stopWaker.wake()
+            }
             return try await profiler.profile { cpus in
                 print("profiling \(target) on \(cpus.count) CPUs \(settings)")
                 fflush(nil)  // all streams: a supervisor (or a test) watching the output knows sampling has begun
             }
         }
         var progress = ProgressLine("profiling", every: configuration.monitorInterval)
-        let interrupted = await waitForDurationOrSignal(seconds: duration, unless: { ended.isSet }) {
+        let interrupted = await waitForDurationOrSignal(seconds: duration, every: configuration.monitorInterval, unless: { ended.isSet }) {
             guard progress.isDue, let statistics = profiler.statistics() else { return }
             progress.update {
-                "\(statistics.received.records) samples received, \(statistics.engine.reported) reported, \(statistics.lostInKernel) lost"
+                "\(statistics.sampler.samples) samples taken, \(statistics.receivedSamples) received, "
+                    + "\(statistics.engine.reportedSamples) reported, \(statistics.lostInKernel) lost"
             }
         }
         progress.end()
@@ -291,6 +295,11 @@ struct ProfileCommand: AsyncParsableCommand {
         let counters = profile.sampler
         let statistics = profile.engine
         print("samples: \(counters.records) sent by the sampler, \(profile.received.records) received, \(statistics.reported) reported")
+        if let aggregation = profile.aggregation {
+            print("counted in the kernel: \(counters.aggregated) samples, drained as \(aggregation.traces) traces in \(aggregation.drains) drains, "
+                + "\(statistics.reportedSamples) samples reported in all; sent as records instead: \(counters.aggregationCollisions) "
+                + "(stack id collisions), \(counters.aggregationFull) (full maps)")
+        }
         // A perf buffer that refuses a record both fails the sampler's output call and counts it
         // in a LOST record: counted once (`lostInKernel`). A BPF ring buffer has no LOST records.
         var lost = "lost: \(profile.lostInKernel) in all"
@@ -307,6 +316,11 @@ struct ProfileCommand: AsyncParsableCommand {
         let drops = EngineCounter.drops.compactMap { counter in statistics.total(counter) == 0 ? nil : "\(counter) \(statistics.total(counter))" }
         if !drops.isEmpty { lost += "; dropped in the engine: " + drops.joined(separator: ", ") }
         if statistics.total(.malformed) > 0 { lost += "; malformed records \(statistics.total(.malformed))" }
+        if profile.undrainedSamples > 0 { lost += "; counted in the kernel but not drained \(profile.undrainedSamples)" }
+        if statistics.unreportedSamples != statistics.dropped {
+            lost += "; samples in dropped traces \(statistics.unreportedSamples)"
+        }
+        if let missing = profile.aggregation?.stacksMissing, missing > 0 { lost += "; drained stacks missing \(missing)" }
         if statistics.total(.degraded) > 0 { lost += "; reported unsymbolized (degraded) \(statistics.total(.degraded))" }
         print(lost)
         print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
@@ -337,31 +351,88 @@ private final class RunEnded: Sendable {
     var isSet: Bool { flag.load(ordering: .acquiring) }
 }
 
-/// The number of the SIGINT, SIGTERM or SIGHUP that arrived (0: none yet); the profile loop
-/// polls it.
+/// The number of the SIGINT, SIGTERM or SIGHUP that arrived (0: none yet).
 private let stopSignal = Atomic<Int32>(0)
 
+/// Written by the signal handler (`write` is async-signal-safe), read by the `th-signals` thread,
+/// which wakes the profile loop: the loop sleeps whole progress intervals instead of polling.
+/// Made before the handlers are installed (a global is initialized at its first use).
+private let stopSignalPipe: (read: Int32, write: Int32) = {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return (-1, -1) }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }  // not inherited by what the agent runs
+    return (fds[0], fds[1])
+}()
+
+/// Wakes the profile loop's current sleep, and every later one at once.
+private let stopWaker = SleepWaker()
+
 /// Routes SIGINT, SIGTERM and SIGHUP (a closed terminal: the profile is kept, as with SIGTERM,
-/// unless `signals.hangup = ignore`) to `stopSignal`.
-private func catchStopSignals() {
-    for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop) { number in stopSignal.store(number, ordering: .relaxed) } }
+/// unless `signals.hangup = ignore`) to `stopSignal`, and wakes the profile loop.
+private func catchStopSignals() throws {
+    guard stopSignalPipe.read >= 0 else { throw CommandFailure("pipe2: \(String(cString: strerror(errno)))") }
+    for stop in [SIGINT, SIGTERM, SIGHUP] {
+        signal(stop) { number in
+            stopSignal.store(number, ordering: .relaxed)
+            var one: UInt8 = 1
+            _ = write(stopSignalPipe.write, &one, 1)
+        }
+    }
+    let thread = try WorkerThread.spawn(name: "th-signals", cpus: nil) {
+        var byte: UInt8 = 0
+        while read(stopSignalPipe.read, &byte, 1) < 0 && errno == EINTR {}
+        stopWaker.wake()
+    }
+    thread.detach()  // blocked until a signal comes, which may be never: the process ends it
 }
 
 private func restoreStopSignals() {
     for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop, SIG_DFL) }
 }
 
+/// A sleep that another thread can end early: `wake()` cancels the sleep in progress and makes
+/// every later one return at once.
+private final class SleepWaker: Sendable {
+    private struct State {
+        var woken = false
+        var sleeper: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func sleep(for duration: Duration) async {
+        let sleeper = Task { _ = try? await Task.sleep(for: duration) }
+        let woken = state.withLock { state in
+            state.sleeper = sleeper
+            return state.woken
+        }
+        if woken { sleeper.cancel() }
+        await sleeper.value
+        state.withLock { $0.sleeper = nil }
+    }
+
+    func wake() {
+        let sleeper = state.withLock { state in
+            state.woken = true
+            return state.sleeper
+        }
+        sleeper?.cancel()
+    }
+}
+
 /// Sleeps until `seconds` pass (nil: forever), SIGINT/SIGTERM/SIGHUP has arrived or `stopped()`
-/// turns true, calling `tick` every 100 ms; returns the signal that ended it, if one did.
-private func waitForDurationOrSignal(seconds: Double?, unless stopped: () -> Bool, tick: () -> Void) async -> Int32? {
+/// turns true (whoever makes it true calls `stopWaker.wake()`), calling `tick` every `interval`;
+/// returns the signal that ended it, if one did. Each wakeup is a timer and a handoff between
+/// the concurrency pool's threads, which the agent pays for whatever it samples: it wakes once an
+/// interval (the progress line's), not more.
+private func waitForDurationOrSignal(
+    seconds: Double?, every interval: Duration, unless stopped: () -> Bool, tick: () -> Void
+) async -> Int32? {
     let deadline = seconds.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
     while deadline.map({ ContinuousClock.now < $0 }) ?? true, !stopped() {
         let number = stopSignal.load(ordering: .relaxed)
         if number != 0 { return number }
-        // Each tick is a timer and a wakeup of the concurrency pool, which the agent pays for
-        // whatever it samples: 100 ms bounds the delay to act on a signal at 10 ticks a second.
-        let tickLength = Duration.milliseconds(100)
-        try? await Task.sleep(for: deadline.map { min(tickLength, max(.zero, $0 - ContinuousClock.now)) } ?? tickLength)
+        await stopWaker.sleep(for: deadline.map { min(interval, max(.zero, $0 - ContinuousClock.now)) } ?? interval)
         tick()
     }
     let number = stopSignal.load(ordering: .relaxed)

@@ -168,3 +168,75 @@ struct ProfileEndToEndTests {
         #expect(hottest.contains(";main;spin;leaf"), "\(lines.prefix(3))")
     }
 }
+
+/// `kernel.aggregation = bpf` on this kernel: the busy child's samples are counted in BPF maps and
+/// drained as traces carrying counts; its hottest stack reads as in record mode, far fewer traces
+/// than samples cross the engine, and every sample the program counted is drained and reported.
+@Suite(.serialized, .enabled(if: KernelSupport.missingCapability() == nil, "\(KernelSupport.missingCapability() ?? "")"))
+struct KernelAggregationTests {
+    @Test func countedSamplesAreDrainedNamedAndConserved() async throws {
+        let child = try BusyChild.start(seconds: 60)
+        defer { child.terminate() }
+        var output = KernelOutputConfiguration()
+        output.aggregation = .bpf
+        output.aggregationInterval = .milliseconds(200)
+        output.pollInterval = .milliseconds(20)
+        output.wakeupWatermarkBytes = 4096
+        let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
+        defer { sampler.close() }
+        let aggregation = try #require(sampler.aggregation)
+        let reporter = FoldedStacksReporter()
+        let engine = try StagedEngine(configuration: EngineConfiguration(), processor: try NativeSymbolizer(), reporter: reporter)
+        try engine.start()
+        let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output, aggregation: aggregation)
+        try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
+        for _ in 0..<200 where sampler.counters().aggregated < 300 || aggregation.statistics.drains < 3 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        sampler.close()  // detached before the poll stage's last drain, which then empties both sets
+        poll.wake()
+        await engine.stop()
+        let counters = sampler.counters()
+        let drained = aggregation.statistics
+        let statistics = engine.statistics()
+
+        #expect(counters.aggregated >= 300, "\(counters)")
+        #expect(drained.samples == counters.aggregated, "\(drained); \(counters)")
+        #expect(drained.mapErrors == 0 && drained.stacksMissing == 0, "\(drained)")
+        // Samples that could not be counted went out as records, and were received as such.
+        #expect(statistics.producedSamples == counters.aggregated + counters.records, "\(statistics)")
+        #expect(statistics.reportedSamples == statistics.producedSamples)
+        #expect(statistics.isConserved)
+        #expect(reporter.sampleCount == statistics.reportedSamples)
+        // The child's loop has few distinct stacks (its leaf's addresses): keys repeat within an interval.
+        #expect(statistics.produced * 2 < statistics.producedSamples, "traces \(statistics.produced), samples \(statistics.producedSamples)")
+        let hottest = try #require(reporter.foldedLines().first)
+        #expect(hottest.hasPrefix("th-busy-child;") && hottest.contains(";main;spin;leaf"), "\(reporter.foldedLines().prefix(3))")
+    }
+
+    /// A sampler drained after it was detached: the last drain empties both sets, so a second
+    /// finds nothing, and the counts equal what the program counted.
+    @Test func theLastDrainEmptiesBothSets() async throws {
+        let child = try BusyChild.start(seconds: 60)
+        defer { child.terminate() }
+        var output = KernelOutputConfiguration()
+        output.aggregation = .bpf
+        let sampler = try Sampler(frequency: 999, pid: child.processIdentifier, output: output)
+        let aggregation = try #require(sampler.aggregation)
+        for _ in 0..<200 where sampler.counters().aggregated < 200 { try await Task.sleep(for: .milliseconds(50)) }
+        sampler.close()
+        let reporter = FoldedStacksReporter()
+        let engine = try StagedEngine(configuration: EngineConfiguration(), processor: UnsymbolizedTraceProcessor(), reporter: reporter)
+        try engine.start()
+        try engine.runSource(name: "th-drain") { source, _ in
+            aggregation.drainAll(into: source)
+            let afterFirst = aggregation.statistics.samples
+            aggregation.drainAll(into: source)
+            precondition(aggregation.statistics.samples == afterFirst, "a second drain found counts")
+        }
+        await engine.stop()
+        #expect(sampler.counters().aggregated >= 200)
+        #expect(aggregation.statistics.samples == sampler.counters().aggregated)
+        #expect(reporter.sampleCount == aggregation.statistics.samples)
+    }
+}

@@ -127,7 +127,7 @@ func runEngine<P: TraceProcessor, R: TraceReporter>(
         try engine.start()
         var outcomes: [EmitOutcome] = []
         for trace in traces {
-            outcomes.append(engine.source.emit { $0 = trace })
+            outcomes.append(engine.source.emit(trace))  // with the samples it stands for (`count`)
         }
         engine.stopAndWait()
         engine.stopAndWait()  // harmless

@@ -42,6 +42,44 @@ import TraceModel
         #expect(engineReporter.flushCount == 1)
     }
 
+    /// Traces that stand for several samples, as the kernel's aggregation drains them: the engine
+    /// and the Go-shaped handler make the same calls, counts above 65535 go in several calls, a
+    /// trace-event reporter gets one event per sample, and the statistics count samples beside
+    /// traces on every path (hits, misses, coalesced misses).
+    @Test(arguments: HashCacheThread.allCases, [false, true])
+    func tracesCarryingCountsAreReportedWithEverySample(hashCacheThread: HashCacheThread, events: Bool) async throws {
+        var traces = syntheticTraces(count: 3_000, distinct: 60)
+        for index in traces.indices { traces[index].count = UInt32(index % 7 + 1) }
+        traces[0].count = 70_000  // more than one 16-bit count
+        let samples = traces.reduce(0) { $0 + Int($1.count) }
+
+        let handlerReporter = TallyReporter(supportsReportTraceEvent: events)
+        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
+        for trace in traces { continuation.yield(trace) }
+        continuation.finish()
+        let worker = try start(
+            reporter: handlerReporter, processor: UnsymbolizedTraceProcessor(), traces: stream,
+            times: FixedTimes(monitorInterval: .seconds(3600)), cacheSize: 4096)
+        await worker.exited()
+
+        var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
+        configuration.symbolizeWorkers = 2
+        configuration.symbolize.policy = .block
+        let engineReporter = TallyReporter(supportsReportTraceEvent: events)
+        let (statistics, _) = try await runEngine(
+            traces, configuration: configuration, processor: SlowProcessor(), reporter: engineReporter)
+
+        #expect(handlerReporter.result.samples == samples)
+        #expect(engineReporter.result.samples == samples)
+        if !events { #expect(engineReporter.result.counts.values.sorted() == handlerReporter.result.counts.values.sorted()) }
+        #expect(statistics.produced == 3_000 && statistics.reported == 3_000)
+        #expect(statistics.producedSamples == UInt64(samples), "\(statistics)")
+        #expect(statistics.reportedSamples == UInt64(samples))
+        #expect(statistics.unreportedSamples == 0)
+        #expect(statistics.isConserved)
+    }
+
     @Test(arguments: HashCacheThread.allCases)
     func traceEventReportersGetEverySampleThroughSymbolize(hashCacheThread: HashCacheThread) async throws {
         let traces = syntheticTraces(count: 2_000, distinct: 50)

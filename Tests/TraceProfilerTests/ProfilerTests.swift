@@ -83,6 +83,35 @@ struct ProfilerTests {
         #expect(profiler.statistics()?.engine.reported == statistics.engine.reported)  // final, kept
     }
 
+    /// `kernel.aggregation = bpf`: the profile's stop detaches the sampler, then drains both sets,
+    /// so every sample the program counted reaches the reporter, as counts of far fewer traces.
+    @Test func aProfileCountedInTheKernelLosesNothing() async throws {
+        let spinner = try Spinner()
+        defer { spinner.finish() }
+        let reporter = CountingReporter()
+        var configuration = Self.configuration()
+        configuration.unwindMode = .framePointers
+        configuration.kernel.aggregation = .bpf
+        configuration.kernel.aggregationInterval = .milliseconds(100)
+        let profiler = try Profiler(configuration: configuration, reporter: reporter)
+        let run = Task { try await profiler.profile() }
+        var counted: UInt64 = 0
+        for _ in 0..<20_000 where counted < 300 {  // 0.3 s of the spinner's CPU, however loaded the machine
+            try await Task.sleep(for: .milliseconds(1))
+            counted = profiler.statistics()?.sampler.aggregated ?? 0
+        }
+        run.cancel()
+        let statistics = try await run.value
+        let drained = try #require(statistics.aggregation)
+        #expect(statistics.sampler.aggregated >= 300, "\(statistics)")
+        #expect(drained.samples == statistics.sampler.aggregated && statistics.undrainedSamples == 0)
+        #expect(statistics.receivedSamples == statistics.sampler.aggregated + statistics.received.records)
+        #expect(statistics.engine.reportedSamples == statistics.receivedSamples)
+        #expect(statistics.isConserved, "\(statistics)")
+        #expect(reporter.samples == Int(statistics.engine.reportedSamples))
+        #expect(statistics.engine.reported < statistics.engine.reportedSamples)
+    }
+
     /// A second profile while one runs is refused before it loads a sampler; the first goes on.
     @Test func oneProfileAtATime() async throws {
         let profiler = try Profiler(configuration: Self.configuration(), reporter: CountingReporter())

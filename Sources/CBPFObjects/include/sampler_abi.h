@@ -18,6 +18,32 @@ struct th_program_config {
     // frame-pointer stack only, as before); clamped to TH_USER_SNAPSHOT_MAX_BYTES (28 KiB).
     // perf's default is 8192.
     __u32 stack_bytes;
+    // Sampler only: 1 to count samples in the kernel (kernel.aggregation = bpf) instead of sending
+    // a record per sample: (pid, tid, comm, kernel stack id, user stack id) → count, in the
+    // aggregation set `th_aggregation_active` names; user space drains the other set. A sample
+    // that cannot be counted there (a stack id collision, a full map) is sent as a record.
+    __u32 aggregate;
+};
+
+// The deepest stack one stack id holds: the kernel's default perf_event_max_stack, which bounds
+// a stack map's value size.
+#define TH_AGGREGATION_STACK_DEPTH 127
+
+// A key of the aggregation's count maps. Stack ids are -1 for an empty stack.
+struct th_aggregation_key {
+    __u32 pid;
+    __u32 tid;
+    __s32 kernel_stack_id;
+    __s32 user_stack_id;
+    char comm[16];
+};
+
+// The value: how many samples, and the first one's time and CPU (the trace's ktime and cpu).
+struct th_aggregation_value {
+    __u64 count;
+    __u64 first_ktime;
+    __u32 first_cpu;
+    __u32 pad;
 };
 
 enum th_program_counter {
@@ -30,7 +56,11 @@ enum th_program_counter {
     TH_COUNTER_SNAPSHOT_BYTES = 5,       // stack bytes those snapshots carry, summed
     TH_COUNTER_SNAPSHOT_TRUNCATED = 6,   // snapshots cut short (a TH_USER_SNAPSHOT_*_CUT flag set)
     TH_COUNTER_SNAPSHOT_ERRORS = 7,      // snapshots with no stack bytes: SP's page unreadable (e.g. mid-execve)
-    TH_COUNTER_COUNT = 8,
+    // Only with th_program_config.aggregate:
+    TH_COUNTER_AGGREGATED = 8,           // samples counted in an aggregation map (no record sent)
+    TH_COUNTER_AGGREGATION_COLLISIONS = 9,  // samples sent as records: a stack id's bucket held another stack
+    TH_COUNTER_AGGREGATION_FULL = 10,    // samples sent as records: the stack or count map was full
+    TH_COUNTER_COUNT = 11,
 };
 
 #endif

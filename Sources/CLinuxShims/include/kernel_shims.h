@@ -19,6 +19,11 @@ int th_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group
 int th_perf_event_enable(int fd);
 int th_perf_event_disable(int fd);
 
+/* membarrier(MEMBARRIER_CMD_GLOBAL): returns once every CPU has passed an RCU grace period, so
+ * every BPF program that was running when it was called has finished. 0 or -errno (EINVAL on
+ * nohz_full kernels). */
+int th_membarrier_global(void);
+
 /* io_uring_register(ring_fd, IORING_REGISTER_ENABLE_RINGS): enables a ring made with
  * IORING_SETUP_R_DISABLED, making the calling thread its single issuer (liburing 2.3 declares
  * io_uring_enable_rings but does not export it). Returns 0 or -errno. */

@@ -26,17 +26,18 @@ final class BPFObject {
     /// The counters as they were when the object was closed (a closed object has no maps).
     private var countersAtClose: ProgramCounters?
 
-    /// Opens `embedded`, writes `config` into its .rodata, sizes its ring buffer, and loads it.
+    /// Opens `embedded`, writes `config` into its .rodata, sizes its ring buffer and the maps
+    /// `mapEntries` names, and loads it.
     ///
     /// The verifier gives up with EAGAIN when a signal is pending for the loading thread (a child
     /// exiting sends SIGCHLD), and verifying the sampler's loops takes a second on a loaded
     /// machine: the load runs with this thread's signals blocked, so the process's signals go to
     /// other threads, and is retried from a fresh open should it still be interrupted.
-    init(_ embedded: Embedded, config: th_program_config, ringBufferSize: Int) throws(KernelPathError) {
+    init(_ embedded: Embedded, config: th_program_config, ringBufferSize: Int, mapEntries: [String: Int] = [:]) throws(KernelPathError) {
         var attempt = 1
         while true {
             do {
-                object = try Self.openAndLoad(embedded, config: config, ringBufferSize: ringBufferSize)
+                object = try Self.openAndLoad(embedded, config: config, ringBufferSize: ringBufferSize, mapEntries: mapEntries)
                 return
             } catch let error {
                 guard case .system(let cause) = error, cause.errno == EAGAIN, attempt < 8 else { throw error }
@@ -46,14 +47,14 @@ final class BPFObject {
     }
 
     private static func openAndLoad(
-        _ embedded: Embedded, config: th_program_config, ringBufferSize: Int
+        _ embedded: Embedded, config: th_program_config, ringBufferSize: Int, mapEntries: [String: Int]
     ) throws(KernelPathError) -> OpaquePointer {
         let bytes = embedded.bytes
         guard let object = bpf_object__open_mem(bytes.baseAddress, bytes.count, nil) else {
             throw .failed("bpf_object__open_mem", errno: errno, needs: KernelPathError.bpfPrivileges)
         }
         do throws(KernelPathError) {
-            try configure(object, config: config, ringBufferSize: ringBufferSize)
+            try configure(object, config: config, mapEntries: mapEntries.merging(["trace_ring": ringBufferSize]) { a, _ in a })
             let loaded = withSignalsBlocked { bpf_object__load(object) }
             if loaded != 0 { throw .failed("bpf_object__load", errno: -loaded, needs: KernelPathError.bpfPrivileges) }
             return object
@@ -65,7 +66,7 @@ final class BPFObject {
 
     deinit { close() }
 
-    private static func configure(_ object: OpaquePointer, config: th_program_config, ringBufferSize: Int) throws(KernelPathError) {
+    private static func configure(_ object: OpaquePointer, config: th_program_config, mapEntries: [String: Int]) throws(KernelPathError) {
         var map: OpaquePointer? = bpf_object__next_map(object, nil)
         while let current = map {
             let name = String(cString: bpf_map__name(current))
@@ -73,9 +74,9 @@ final class BPFObject {
                 var value = config
                 let result = bpf_map__set_initial_value(current, &value, MemoryLayout<th_program_config>.size)
                 if result != 0 { throw .system(SystemError("bpf_map__set_initial_value(\(name))", errno: -result)) }
-            } else if name == "trace_ring" {
-                let result = bpf_map__set_max_entries(current, UInt32(ringBufferSize))
-                if result != 0 { throw .system(SystemError("bpf_map__set_max_entries(trace_ring, \(ringBufferSize))", errno: -result)) }
+            } else if let entries = mapEntries[name] {
+                let result = bpf_map__set_max_entries(current, UInt32(entries))
+                if result != 0 { throw .system(SystemError("bpf_map__set_max_entries(\(name), \(entries))", errno: -result)) }
             }
             map = bpf_object__next_map(object, current)
         }
@@ -142,6 +143,9 @@ final class BPFObject {
             case UInt32(TH_COUNTER_SNAPSHOT_BYTES.rawValue): result.snapshotBytes = total
             case UInt32(TH_COUNTER_SNAPSHOT_TRUNCATED.rawValue): result.snapshotsTruncated = total
             case UInt32(TH_COUNTER_SNAPSHOT_ERRORS.rawValue): result.snapshotErrors = total
+            case UInt32(TH_COUNTER_AGGREGATED.rawValue): result.aggregated = total
+            case UInt32(TH_COUNTER_AGGREGATION_COLLISIONS.rawValue): result.aggregationCollisions = total
+            case UInt32(TH_COUNTER_AGGREGATION_FULL.rawValue): result.aggregationFull = total
             default: break
             }
         }
@@ -169,11 +173,26 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     /// Snapshots with no stack bytes: the page at SP was unreadable (as in the middle of an execve).
     public var snapshotErrors: UInt64 = 0
 
+    /// Samples counted in the kernel's aggregation maps (`kernel.aggregation = bpf`) instead of
+    /// being sent as records.
+    public var aggregated: UInt64 = 0
+    /// Samples sent as records instead because a stack's bucket in the stack map held another
+    /// stack (a hash collision there).
+    public var aggregationCollisions: UInt64 = 0
+    /// Samples sent as records instead because the stack map or the count map was full.
+    public var aggregationFull: UInt64 = 0
+
     /// Every record the program tried to send.
     public var attempts: UInt64 { records + outputErrors }
+    /// Every sample the program took: sent, refused, or counted in the kernel.
+    public var samples: UInt64 { attempts + aggregated }
 
     public var description: String {
-        "sent \(records), refused by a full buffer \(outputErrors), stack errors kernel \(kernelStackErrors) user \(userStackErrors)"
+        var text = "sent \(records), refused by a full buffer \(outputErrors), stack errors kernel \(kernelStackErrors) user \(userStackErrors)"
+        if aggregated + aggregationCollisions + aggregationFull > 0 {
+            text += ", counted in the kernel \(aggregated) (sent as records: \(aggregationCollisions) stack collisions, \(aggregationFull) full maps)"
+        }
+        return text
     }
 }
 

@@ -20,6 +20,9 @@ public final class Sampler {
     }
     /// The CPUs online at start (`/sys/devices/system/cpu/online`), one cpu-clock event each.
     public let cpus: [Int]
+    /// The counts to drain when the sampler aggregates in the kernel (`output.aggregation` is
+    /// `bpf`); nil otherwise.
+    public let aggregation: KernelAggregation?
 
     /// The largest user stack window a sample can carry (the sampler builds each record in one
     /// per-CPU value of at most 32 KiB).
@@ -49,8 +52,20 @@ public final class Sampler {
         config.target_pid = UInt32(pid ?? 0)
         config.use_ring_buffer = output.kind == .ringBuffer ? 1 : 0
         config.stack_bytes = UInt32(stackBytes)
-        object = try BPFObject(.sampler, config: config, ringBufferSize: output.ringBufferBytes)
+        let aggregates = output.aggregation == .bpf
+        precondition(!aggregates || (stackBytes == 0 && mapBuffers), "aggregation needs frame-pointer stacks and the agent's drain")
+        config.aggregate = aggregates ? 1 : 0
+        // Stack maps preallocate every entry: one each when they are not used.
+        let counts = aggregates ? output.aggregationEntries : 1
+        let stacks = aggregates ? output.aggregationStacks : 1
+        object = try BPFObject(
+            .sampler, config: config, ringBufferSize: output.ringBufferBytes,
+            mapEntries: [
+                "aggregation_counts_0": counts, "aggregation_counts_1": counts,
+                "aggregation_stacks_0": stacks, "aggregation_stacks_1": stacks,
+            ])
         ownBuffers = mapBuffers ? try KernelBuffers(object: object, configuration: output) : nil
+        aggregation = aggregates && mapBuffers ? try KernelAggregation(object: object, configuration: output) : nil
         cpus = OnlineCPUs.read()
     }
 

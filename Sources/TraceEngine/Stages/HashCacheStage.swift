@@ -234,7 +234,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
 
     /// Go's hit path: notify the APM agent, count, and mark the trace's symbolization complete.
     private func reportCount(trace: UnsafePointer<RawTrace>, umHash: TraceHash) {
-        let apm = processor.maybeNotifyAPMAgent(inPlace: UnsafeBufferPointer(start: trace, count: 1).span, umTraceHash: umHash, count: 1)
+        let apm = processor.maybeNotifyAPMAgent(inPlace: UnsafeBufferPointer(start: trace, count: 1).span, umTraceHash: umHash, count: UInt16(clamping: trace.pointee.count))
         let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceID(apm))
         send(ReportMessage(kind: .count, slot: .max, umHash: umHash, meta: meta))
         processor.symbolizationComplete(traceCaptureKTime: trace.pointee.ktime)

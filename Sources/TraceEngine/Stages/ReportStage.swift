@@ -109,8 +109,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         counters.add(.received)
         switch message.kind {
         case .count:
-            reporter.reportCountForTrace(message.umHash, count: 1, meta: wiring.meta(message.meta))
-            counters.add(.reported)
+            reporter.reportCount(message.umHash, samples: message.meta.count, meta: wiring.meta(message.meta))
+            countReported(message.meta.count)
         case .degraded:
             state.pointee.scratch.assignUnsymbolized(inPlace: UnsafeBufferPointer(start: wiring.rawSlots.pointer(message.slot), count: 1).span)
             state.pointee.scratch.updateHash()
@@ -122,6 +122,13 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         }
     }
 
+    /// Counts a reported trace and the samples beyond one it stood for.
+    @inline(__always)
+    private func countReported(_ samples: UInt32) {
+        counters.add(.reported)
+        if samples > 1 { counters.add(.extraSamples, UInt64(samples - 1)) }
+    }
+
     /// Go's slow-path reporting: a trace event, or a count and (once per cached hash) the frames.
     ///
     /// The trace is moved out of its slot for the calls and back in after: handing the reporter
@@ -130,8 +137,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private func deliver(_ slot: UnsafeMutablePointer<Trace>, _ message: ReportMessage) {
         let trace = slot.move()
         defer { slot.initialize(to: consume trace) }
-        counters.add(.reported)
-        switch converted.report(trace, meta: wiring.meta(message.meta), to: reporter, events: supportsTraceEvents) {
+        countReported(message.meta.count)
+        switch converted.report(trace, samples: message.meta.count, meta: wiring.meta(message.meta), to: reporter, events: supportsTraceEvents) {
         case .event: break
         case .countOnly: counters.add(.umCacheHit)
         case .countAndFrames: counters.add(.umCacheMiss)

@@ -85,18 +85,32 @@ public final class EngineSource: @unchecked Sendable {
     /// Offers one trace, which the hash/cache stage sees at the next `flush`: `fill` writes it into
     /// the slot (for example `RawTrace.loadDeferringHash(bytes)`: the hash/cache stage computes
     /// every trace's hash, so the source need not); a thrown `RawTraceError` counts the record as
-    /// malformed and reuses the slot.
+    /// malformed and reuses the slot. The trace is one sample (its `count` is set to 1).
     @discardableResult
     public func emit(_ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
-        precondition(!state.pointee.finished, "emit after finish")
-        counters.add(.received)
-        return emitReceived(fill)
+        emit(samples: 1, fill)
     }
 
-    /// Offers a copy of `trace`.
+    /// Offers one trace that stands for `samples` samples (1 or more; a trace the kernel
+    /// aggregated stands for its count): `fill` writes it as for `emit(_:)`, and its `count` is
+    /// set to `samples`. The source counts the samples beyond one (`extraSamples`) before
+    /// anything can drop the trace, so a drop is seen to lose all of them.
+    @discardableResult
+    public func emit(samples: UInt32, _ fill: (inout RawTrace) throws(RawTraceError) -> Void) -> EmitOutcome {
+        precondition(!state.pointee.finished, "emit after finish")
+        precondition(samples >= 1, "a trace stands for one sample or more")
+        counters.add(.received)
+        if samples > 1 { counters.add(.extraSamples, UInt64(samples - 1)) }
+        return emitReceived { (trace) throws(RawTraceError) in
+            try fill(&trace)
+            trace.count = samples
+        }
+    }
+
+    /// Offers a copy of `trace`, with the samples it stands for (`count`).
     @discardableResult
     public func emit(_ trace: RawTrace) -> EmitOutcome {
-        emit { $0 = trace }
+        emit(samples: max(trace.count, 1)) { $0 = trace }
     }
 
     /// Offers one record as the kernel delivered it (`RawTrace.loadDeferringHash` reads it). A
@@ -105,11 +119,12 @@ public final class EngineSource: @unchecked Sendable {
     /// `rings.unwind` policy applies: wait, drop, or go on with the frame-pointer stack.
     @discardableResult
     public func emitRecord(_ bytes: UnsafeRawBufferPointer) -> EmitOutcome {
-        guard let unwind, RawTrace.carriesSnapshot(bytes) else {
-            return emit { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
-        }
         precondition(!state.pointee.finished, "emit after finish")
         counters.add(.received)
+        guard let unwind, RawTrace.carriesSnapshot(bytes) else {
+            // One sample: loading sets the trace's count to 1.
+            return emitReceived { (trace) throws(RawTraceError) in try trace.loadDeferringHash(bytes) }
+        }
         guard bytes.count <= UnwindStage.slotBytes else {
             // Larger than any record the sampler sends: not unwound, its frames go on.
             counters.add(.degradedUnwind)

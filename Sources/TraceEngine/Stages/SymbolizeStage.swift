@@ -89,7 +89,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         processor.convertTrace(inPlace: view.span, into: &trace.pointee)
         trace.pointee.updateHash()  // the hash is the handler's, not the processor's (TraceProcessor)
         let umHash = trace.pointee.hash
-        let apm = processor.maybeNotifyAPMAgent(inPlace: view.span, umTraceHash: umHash, count: 1)
+        let apm = processor.maybeNotifyAPMAgent(inPlace: view.span, umTraceHash: umHash, count: UInt16(clamping: raw.pointee.count))
         let message = ReportMessage(
             kind: .converted, slot: slot, umHash: umHash,
             meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceID(apm)))
