@@ -1,4 +1,5 @@
 import Synchronization
+import TraceModel
 
 /// What one kernel buffer (a CPU's perf buffer, or the BPF ring buffer) delivered and lost.
 public struct KernelBufferStatistics: Hashable, Sendable, CustomStringConvertible {
@@ -76,12 +77,4 @@ public enum DrainEnd: Equatable, Sendable {
     case batchLimit
     /// The consumer refused a record (no room downstream): it stays in the kernel buffer.
     case refused
-}
-
-extension UInt64 {
-    /// `self + other`, or `UInt64.max` where that overflows.
-    func addingSaturating(_ other: UInt64) -> UInt64 {
-        let (sum, overflow) = addingReportingOverflow(other)
-        return overflow ? .max : sum
-    }
 }

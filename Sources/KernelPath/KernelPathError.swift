@@ -8,6 +8,8 @@ public enum KernelPathError: Error, CustomStringConvertible, Sendable {
     case system(SystemError)
     /// tracefs is not mounted and could not be mounted.
     case tracefsUnavailable(SystemError)
+    /// A combination of settings the kernel path cannot run, and why.
+    case unsupported(String)
 
     /// Wraps a failed call, recognising permission errors.
     static func failed(_ call: String, errno: Int32, needs privilege: String) -> KernelPathError {
@@ -21,6 +23,8 @@ public enum KernelPathError: Error, CustomStringConvertible, Sendable {
             return "\(error)\nthis needs \(what); run as root or grant the capabilities"
         case .system(let error):
             return "\(error)"
+        case .unsupported(let why):
+            return why
         case .tracefsUnavailable(let error):
             return "tracefs is not mounted at /sys/kernel/tracing and mounting it failed (\(error)); "
                 + "mount it with `mount -t tracefs nodev /sys/kernel/tracing`"

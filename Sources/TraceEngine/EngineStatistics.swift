@@ -53,12 +53,12 @@ public struct EngineStatistics: Hashable, Sendable, CustomStringConvertible {
     /// Traces handed to the reporter.
     public var reported: UInt64 { total(.reported) }
     /// Samples the produced traces stood for: one each, more for traces the kernel aggregated.
-    public var producedSamples: UInt64 { produced + (stage(.source)?[.extraSamples] ?? 0) }
+    public var producedSamples: UInt64 { produced.addingSaturating(stage(.source)?[.extraSamples] ?? 0) }
     /// Samples handed to the reporter (counts, or trace events).
-    public var reportedSamples: UInt64 { reported + (stage(.report)?[.extraSamples] ?? 0) }
+    public var reportedSamples: UInt64 { reported.addingSaturating(stage(.report)?[.extraSamples] ?? 0) }
     /// Samples in traces dropped or still in flight; after a draining stop, those of the dropped
     /// traces (a dropped aggregated trace loses every sample it stood for).
-    public var unreportedSamples: UInt64 { producedSamples &- reportedSamples }
+    public var unreportedSamples: UInt64 { producedSamples.subtractingSaturating(reportedSamples) }
     /// Traces that will never be reported: every drop counter, and `malformed`.
     public var dropped: UInt64 { EngineCounter.drops.reduce(0) { $0 + total($1) } + total(.malformed) }
     /// What the counts say is still inside the engine. Zero after a draining stop.

@@ -12,6 +12,13 @@ public struct KTime: RawRepresentable, Hashable, Comparable, Sendable, BitwiseCo
 
     @inlinable
     public static func < (a: KTime, b: KTime) -> Bool { a.rawValue < b.rawValue }
+
+    /// CLOCK_MONOTONIC now (the vDSO: no system call).
+    public static func now() -> KTime {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return KTime(rawValue: UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec))
+    }
 }
 
 /// Nanoseconds since the Unix epoch (upstream `libpf.UnixTime64`).
@@ -63,4 +70,18 @@ extension KTimeConverter {
         func nanoseconds(_ t: timespec) -> Int64 { Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec) }
         return KTimeConverter(offsetNanoseconds: nanoseconds(realtime) - nanoseconds(monotonic))
     }
+}
+
+extension UInt64 {
+    /// `self + other`, or `UInt64.max` where that overflows: for sums of counts the kernel (or a
+    /// file) supplies, which must not trap.
+    @inlinable
+    public func addingSaturating(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+
+    /// `self - other`, or 0 where `other` is larger.
+    @inlinable
+    public func subtractingSaturating(_ other: UInt64) -> UInt64 { self > other ? self - other : 0 }
 }

@@ -35,7 +35,8 @@ extension TraceReporter {
     public func flush() {}
 
     /// `reportCountForTrace` for any number of samples (a trace the kernel aggregated stands for
-    /// many): Go's count is 16 bits, so more than `UInt16.max` go in several calls.
+    /// many): Go's count is 16 bits, so more than `UInt16.max` go in several calls. An extension,
+    /// not a requirement: reporters keep Go's one call, and every caller splits alike.
     @inlinable
     public func reportCount(_ traceHash: TraceHash, samples: UInt32, meta: TraceEventMeta) {
         var left = samples

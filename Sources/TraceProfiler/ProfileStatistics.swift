@@ -50,11 +50,11 @@ public struct ProfileStatistics: Sendable, CustomStringConvertible {
 
     /// Samples that reached the agent: records received, and samples drained from the kernel's
     /// aggregation.
-    public var receivedSamples: UInt64 { received.records + (aggregation?.samples ?? 0) }
+    public var receivedSamples: UInt64 { received.records.addingSaturating(aggregation?.samples ?? 0) }
 
     /// Samples counted in the kernel's aggregation that no drain handed on (a map operation
     /// failed); 0 once a profile has ended normally.
-    public var undrainedSamples: UInt64 { sampler.aggregated &- (aggregation?.samples ?? 0) }
+    public var undrainedSamples: UInt64 { sampler.aggregated.subtractingSaturating(aggregation?.samples ?? 0) }
 
     /// Every sample the sampler sent was received and reported, or counted where it was not:
     /// as a malformed or corrupt record, or as an engine drop by reason; and every sample it

@@ -128,6 +128,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
     private func measureC(output: KernelOutputConfiguration) throws -> AgentBenchRound {
         var perfBuffers = output
         perfBuffers.kind = .perfBuffer
+        perfBuffers.aggregation = .none  // the C consumer reads records
         let sampler = try Sampler.forExternalConsumer(pid: nil, output: perfBuffers)
         defer { sampler.close() }
         var opened: OpaquePointer?

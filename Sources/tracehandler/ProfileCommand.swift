@@ -294,11 +294,13 @@ struct ProfileCommand: AsyncParsableCommand {
     private func printSummary(_ profile: ProfileStatistics) {
         let counters = profile.sampler
         let statistics = profile.engine
-        print("samples: \(counters.records) sent by the sampler, \(profile.received.records) received, \(statistics.reported) reported")
         if let aggregation = profile.aggregation {
-            print("counted in the kernel: \(counters.aggregated) samples, drained as \(aggregation.traces) traces in \(aggregation.drains) drains, "
-                + "\(statistics.reportedSamples) samples reported in all; sent as records instead: \(counters.aggregationCollisions) "
-                + "(stack id collisions), \(counters.aggregationFull) (full maps)")
+            print("samples: \(counters.samples) taken by the sampler (\(counters.aggregated) counted in the kernel, \(counters.records) sent as records), "
+                + "\(profile.receivedSamples) received, \(statistics.reportedSamples) reported")
+            print("counted in the kernel: drained as \(aggregation.traces) traces (\(aggregation.drains) sets drained); sent as records instead: "
+                + "\(counters.aggregationCollisions) (stack id collisions), \(counters.aggregationFull) (full maps)")
+        } else {
+            print("samples: \(counters.records) sent by the sampler, \(profile.received.records) received, \(statistics.reportedSamples) reported")
         }
         // A perf buffer that refuses a record both fails the sampler's output call and counts it
         // in a LOST record: counted once (`lostInKernel`). A BPF ring buffer has no LOST records.
@@ -354,13 +356,14 @@ private final class RunEnded: Sendable {
 /// The number of the SIGINT, SIGTERM or SIGHUP that arrived (0: none yet).
 private let stopSignal = Atomic<Int32>(0)
 
-/// Written by the signal handler (`write` is async-signal-safe), read by the `th-signals` thread,
-/// which wakes the profile loop: the loop sleeps whole progress intervals instead of polling.
-/// Made before the handlers are installed (a global is initialized at its first use).
+/// Written by the signal handler (`write` is async-signal-safe; the write end does not block, so
+/// a flood of signals cannot hang the handler), read by the `th-signals` thread, which wakes the
+/// profile loop: the loop sleeps whole progress intervals instead of polling.
 private let stopSignalPipe: (read: Int32, write: Int32) = {
     var fds: [Int32] = [-1, -1]
     guard pipe(&fds) == 0 else { return (-1, -1) }
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }  // not inherited by what the agent runs
+    _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
     return (fds[0], fds[1])
 }()
 
@@ -370,13 +373,9 @@ private let stopWaker = SleepWaker()
 /// Routes SIGINT, SIGTERM and SIGHUP (a closed terminal: the profile is kept, as with SIGTERM,
 /// unless `signals.hangup = ignore`) to `stopSignal`, and wakes the profile loop.
 private func catchStopSignals() throws {
-    guard stopSignalPipe.read >= 0 else { throw CommandFailure("pipe2: \(String(cString: strerror(errno)))") }
-    for stop in [SIGINT, SIGTERM, SIGHUP] {
-        signal(stop) { number in
-            stopSignal.store(number, ordering: .relaxed)
-            var one: UInt8 = 1
-            _ = write(stopSignalPipe.write, &one, 1)
-        }
+    // Globals are initialized at their first use, which must not happen inside a handler.
+    guard stopSignal.load(ordering: .relaxed) == 0, stopSignalPipe.read >= 0 else {
+        throw CommandFailure("pipe: \(String(cString: strerror(errno)))")
     }
     let thread = try WorkerThread.spawn(name: "th-signals", cpus: nil) {
         var byte: UInt8 = 0
@@ -384,6 +383,15 @@ private func catchStopSignals() throws {
         stopWaker.wake()
     }
     thread.detach()  // blocked until a signal comes, which may be never: the process ends it
+    for stop in [SIGINT, SIGTERM, SIGHUP] {
+        signal(stop) { number in
+            let savedErrno = errno  // the interrupted code may be about to read it
+            stopSignal.store(number, ordering: .relaxed)
+            var one: UInt8 = 1
+            _ = write(stopSignalPipe.write, &one, 1)
+            errno = savedErrno
+        }
+    }
 }
 
 private func restoreStopSignals() {

@@ -118,6 +118,19 @@ func distinctTraces(count: Int) -> [RawTrace] {
     }
 }
 
+/// Runs the Go-shaped handler (`start`) over `traces`, with a 4096-entry cache, until its worker exits.
+func runGoShapedHandler(
+    _ traces: [RawTrace], reporter: some TraceReporter, processor: some TraceProcessor = UnsymbolizedTraceProcessor()
+) async throws {
+    let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
+    for trace in traces { continuation.yield(trace) }
+    continuation.finish()
+    let worker = try start(
+        reporter: reporter, processor: processor, traces: stream,
+        times: FixedTimes(monitorInterval: .seconds(3600)), cacheSize: 4096)
+    await worker.exited()
+}
+
 /// Runs the engine over `traces` from a thread of its own (the source) and stops it (draining).
 func runEngine<P: TraceProcessor, R: TraceReporter>(
     _ traces: [RawTrace], configuration: EngineConfiguration, processor: P, reporter: R

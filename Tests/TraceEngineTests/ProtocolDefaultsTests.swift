@@ -35,13 +35,7 @@ import TraceModel
         #expect(expected.count > 100 && expected[TraceHash(high: 0, low: 0)] == nil, "\(expected.count) stacks")
 
         let serial = CountsOnlyReporter()
-        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
-        for trace in traces { continuation.yield(trace) }
-        continuation.finish()
-        let worker = try start(
-            reporter: serial, processor: FramesOnlyProcessor(), traces: stream,
-            times: FixedTimes(monitorInterval: .seconds(3600)), cacheSize: 4096)
-        await worker.exited()
+        try await runGoShapedHandler(traces, reporter: serial, processor: FramesOnlyProcessor())
         #expect(serial.result == expected)
 
         for thread in HashCacheThread.allCases {

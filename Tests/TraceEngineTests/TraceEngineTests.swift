@@ -12,13 +12,7 @@ import TraceModel
         let traces = syntheticTraces(count: 20_000, distinct: 700)
 
         let handlerReporter = TallyReporter()
-        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
-        for trace in traces { continuation.yield(trace) }
-        continuation.finish()
-        let worker = try start(
-            reporter: handlerReporter, processor: UnsymbolizedTraceProcessor(), traces: stream,
-            times: FixedTimes(monitorInterval: .seconds(3600)), cacheSize: 4096)
-        await worker.exited()
+        try await runGoShapedHandler(traces, reporter: handlerReporter)
 
         var configuration = EngineConfiguration()
         configuration.symbolizeWorkers = workers
@@ -54,13 +48,7 @@ import TraceModel
         let samples = traces.reduce(0) { $0 + Int($1.count) }
 
         let handlerReporter = TallyReporter(supportsReportTraceEvent: events)
-        let (stream, continuation) = AsyncStream.makeStream(of: RawTrace.self)
-        for trace in traces { continuation.yield(trace) }
-        continuation.finish()
-        let worker = try start(
-            reporter: handlerReporter, processor: UnsymbolizedTraceProcessor(), traces: stream,
-            times: FixedTimes(monitorInterval: .seconds(3600)), cacheSize: 4096)
-        await worker.exited()
+        try await runGoShapedHandler(traces, reporter: handlerReporter)
 
         var configuration = EngineConfiguration()
         configuration.hashCacheThread = hashCacheThread

@@ -59,7 +59,7 @@ enum th_program_counter {
     // Only with th_program_config.aggregate:
     TH_COUNTER_AGGREGATED = 8,           // samples counted in an aggregation map (no record sent)
     TH_COUNTER_AGGREGATION_COLLISIONS = 9,  // samples sent as records: a stack id's bucket held another stack
-    TH_COUNTER_AGGREGATION_FULL = 10,    // samples sent as records: the stack or count map was full
+    TH_COUNTER_AGGREGATION_FULL = 10,    // samples sent as records: the stack or count map was full (or busy)
     TH_COUNTER_COUNT = 11,
 };
 

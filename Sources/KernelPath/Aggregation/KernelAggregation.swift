@@ -1,5 +1,4 @@
 internal import CBPFObjects
-internal import CLinuxShims
 internal import CSystemLibraries
 import LinuxSystem
 import Synchronization
@@ -34,14 +33,14 @@ public final class KernelAggregation: @unchecked Sendable {
     private let capacity: Int
     private let keys: UnsafeMutablePointer<th_aggregation_key>
     private let values: UnsafeMutablePointer<th_aggregation_value>
-    private var stackMemo = StackMemo()
+    private var stackMemo: StackMemo
     private var totals = AggregationStatistics()
     private let published = Mutex(AggregationStatistics())
 
     /// How often the poll stage drains.
     public let interval: Duration
 
-    init(object: BPFObject, configuration: KernelOutputConfiguration) throws(KernelPathError) {
+    init(object: BPFObject, configuration: KernelOutputConfiguration, stackDepth: Int) throws(KernelPathError) {
         func duplicate(_ name: String) throws(KernelPathError) -> OwnedFileDescriptor {
             let fd = fcntl(object.mapFD(name), F_DUPFD_CLOEXEC, 0)
             guard fd >= 0 else { throw .system(SystemError("fcntl(F_DUPFD_CLOEXEC, \(name))", errno: errno)) }
@@ -56,6 +55,7 @@ public final class KernelAggregation: @unchecked Sendable {
         interval = configuration.aggregationInterval
         keys = .allocate(capacity: capacity)
         values = .allocate(capacity: capacity)
+        stackMemo = StackMemo(depth: stackDepth)
     }
 
     deinit {
@@ -80,26 +80,16 @@ public final class KernelAggregation: @unchecked Sendable {
             return
         }
         activeSet = next
-        waitForRunningPrograms()
+        waitForRunningBPFPrograms()
         drainSet(drained, into: source)
     }
 
     /// Hands both sets' counts to `source`: the last drain. Only once the sampler is detached
     /// (`Sampler.close()`): a program still running could count into a set being emptied.
     public func drainAll(into source: EngineSource) {
-        waitForRunningPrograms()
+        waitForRunningBPFPrograms()
         drainSet(activeSet ^ 1, into: source)
         drainSet(activeSet, into: source)
-    }
-
-    /// Returns once every BPF program that was running has finished. `membarrier(GLOBAL)` waits
-    /// for an RCU grace period; where the kernel refuses it (nohz_full), a pause far longer than
-    /// any program runs.
-    private func waitForRunningPrograms() {
-        if th_membarrier_global() == 0 { return }
-        var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
-        var left = timespec()
-        while nanosleep(&pause, &left) != 0 && errno == EINTR { pause = left }
     }
 
     private func drainSet(_ set: UInt32, into source: EngineSource) {
@@ -114,7 +104,7 @@ public final class KernelAggregation: @unchecked Sendable {
     }
 
     /// Reads and deletes every entry of the count map into `keys`/`values`; returns how many.
-    /// Falls back to one entry at a time on kernels without batch operations (before 5.6).
+    /// (Batch operations came with 5.6; the sampler needs 5.17 for `bpf_loop`.)
     private func takeCounts(_ fd: Int32) -> Int {
         var taken = 0
         var cursor: UInt64 = 0
@@ -125,29 +115,17 @@ public final class KernelAggregation: @unchecked Sendable {
             let result = withUnsafeMutablePointer(to: &cursor) { cursor in
                 bpf_map_lookup_and_delete_batch(fd, first ? nil : cursor, &next, keys + taken, values + taken, &n, nil)
             }
-            taken += Int(n)
-            if result == -ENOENT { return taken }  // every bucket seen
-            if result != 0 {
-                if taken == 0 && (result == -EINVAL || result == -ENOTSUP || result == -EOPNOTSUPP) { return takeCountsOneByOne(fd) }
+            // On other errors the kernel may not have written `n` back: nothing of this call is
+            // trusted, and what it may have deleted unread shows as undrained samples.
+            guard result == 0 || result == -ENOENT else {
                 totals.mapErrors += 1
                 return taken
             }
+            taken += min(Int(n), capacity - taken)
+            if result == -ENOENT { return taken }  // every bucket seen
             first = false
             cursor = next
         }
-        return taken
-    }
-
-    private func takeCountsOneByOne(_ fd: Int32) -> Int {
-        var taken = 0
-        var key = th_aggregation_key()
-        var hasKey = bpf_map_get_next_key(fd, nil, &key) == 0
-        while hasKey && taken < capacity {
-            keys[taken] = key
-            hasKey = bpf_map_get_next_key(fd, &keys[taken], &key) == 0
-            if bpf_map_lookup_elem(fd, &keys[taken], &values[taken]) == 0 { taken += 1 }
-        }
-        for index in 0..<taken where bpf_map_delete_elem(fd, &keys[index]) != 0 { totals.mapErrors += 1 }
         return taken
     }
 
@@ -178,7 +156,7 @@ public final class KernelAggregation: @unchecked Sendable {
             let samples = UInt32(clamping: left)
             left -= UInt64(samples)
             totals.traces += 1
-            totals.samples += UInt64(samples)
+            totals.samples = totals.samples.addingSaturating(UInt64(samples))
             stackMemo.withAddresses { addresses in
                 _ = source.emit(samples: samples) { (trace) throws(RawTraceError) in
                     try trace.assign(
@@ -211,7 +189,10 @@ public final class KernelAggregation: @unchecked Sendable {
 private struct StackMemo {
     private var addresses: [UInt64] = []
     private var ranges: [Int32: Range<Int>] = [:]
-    private var scratch = [UInt64](repeating: 0, count: Int(TH_AGGREGATION_STACK_DEPTH))
+    private var scratch: [UInt64]
+
+    /// For stack maps of `depth` addresses an entry.
+    init(depth: Int) { scratch = [UInt64](repeating: 0, count: depth) }
 
     mutating func removeAll() {
         addresses.removeAll(keepingCapacity: true)
@@ -220,7 +201,8 @@ private struct StackMemo {
 
     func range(of id: Int32) -> Range<Int>? { ranges[id] }
 
-    /// Reads stack `id`: the map pads a stack with zeros after its last address.
+    /// Reads stack `id`: the map pads a stack with zeros after its last address (so a stack is
+    /// cut at an address 0, which no walk yields as a frame a record would keep usefully).
     mutating func read(_ id: Int32, from fd: Int32) -> Range<Int>? {
         var key = UInt32(bitPattern: id)
         guard bpf_map_lookup_elem(fd, &key, &scratch) == 0 else { return nil }
@@ -236,7 +218,7 @@ private struct StackMemo {
 
 /// What the aggregation's drains handed to the engine.
 public struct AggregationStatistics: Hashable, Sendable, CustomStringConvertible {
-    /// Drains done (each empties one set; the last one both).
+    /// Sets drained: one per interval, and both at the end.
     public var drains: UInt64 = 0
     /// Traces handed on: one per counted key (more for a count above `UInt32.max`).
     public var traces: UInt64 = 0

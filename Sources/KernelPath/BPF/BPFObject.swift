@@ -27,17 +27,21 @@ final class BPFObject {
     private var countersAtClose: ProgramCounters?
 
     /// Opens `embedded`, writes `config` into its .rodata, sizes its ring buffer and the maps
-    /// `mapEntries` names, and loads it.
+    /// `mapEntries` and `mapValueSizes` name, and loads it.
     ///
     /// The verifier gives up with EAGAIN when a signal is pending for the loading thread (a child
     /// exiting sends SIGCHLD), and verifying the sampler's loops takes a second on a loaded
     /// machine: the load runs with this thread's signals blocked, so the process's signals go to
     /// other threads, and is retried from a fresh open should it still be interrupted.
-    init(_ embedded: Embedded, config: th_program_config, ringBufferSize: Int, mapEntries: [String: Int] = [:]) throws(KernelPathError) {
+    init(
+        _ embedded: Embedded, config: th_program_config, ringBufferSize: Int, mapEntries: [String: Int] = [:],
+        mapValueSizes: [String: Int] = [:]
+    ) throws(KernelPathError) {
+        let mapEntries = mapEntries.merging(["trace_ring": ringBufferSize]) { a, _ in a }
         var attempt = 1
         while true {
             do {
-                object = try Self.openAndLoad(embedded, config: config, ringBufferSize: ringBufferSize, mapEntries: mapEntries)
+                object = try Self.openAndLoad(embedded, config: config, mapEntries: mapEntries, mapValueSizes: mapValueSizes)
                 return
             } catch let error {
                 guard case .system(let cause) = error, cause.errno == EAGAIN, attempt < 8 else { throw error }
@@ -47,14 +51,14 @@ final class BPFObject {
     }
 
     private static func openAndLoad(
-        _ embedded: Embedded, config: th_program_config, ringBufferSize: Int, mapEntries: [String: Int]
+        _ embedded: Embedded, config: th_program_config, mapEntries: [String: Int], mapValueSizes: [String: Int]
     ) throws(KernelPathError) -> OpaquePointer {
         let bytes = embedded.bytes
         guard let object = bpf_object__open_mem(bytes.baseAddress, bytes.count, nil) else {
             throw .failed("bpf_object__open_mem", errno: errno, needs: KernelPathError.bpfPrivileges)
         }
         do throws(KernelPathError) {
-            try configure(object, config: config, mapEntries: mapEntries.merging(["trace_ring": ringBufferSize]) { a, _ in a })
+            try configure(object, config: config, mapEntries: mapEntries, mapValueSizes: mapValueSizes)
             let loaded = withSignalsBlocked { bpf_object__load(object) }
             if loaded != 0 { throw .failed("bpf_object__load", errno: -loaded, needs: KernelPathError.bpfPrivileges) }
             return object
@@ -66,7 +70,9 @@ final class BPFObject {
 
     deinit { close() }
 
-    private static func configure(_ object: OpaquePointer, config: th_program_config, mapEntries: [String: Int]) throws(KernelPathError) {
+    private static func configure(
+        _ object: OpaquePointer, config: th_program_config, mapEntries: [String: Int], mapValueSizes: [String: Int]
+    ) throws(KernelPathError) {
         var map: OpaquePointer? = bpf_object__next_map(object, nil)
         while let current = map {
             let name = String(cString: bpf_map__name(current))
@@ -74,19 +80,27 @@ final class BPFObject {
                 var value = config
                 let result = bpf_map__set_initial_value(current, &value, MemoryLayout<th_program_config>.size)
                 if result != 0 { throw .system(SystemError("bpf_map__set_initial_value(\(name))", errno: -result)) }
-            } else if let entries = mapEntries[name] {
+            }
+            if let entries = mapEntries[name] {
                 let result = bpf_map__set_max_entries(current, UInt32(entries))
                 if result != 0 { throw .system(SystemError("bpf_map__set_max_entries(\(name), \(entries))", errno: -result)) }
+            }
+            if let size = mapValueSizes[name] {
+                let result = bpf_map__set_value_size(current, UInt32(size))
+                if result != 0 { throw .system(SystemError("bpf_map__set_value_size(\(name), \(size))", errno: -result)) }
             }
             map = bpf_object__next_map(object, current)
         }
     }
 
-    /// Detaches every link and closes the object, keeping the final counters. Idempotent.
+    /// Detaches every link and closes the object, keeping the final counters (read once the
+    /// programs still running have finished, so that none counts after them). Idempotent.
     func close() {
+        let detached = !links.isEmpty
         for link in links { bpf_link__destroy(link) }
         links = []
         guard let object else { return }
+        if detached { waitForRunningBPFPrograms() }
         countersAtClose = readCounters()
         bpf_object__close(object)
         self.object = nil
@@ -179,17 +193,18 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     /// Samples sent as records instead because a stack's bucket in the stack map held another
     /// stack (a hash collision there).
     public var aggregationCollisions: UInt64 = 0
-    /// Samples sent as records instead because the stack map or the count map was full.
+    /// Samples sent as records instead because the stack map or the count map was full (or, rarely,
+    /// its bucket was locked by another CPU's update).
     public var aggregationFull: UInt64 = 0
 
     /// Every record the program tried to send.
-    public var attempts: UInt64 { records + outputErrors }
+    public var attempts: UInt64 { records.addingSaturating(outputErrors) }
     /// Every sample the program took: sent, refused, or counted in the kernel.
-    public var samples: UInt64 { attempts + aggregated }
+    public var samples: UInt64 { attempts.addingSaturating(aggregated) }
 
     public var description: String {
         var text = "sent \(records), refused by a full buffer \(outputErrors), stack errors kernel \(kernelStackErrors) user \(userStackErrors)"
-        if aggregated + aggregationCollisions + aggregationFull > 0 {
+        if aggregated != 0 || aggregationCollisions != 0 || aggregationFull != 0 {
             text += ", counted in the kernel \(aggregated) (sent as records: \(aggregationCollisions) stack collisions, \(aggregationFull) full maps)"
         }
         return text

@@ -53,9 +53,14 @@ public final class Sampler {
         config.use_ring_buffer = output.kind == .ringBuffer ? 1 : 0
         config.stack_bytes = UInt32(stackBytes)
         let aggregates = output.aggregation == .bpf
-        precondition(!aggregates || (stackBytes == 0 && mapBuffers), "aggregation needs frame-pointer stacks and the agent's drain")
+        if aggregates && (stackBytes != 0 || !mapBuffers) {
+            throw .unsupported("kernel.aggregation = bpf counts frame-pointer stacks only, and drains them itself: "
+                + "no stack snapshots (unwind.mode = frame-pointers), no external consumer")
+        }
         config.aggregate = aggregates ? 1 : 0
-        // Stack maps preallocate every entry: one each when they are not used.
+        // Stack maps preallocate every entry, and the kernel refuses a value deeper than
+        // kernel.perf_event_max_stack: unused, one entry of one address each.
+        let depth = aggregates ? Self.stackDepth() : 1
         let counts = aggregates ? output.aggregationEntries : 1
         let stacks = aggregates ? output.aggregationStacks : 1
         object = try BPFObject(
@@ -63,10 +68,19 @@ public final class Sampler {
             mapEntries: [
                 "aggregation_counts_0": counts, "aggregation_counts_1": counts,
                 "aggregation_stacks_0": stacks, "aggregation_stacks_1": stacks,
-            ])
+            ],
+            mapValueSizes: ["aggregation_stacks_0": depth * 8, "aggregation_stacks_1": depth * 8])
         ownBuffers = mapBuffers ? try KernelBuffers(object: object, configuration: output) : nil
-        aggregation = aggregates && mapBuffers ? try KernelAggregation(object: object, configuration: output) : nil
+        aggregation = aggregates ? try KernelAggregation(object: object, configuration: output, stackDepth: depth) : nil
         cpus = OnlineCPUs.read()
+    }
+
+    /// The addresses a stack id holds: 127 (`TH_AGGREGATION_STACK_DEPTH`, the kernel's default
+    /// `kernel.perf_event_max_stack`), or that sysctl where it is set lower.
+    private static func stackDepth() -> Int {
+        let limit = FileContents.text("/proc/sys/kernel/perf_event_max_stack")
+            .flatMap { Int($0.filter { !$0.isWhitespace }) } ?? Int(TH_AGGREGATION_STACK_DEPTH)
+        return max(1, min(limit, Int(TH_AGGREGATION_STACK_DEPTH)))
     }
 
     /// The perf event array the program writes to (perf-buffer output), for an external consumer.
