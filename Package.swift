@@ -13,7 +13,8 @@
 //   LinuxSystem      Typed wrappers of the Linux calls the engine needs (threads, pinning, futex).
 //   CLinuxShims      C: what Swift cannot call directly (variadic syscall, CPU_SET macros).
 //   KernelPath       The poll stage: the BPF sampler and load generator (libbpf), per-CPU perf
-//                    buffers and BPF ring buffers, read through io_uring.
+//                    buffers and BPF ring buffers, read through io_uring; the drain of the
+//                    sampler's in-kernel counts (kernel.aggregation = bpf).
 //   CBPFObjects      C: the BPF programs of bpf/, compiled and embedded by scripts/build-bpf.
 //   CSystemLibraries System libraries libbpf, liburing and libelf, in one module.
 //   CLibbpfBaseline  C: libbpf consumers, the anchors of the kernel-path benchmark (perf_buffer__poll,
