@@ -49,6 +49,9 @@ static __always_inline void fill_header(th_trace_record *r, __u64 pid_tgid) {
     bpf_get_current_comm(r->comm, sizeof(r->comm));
     __builtin_memset(r->apm_trace_id, 0, sizeof(r->apm_trace_id));
     __builtin_memset(r->apm_transaction_id, 0, sizeof(r->apm_transaction_id));
+    r->origin = TH_ORIGIN_SAMPLING;
+    r->reserved = 0;
+    r->off_time = 0;
 }
 
 // Hands the first `size` bytes at `data` to the configured output map and counts the outcome.

@@ -273,3 +273,130 @@ int th_sample(struct bpf_perf_event_data *ctx) {
     output_sized(ctx, scratch, size);
     return 0;
 }
+
+// ---- Off-CPU: where tasks wait, and for how long ----
+//
+// `th_off_cpu`, on the sched:sched_switch tracepoint, runs in the context of the task leaving the
+// CPU. That task's stacks are taken there (the kernel stack shows why it blocked, the user stack
+// where), into a record kept in `blocked_tasks` under its tid. When the same tid is switched in
+// later, the record goes out with the time it stayed off the CPU. So a record costs two stack
+// walks at the switch away, and the switch back only a lookup; what is filtered out (idle, other
+// pids, preemptions when voluntary_only, sampled out) costs no walk.
+//
+// `blocked_tasks` is an LRU map sized by offcpu.tasks: when more tasks are blocked than it holds,
+// the longest-untouched entry is dropped. The program counts what it tracks and what resumes;
+// user space counts what is left after detaching, and the difference is what was dropped.
+// (A resumed entry is read and sent before it is deleted; should another CPU's insertion drop it
+// meanwhile, the record read is that of another blocked task: a wrong stack, never a bad read.)
+
+// The classic tracepoint's record (/sys/kernel/tracing/events/sched/sched_switch/format), a
+// layout the kernel keeps stable for tools.
+struct sched_switch_args {
+    __u64 common;
+    char prev_comm[16];
+    __s32 prev_pid;
+    __s32 prev_prio;
+    __s64 prev_state;
+    char next_comm[16];
+    __s32 next_pid;
+    __s32 next_prio;
+};
+
+// prev_state's reported states (TASK_REPORT): 0 when the task is still runnable (it yielded), or
+// TASK_REPORT_MAX (0x100) when it was preempted; a task that exits leaves as dead or zombie.
+#define TH_TASK_REPORT_STATES 0xff
+#define TH_TASK_EXITING 0x30  // EXIT_DEAD | EXIT_ZOMBIE
+
+struct th_blocked_task {
+    __u64 blocked_at;  // bpf_ktime_get_ns() at the switch away
+    __u32 frames;      // frames used in `record`
+    __u32 pad;
+    th_trace_record record;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 1);  // sized by the loader (offcpu.tasks); one entry when off-CPU is off
+    __type(key, __u32);
+    __type(value, struct th_blocked_task);
+} blocked_tasks SEC(".maps");
+
+// Where an entry is built before it is copied into `blocked_tasks` (3 KiB: not on the BPF stack).
+// sched_switch runs with interrupts off, so no sample program on this CPU shares `stack_scratch`
+// with it meanwhile.
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct th_blocked_task);
+} blocked_scratch SEC(".maps");
+
+// Takes the stacks of the task leaving the CPU and keeps them until it runs again.
+static __always_inline void track_blocked(struct sched_switch_args *ctx) {
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    __u32 pid = pid_tgid >> 32;
+    __u32 tid = (__u32)pid_tgid;
+    if (tid == 0) return;  // the idle task
+    if (config.target_pid != 0 && pid != config.target_pid) return;
+    __s64 state = ctx->prev_state;
+    if (state & TH_TASK_EXITING) return;  // it will not run again: nothing to wait for
+    if (config.off_cpu_voluntary_only && (state & TH_TASK_REPORT_STATES) == 0) return;
+    count(TH_COUNTER_OFF_CPU_SWITCHES);
+    if (!config.off_cpu_sample_all && bpf_get_prandom_u32() >= config.off_cpu_threshold) {
+        count(TH_COUNTER_OFF_CPU_UNSAMPLED);
+        return;
+    }
+
+    __u32 zero = 0;
+    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_scratch, &zero);
+    struct stack_addresses *s = bpf_map_lookup_elem(&stack_scratch, &zero);
+    if (!b || !s) return;
+    th_trace_record *r = &b->record;
+    fill_header(r, pid_tgid);
+    r->origin = TH_ORIGIN_OFF_CPU;
+
+    long bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), 0);
+    __u32 kernel = bytes > 0 ? bytes / sizeof(__u64) : 0;
+    if (bytes < 0) count(TH_COUNTER_KERNEL_STACK_ERRORS);
+    __u32 frames = append_frames(r, 0, s, kernel, TH_FRAME_KERNEL);
+
+    bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), BPF_F_USER_STACK);
+    __u32 user = bytes > 0 ? bytes / sizeof(__u64) : 0;
+    if (bytes < 0) count(TH_COUNTER_USER_STACK_ERRORS);
+    frames = append_frames(r, frames, s, user, TH_FRAME_NATIVE);
+
+    r->kernel_frame_count = kernel < frames ? kernel : frames;
+    r->user_frame_count = frames - r->kernel_frame_count;
+    b->blocked_at = r->ktime;
+    b->frames = frames;
+    b->pad = 0;
+    if (bpf_map_update_elem(&blocked_tasks, &tid, b, BPF_ANY) == 0)
+        count(TH_COUNTER_OFF_CPU_TRACKED);
+    else
+        count(TH_COUNTER_OFF_CPU_TRACK_ERRORS);
+}
+
+// Sends the record of a tracked task that runs again, with the time it was off the CPU.
+static __always_inline void send_resumed(struct sched_switch_args *ctx) {
+    __u32 tid = ctx->next_pid;
+    if (tid == 0) return;
+    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &tid);
+    if (!b) return;
+    __u64 now = bpf_ktime_get_ns();
+    __u64 off = now > b->blocked_at ? now - b->blocked_at : 0;
+    count(TH_COUNTER_OFF_CPU_RESUMED);
+    if (off < config.off_cpu_min_ns) {
+        count(TH_COUNTER_OFF_CPU_SHORT);
+    } else {
+        b->record.off_time = off;
+        output(ctx, &b->record, b->frames);
+    }
+    bpf_map_delete_elem(&blocked_tasks, &tid);
+}
+
+SEC("tracepoint/sched/sched_switch")
+int th_off_cpu(struct sched_switch_args *ctx) {
+    track_blocked(ctx);
+    send_resumed(ctx);
+    return 0;
+}

@@ -180,7 +180,45 @@ public enum ConfigurationKeys {
     ]
 
     static let agent: [ConfigurationKey] = [
+        ConfigurationKey(
+            name: "sampling.mode",
+            help: "What is profiled: cpu (stacks sampled on each CPU), off-cpu (where tasks wait, and how long), or both (a list).",
+            allowed: "cpu, off-cpu, cpu,off-cpu", read: { $0.modes.text },
+            write: { c, text in
+                guard let modes = TraceOrigins(text: text) else { return false }
+                c.modes = modes
+                return true
+            }),
         int("sampling.frequency", "Samples a second on each CPU.", "1 ... 100000", \.frequency),
+        ConfigurationKey(
+            name: "offcpu.min-duration-us",
+            help: "Off-CPU: blocks shorter than this, in microseconds, are counted in the kernel, not sent.",
+            allowed: "0 ... 3600000000", read: { String($0.offCPU.minimumNanoseconds / 1000) },
+            write: { c, text in
+                guard let value = parseInt(text), value >= 0, value <= 3_600_000_000 else { return false }
+                c.offCPU.minimumDuration = .microseconds(value)
+                return true
+            }),
+        ConfigurationKey(
+            name: "offcpu.probability",
+            help: "Off-CPU: the share of switches whose stacks are taken (1: every switch; the others are counted).",
+            allowed: "0 < p ≤ 1", read: { String($0.offCPU.probability) },
+            write: { c, text in
+                guard let value = Double(text), value.isFinite else { return false }
+                c.offCPU.probability = value
+                return true
+            }),
+        int("offcpu.tasks", "Off-CPU: blocked tasks the kernel keeps at once (about 3 KiB each, preallocated); more are counted as dropped.",
+            "64 ... 1048576", \.offCPU.tasks),
+        ConfigurationKey(
+            name: "offcpu.switches",
+            help: "Off-CPU: voluntary (the task blocked) or all (preemptions too: time spent waiting for a CPU).",
+            allowed: "voluntary, all", read: { $0.offCPU.switches.rawValue },
+            write: { c, text in
+                guard let switches = OffCPUConfiguration.Switches(rawValue: text) else { return false }
+                c.offCPU.switches = switches
+                return true
+            }),
         milliseconds("monitor.interval-ms", "How often a running profile or bench prints progress, in milliseconds.", \.monitorInterval),
         ConfigurationKey(
             name: "output.dir", help: "Directory `profile` writes to.", allowed: "a directory path", read: { $0.outputDirectory },

@@ -90,7 +90,8 @@ final class EngineWiring: Sendable {
     func meta(_ meta: SampleMeta) -> TraceEventMeta {
         TraceEventMeta(
             timestamp: clock.unixTime(meta.ktime), comm: meta.comm, pid: meta.pid, tid: meta.tid, cpu: meta.cpu,
-            apmServiceName: meta.apmServiceName == 0 ? "" : apmServiceNames.name(meta.apmServiceName))
+            apmServiceName: meta.apmServiceName == 0 ? "" : apmServiceNames.name(meta.apmServiceName),
+            origin: meta.weight.origin, offTime: meta.weight.offTime)
     }
 
     func statistics() -> EngineStatistics {

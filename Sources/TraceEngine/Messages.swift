@@ -10,8 +10,7 @@ struct SampleMeta: BitwiseCopyable {
     var tid: UInt32
     var cpu: UInt32
     var apmServiceName: UInt32
-    /// The samples the trace stands for (`RawTrace.count`).
-    var count: UInt32
+    var weight: SampleWeight
 
     init(_ trace: borrowing RawTrace, apmServiceName: UInt32) {
         ktime = trace.ktime
@@ -19,9 +18,29 @@ struct SampleMeta: BitwiseCopyable {
         pid = trace.pid
         tid = trace.tid
         cpu = trace.cpu
-        count = trace.count
+        weight = SampleWeight(trace)
         self.apmServiceName = apmServiceName
     }
+}
+
+/// What a trace weighs, in one word so that a report message stays within 72 bytes: the samples
+/// it stands for (`RawTrace.count`), or, for a trace of off-CPU origin, which is always one
+/// block, the nanoseconds the task was off the CPU (in the low 63 bits; the top bit marks it).
+struct SampleWeight: BitwiseCopyable {
+    private var rawValue: UInt64
+    private static let offCPUBit: UInt64 = 1 << 63
+
+    init(_ trace: borrowing RawTrace) {
+        rawValue = trace.origin == .offCPU
+            ? Self.offCPUBit | min(trace.offTime, Self.offCPUBit - 1)  // 292 years: never clamped
+            : UInt64(trace.count)
+    }
+
+    var origin: TraceOrigin { rawValue & Self.offCPUBit == 0 ? .sampling : .offCPU }
+    /// The samples: 1 for an off-CPU block.
+    var count: UInt32 { rawValue & Self.offCPUBit == 0 ? UInt32(truncatingIfNeeded: rawValue) : 1 }
+    /// Off-CPU nanoseconds; 0 for CPU samples.
+    var offTime: UInt64 { rawValue & Self.offCPUBit == 0 ? 0 : rawValue & ~Self.offCPUBit }
 }
 
 /// One item for the report stage.

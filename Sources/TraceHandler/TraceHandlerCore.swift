@@ -28,7 +28,8 @@ struct TraceHandlerCore<Processor: TraceProcessor, Reporter: TraceReporter>: Sen
 
         var meta = TraceEventMeta(
             timestamp: clock.unixTime(bpfTrace.ktime), comm: bpfTrace.comm,
-            pid: bpfTrace.pid, tid: bpfTrace.tid, cpu: bpfTrace.cpu)
+            pid: bpfTrace.pid, tid: bpfTrace.tid, cpu: bpfTrace.cpu,
+            origin: bpfTrace.origin, offTime: bpfTrace.origin == .offCPU ? bpfTrace.offTime : 0)
 
         if !reporter.supportsReportTraceEvent {
             // Fast path: a trace converted recently only needs a count.

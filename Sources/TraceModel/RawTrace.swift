@@ -3,12 +3,14 @@ public import CTraceRecord
 /// Why a record from the kernel could not be read as a trace. The reader counts and skips such a
 /// record; it never guesses at its contents.
 public enum RawTraceError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// Fewer bytes than the 64-byte header.
+    /// Fewer bytes than the 80-byte header.
     case truncatedHeader(byteCount: Int)
     /// The frame counts add up to more than `RawTrace.maxFrames`.
     case tooManyFrames(kernel: Int, user: Int)
     /// The frame counts promise more frames than the record holds.
     case truncatedFrames(byteCount: Int, expected: Int)
+    /// The origin is none this reader knows (`TraceOrigin`).
+    case unknownOrigin(UInt32)
 
     public var description: String {
         switch self {
@@ -18,24 +20,27 @@ public enum RawTraceError: Error, Hashable, Sendable, CustomStringConvertible {
             return "raw trace record claims \(k) kernel + \(u) user frames; at most \(RawTrace.maxFrames) fit"
         case .truncatedFrames(let n, let expected):
             return "raw trace record of \(n) bytes is shorter than the \(expected) bytes its frame counts need"
+        case .unknownOrigin(let origin):
+            return "raw trace record of unknown origin \(origin)"
         }
     }
 }
 
 /// One trace as the BPF side produced it (upstream `host.Trace`), with its BPF hash.
 ///
-/// The C record is kept in place, with the fields the hash excludes (ktime, cpu, comm and both APM
-/// ids) moved out into properties and zeroed in the record, exactly as upstream's `loadBpfTrace`
-/// zeroes them before hashing. So `hash` is the low 64 bits of XXH3-128 over the record's wire bytes
-/// with those fields zeroed: pid, tid, frame counts and frames decide it. (Upstream's record has no
-/// cpu field; zeroing ours keeps one stack seen on two CPUs one BPF hash.)
+/// The C record is kept in place, with the fields the hash excludes (ktime, cpu, comm, both APM
+/// ids and the off-CPU time) moved out into properties and zeroed in the record, exactly as
+/// upstream's `loadBpfTrace` zeroes them before hashing. So `hash` is the low 64 bits of XXH3-128
+/// over the record's wire bytes with those fields zeroed: pid, tid, frame counts, origin and
+/// frames decide it. (Upstream's record has no cpu field; zeroing ours keeps one stack seen on two
+/// CPUs one BPF hash.)
 ///
 /// A `RawTrace` is a fixed-size value (about 3 KiB, `maxFrames` frames inline) so that it can live
 /// in preallocated slots and move through rings without allocating.
 public struct RawTrace: Sendable, BitwiseCopyable {
     /// The most frames one record carries, kernel and user together (128, `TH_MAX_FRAMES`).
     public static let maxFrames = Int(TH_MAX_FRAMES)
-    /// Bytes of a record's header, before its frames (64).
+    /// Bytes of a record's header, before its frames (80).
     public static let headerSize = Int(TH_TRACE_RECORD_HEADER_SIZE)
     /// Bytes of one frame in a record (24, `th_frame`).
     public static let frameSize = MemoryLayout<th_frame>.size
@@ -56,6 +61,9 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     /// the kernel's aggregation (`kernel.aggregation = bpf`) carries what was counted there.
     /// Not hashed, not part of the wire record; loading or assigning a trace resets it to 1.
     public var count: UInt32
+    /// Nanoseconds the task was off the CPU, for a trace of `.offCPU` origin (summed over `count`
+    /// blocks); 0 for CPU samples. Not hashed.
+    public var offTime: UInt64
 
     /// The wire record with the unhashed fields zeroed; only the first `frameCount` frames are valid.
     @usableFromInline
@@ -70,6 +78,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         apmTransactionID = APMTransactionID()
         hash = HostTraceHash(rawValue: 0)
         count = 1
+        offTime = 0
         record = th_trace_record()
         rehash()
     }
@@ -78,11 +87,12 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     public init(
         pid: UInt32, tid: UInt32, cpu: UInt32 = 0, ktime: KTime = KTime(rawValue: 0), comm: Comm = Comm(""),
         apmTraceID: APMTraceID = APMTraceID(), apmTransactionID: APMTransactionID = APMTransactionID(),
+        origin: TraceOrigin = .sampling, offTime: UInt64 = 0,
         kernelFrames: [Frame] = [], userFrames: [Frame] = []
     ) throws(RawTraceError) {
         self.init()
         try assign(
-            pid: pid, tid: tid, cpu: cpu, ktime: ktime, comm: comm,
+            pid: pid, tid: tid, cpu: cpu, ktime: ktime, comm: comm, origin: origin, offTime: offTime,
             kernelFrameCount: kernelFrames.count, userFrameCount: userFrames.count
         ) { i in i < kernelFrames.count ? kernelFrames[i] : userFrames[i - kernelFrames.count] }
         self.apmTraceID = apmTraceID  // after `assign`, which clears them; they are not hashed
@@ -94,6 +104,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     /// nothing: generators reuse one preallocated trace. On error the trace is left unchanged.
     public mutating func assign(
         pid: UInt32, tid: UInt32, cpu: UInt32, ktime: KTime, comm: Comm,
+        origin: TraceOrigin = .sampling, offTime: UInt64 = 0,
         kernelFrameCount: Int, userFrameCount: Int, frameAt: (Int) -> Frame
     ) throws(RawTraceError) {
         guard kernelFrameCount >= 0, userFrameCount >= 0,
@@ -103,10 +114,13 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         self.cpu = cpu
         self.comm = comm
         count = 1
+        self.offTime = offTime
         apmTraceID = APMTraceID()
         apmTransactionID = APMTransactionID()
         record.pid = pid
         record.tid = tid
+        record.origin = origin.rawValue
+        record.reserved = 0
         record.kernel_frame_count = UInt16(kernelFrameCount)
         record.user_frame_count = UInt16(userFrameCount)
         let count = kernelFrameCount + userFrameCount
@@ -140,6 +154,8 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         let kernel = Int(bytes.loadUnaligned(fromByteOffset: Offsets.kernelFrameCount, as: UInt16.self))
         let user = Int(bytes.loadUnaligned(fromByteOffset: Offsets.userFrameCount, as: UInt16.self))
         guard kernel + user <= RawTrace.maxFrames else { throw .tooManyFrames(kernel: kernel, user: user) }
+        let origin = bytes.loadUnaligned(fromByteOffset: Offsets.origin, as: UInt32.self)
+        guard TraceOrigin(rawValue: origin) != nil else { throw .unknownOrigin(origin) }
         let size = RawTrace.headerSize + (kernel + user) * RawTrace.frameSize
         guard bytes.count >= size else { throw .truncatedFrames(byteCount: bytes.count, expected: size) }
 
@@ -149,15 +165,18 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         ktime = KTime(rawValue: bytes.loadUnaligned(fromByteOffset: Offsets.ktime, as: UInt64.self))
         cpu = bytes.loadUnaligned(fromByteOffset: Offsets.cpu, as: UInt32.self)
         count = 1
+        offTime = bytes.loadUnaligned(fromByteOffset: Offsets.offTime, as: UInt64.self)
         comm = Comm(bytes: UnsafeRawBufferPointer(rebasing: bytes[Offsets.comm..<Offsets.comm + Comm.byteCount]))
         apmTraceID = APMTraceID(
             high: bytes.loadUnaligned(fromByteOffset: Offsets.apmTraceID + 8, as: UInt64.self),
             low: bytes.loadUnaligned(fromByteOffset: Offsets.apmTraceID, as: UInt64.self))
         apmTransactionID = APMTransactionID(
             rawValue: bytes.loadUnaligned(fromByteOffset: Offsets.apmTransactionID, as: UInt64.self))
-        // Zero what the hash excludes: bytes 8..<12 (cpu) and 16..<64 (ktime, comm, APM ids).
+        // Zero what the hash excludes: bytes 8..<12 (cpu) and 24..<80 (ktime, comm, APM ids, off time),
+        // and the reserved word, which a record must not use to make one stack two traces.
         withUnsafeMutableBytes(of: &record) { dst in
             dst.storeBytes(of: 0, toByteOffset: Offsets.cpu, as: UInt32.self)
+            dst.storeBytes(of: 0, toByteOffset: Offsets.reserved, as: UInt32.self)
             UnsafeMutableRawBufferPointer(rebasing: dst[Offsets.ktime..<RawTrace.headerSize]).initializeMemory(
                 as: UInt8.self, repeating: 0)
         }
@@ -177,6 +196,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         destination.pointee.apmTransactionID = source.pointee.apmTransactionID
         destination.pointee.hash = source.pointee.hash
         destination.pointee.count = source.pointee.count
+        destination.pointee.offTime = source.pointee.offTime
         let size = source.pointee.encodedByteCount
         // Through pointers to the records in place: `pointee.record` as a value would be a copy.
         let from = UnsafeMutablePointer(mutating: source)
@@ -191,6 +211,8 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     @inlinable public var pid: UInt32 { record.pid }
     /// The sampled thread's id; hashed.
     @inlinable public var tid: UInt32 { record.tid }
+    /// What made the record: a CPU sample or an off-CPU block; hashed (`load` refuses others).
+    @inlinable public var origin: TraceOrigin { TraceOrigin(rawValue: record.origin) ?? .sampling }
     /// Frames of the kernel stack: the first ones of the frame array.
     @inlinable public var kernelFrameCount: Int { Int(record.kernel_frame_count) }
     /// Frames of the user stack: those after the kernel frames.
@@ -253,6 +275,7 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         buffer.storeBytes(of: apmTraceID.low, toByteOffset: Offsets.apmTraceID, as: UInt64.self)
         buffer.storeBytes(of: apmTraceID.high, toByteOffset: Offsets.apmTraceID + 8, as: UInt64.self)
         buffer.storeBytes(of: apmTransactionID.rawValue, toByteOffset: Offsets.apmTransactionID, as: UInt64.self)
+        buffer.storeBytes(of: offTime, toByteOffset: Offsets.offTime, as: UInt64.self)
         return size
     }
 
@@ -271,9 +294,13 @@ public struct RawTrace: Sendable, BitwiseCopyable {
         static var cpu: Int { Int(TH_OFFSET_CPU) }
         static var kernelFrameCount: Int { Int(TH_OFFSET_KERNEL_FRAME_COUNT) }
         static var userFrameCount: Int { Int(TH_OFFSET_USER_FRAME_COUNT) }
+        static var origin: Int { Int(TH_OFFSET_ORIGIN) }
+        static var reserved: Int { Int(TH_OFFSET_ORIGIN) + 4 }
         static var ktime: Int { Int(TH_OFFSET_KTIME) }
         static var comm: Int { Int(TH_OFFSET_COMM) }
         static var apmTraceID: Int { Int(TH_OFFSET_APM_TRACE_ID) }
         static var apmTransactionID: Int { Int(TH_OFFSET_APM_TRANSACTION_ID) }
+        static var offTime: Int { Int(TH_OFFSET_OFF_TIME) }
     }
 }
+

@@ -81,6 +81,13 @@ extension UInt64 {
         return overflow ? .max : sum
     }
 
+    /// `self * other`, or `UInt64.max` where that overflows.
+    @inlinable
+    public func multipliedSaturating(by other: UInt64) -> UInt64 {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? .max : product
+    }
+
     /// `self - other`, or 0 where `other` is larger.
     @inlinable
     public func subtractingSaturating(_ other: UInt64) -> UInt64 { self > other ? self - other : 0 }

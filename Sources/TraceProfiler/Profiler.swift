@@ -154,7 +154,9 @@ public final class Profiler<Reporter: TraceReporter>: Sendable {
         let poll: KernelPollStage
         do {
             sampler = try Sampler(
-                frequency: configuration.frequency, pid: configuration.pid, output: configuration.kernel,
+                frequency: configuration.modes.contains(.cpu) ? configuration.frequency : nil,
+                offCPU: configuration.modes.contains(.offCPU) ? configuration.offCPU : nil,
+                pid: configuration.pid, output: configuration.kernel,
                 stackBytes: configuration.unwindMode == .dwarf ? configuration.stackBytes : 0)
             poll = try KernelPollStage(buffers: sampler.buffers, configuration: configuration.kernel, aggregation: sampler.aggregation)
         } catch {

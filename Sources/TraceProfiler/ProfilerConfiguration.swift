@@ -7,8 +7,12 @@ public import TraceModel
 /// walked, the kernel buffers, the engine, the symbolizer and the unwinder. A plain value with
 /// the agent's defaults; `validate` checks it, naming the key of the first problem.
 public struct ProfilerConfiguration: Hashable, Sendable {
+    /// What is sampled (`sampling.mode`): CPU samples, off-CPU time, or both. Default CPU.
+    public var modes: TraceOrigins = .cpu
     /// Samples a second on each CPU (`sampling.frequency`). Default 99.
     public var frequency = 99
+    /// What the off-CPU sampler tracks (`offcpu.*`), when `modes` has `.offCPU`.
+    public var offCPU = OffCPUConfiguration()
     /// Only this process (all its threads); nil: every process. Default nil.
     public var pid: Int32?
     /// How user stacks are walked (`unwind.mode`). Default `dwarf`.
@@ -58,6 +62,8 @@ public struct ProfilerConfiguration: Hashable, Sendable {
             allowed: "a multiple of 8, 512 ... \(Sampler.maximumStackBytes)")
         try unwinder.validate()
         try kernel.validate()
+        try offCPU.validate()
+        try ConfigurationError.check(!modes.isEmpty, "sampling.mode", modes.text, allowed: "cpu, off-cpu, or cpu,off-cpu")
         try ConfigurationError.check(
             kernel.aggregation == .none || unwindMode == .framePointers, "kernel.aggregation", kernel.aggregation.rawValue,
             allowed: "none with unwind.mode = dwarf (a stack snapshot cannot be counted in the kernel); bpf needs unwind.mode = frame-pointers")

@@ -2,7 +2,9 @@ public import TraceModel
 import Synchronization
 
 /// Aggregates reported traces into folded stacks, the text format flamegraph.pl reads: one line per
-/// distinct (comm, stack), `comm;root;…;leaf count`.
+/// distinct (comm, stack), `comm;root;…;leaf count`. CPU samples and off-CPU samples fold apart
+/// (`foldedStacks(origin:)`): the first weighted by their count, the second by their time off the
+/// CPU in microseconds.
 ///
 /// Counts are keyed by the user-mode trace hash and joined with the frames when the output is
 /// rendered, because the tracehandler reports a trace's count before its frames. A count whose
@@ -12,20 +14,27 @@ public final class FoldedStacksReporter: TraceReporter {
     private struct StackKey: Hashable {
         var comm: Comm
         var hash: TraceHash
+        var origin: TraceOrigin
 
-        /// One word into the hasher: the trace hash is already uniform (XXH3), and this is
-        /// hashed once a sample.
-        func hash(into hasher: inout Hasher) { hasher.combine(hash.low ^ comm.hashWord) }
+        init(_ meta: TraceEventMeta, _ hash: TraceHash) {
+            comm = meta.comm
+            self.hash = hash
+            origin = meta.origin
+        }
+
+        /// One word into the hasher: the trace hash is already uniform (XXH3), and this is hashed
+        /// once a sample.
+        func hash(into hasher: inout Hasher) { hasher.combine(hash.low ^ comm.hashWord ^ UInt64(origin.rawValue) << 32) }
     }
 
     private struct State {
         /// Folded into text when the output is rendered.
         var stacks = KeptTraces()
-        var counts: [StackKey: UInt64] = [:]
+        var counts: [StackKey: SampleTotals] = [:]
         var samples: UInt64 = 0
         var frameReports: UInt64 = 0
-        /// Samples beyond the bound (`ProfileBound`), in the `[overflow]` line.
-        var overflow: UInt64 = 0
+        /// Samples beyond the bound (`ProfileBound`), in the `[overflow]` lines.
+        var overflow = OverflowTotals()
     }
 
     private let state = Mutex(State())
@@ -46,13 +55,13 @@ public final class FoldedStacksReporter: TraceReporter {
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock { add(UInt64(count), StackKey(comm: meta.comm, hash: traceHash), in: &$0) }
+        state.withLock { add(UInt64(count), offTime: meta.offTime, StackKey(meta, traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         state.withLock {
             keep(trace, in: &$0)
-            add(1, StackKey(comm: meta.comm, hash: trace.hash), in: &$0)
+            add(1, offTime: meta.offTime, StackKey(meta, trace.hash), in: &$0)
         }
     }
 
@@ -60,18 +69,18 @@ public final class FoldedStacksReporter: TraceReporter {
         state.stacks.keep(trace, within: bound)
     }
 
-    private func add(_ samples: UInt64, _ key: StackKey, in state: inout State) {
+    private func add(_ samples: UInt64, offTime: UInt64, _ key: StackKey, in state: inout State) {
         state.samples += samples
         // Nearly every sample is of a key already counted: one lookup for those.
         if let index = state.counts.index(forKey: key) {
-            state.counts.values[index] += samples
+            state.counts.values[index].add(samples, offTime: offTime)
         } else if bound.admitsSample(
             known: false, samples: state.counts.count, traceKnown: state.stacks.contains(key.hash),
             stacks: state.stacks.count)
         {
-            state.counts[key] = samples
+            state.counts[key] = SampleTotals(count: samples, offTime: offTime)
         } else {
-            state.overflow += samples
+            state.overflow.add(samples, offTime: offTime, origin: key.origin)
         }
     }
 
@@ -81,10 +90,17 @@ public final class FoldedStacksReporter: TraceReporter {
     /// Calls of `reportFramesForTrace` so far.
     public var frameReportCount: UInt64 { state.withLock { $0.frameReports } }
 
-    /// The folded lines, most samples first (ties in text order). Traces that fold to the same
-    /// text — the same functions at different instructions, which hash apart — are one line.
-    public func foldedLines() -> [String] {
-        foldedStacks().map { stack, count in
+    /// Nanoseconds off the CPU summed over the off-CPU samples so far.
+    public var offCPUTime: UInt64 {
+        state.withLock { state in
+            state.counts.reduce(state.overflow[.offCPU]?.offTime ?? 0) { $0.addingSaturating($1.value.offTime) }
+        }
+    }
+
+    /// The folded lines of `origin`, heaviest first (ties in text order). Traces that fold to the
+    /// same text — the same functions at different instructions, which hash apart — are one line.
+    public func foldedLines(origin: TraceOrigin = .sampling) -> [String] {
+        foldedStacks(origin: origin).map { stack, count in
             var line = stack
             line += " "
             line += String(count)
@@ -94,10 +110,15 @@ public final class FoldedStacksReporter: TraceReporter {
 
     /// `foldedLines()` before the count is appended to each: a writer appends it as it writes, so
     /// the profile's text is held once, not once more as lines.
-    public func foldedStacks() -> [(stack: String, count: UInt64)] {
+    public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
-        return StackFolding.fold(counts, frames: stacks.frames, overflow: overflow, capacity: counts.count) { key, count in
-            StackFolding.Entry(comm: key.comm.description, frames: stacks[key.hash], hash: key.hash, count: count)
+        return StackFolding.fold(
+            counts, frames: stacks.frames, overflow: StackFolding.weight(overflow[origin], origin: origin), capacity: counts.count
+        ) { key, totals in
+            key.origin != origin
+                ? nil
+                : StackFolding.Entry(comm: key.comm.description, frames: stacks[key.hash], hash: key.hash,
+                                     count: StackFolding.weight(totals, origin: origin))
         }
     }
 }

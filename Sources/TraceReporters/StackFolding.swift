@@ -1,7 +1,8 @@
 import TraceModel
 
-/// Folds aggregated samples into flamegraph.pl's lines, `comm;root;…;leaf`, each with its count:
-/// what `FoldedStacksReporter` and an interval's folded output print alike.
+/// Folds aggregated samples into flamegraph.pl's lines, `comm;root;…;leaf`, each with its weight
+/// (a count of samples, or microseconds off the CPU): what `FoldedStacksReporter` and an
+/// interval's folded output print alike.
 enum StackFolding {
     /// One aggregated sample to fold: its frames (ids into the `InternedFrames`, leaf first), or
     /// nil when they never arrived (`[unknown trace HASH]`).
@@ -42,5 +43,14 @@ enum StackFolding {
             lines[line, default: 0] += entry.count
         }
         return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { (stack: $0.key, count: $0.value) }
+    }
+
+    /// What a folded line of `origin` weighs: samples on the CPU, microseconds off it (rounded to
+    /// the nearest, and at least 1 for any time, so that no stack that waited disappears).
+    static func weight(_ totals: SampleTotals?, origin: TraceOrigin) -> UInt64 {
+        guard let totals else { return 0 }
+        guard origin == .offCPU else { return totals.count }
+        if totals.offTime == 0 { return 0 }
+        return max(1, totals.offTime / 1000 + (totals.offTime % 1000 >= 500 ? 1 : 0))
     }
 }

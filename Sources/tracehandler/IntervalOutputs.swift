@@ -22,12 +22,18 @@ final class IntervalOutputs: Sendable {
     }
 
     private let state: Mutex<State>
-    private let formats: [OutputFormat]
+    /// Each file of an interval: its format, the origin a folded file holds (pprof and OTLP hold
+    /// every origin), and its name after the stem.
+    private let files: [(format: OutputFormat, origin: TraceOrigin, suffix: String)]
     private let exporter: ProfileExporter?
 
-    init(outputs: sending OutputDirectory?, formats: [OutputFormat], exporter: ProfileExporter?) {
+    init(outputs: sending OutputDirectory?, formats: [OutputFormat], origins: TraceOrigins, exporter: ProfileExporter?) {
         state = Mutex(State(outputs: outputs))
-        self.formats = formats
+        files = formats.flatMap { format in
+            format != .folded
+                ? [(format, TraceOrigin.sampling, "." + format.fileExtension)]
+                : origins.origins.map { (format, $0, ($0 == .offCPU ? ".off-cpu." : ".") + format.fileExtension) }
+        }
         self.exporter = exporter
     }
 
@@ -43,11 +49,11 @@ final class IntervalOutputs: Sendable {
         exporter?.export(interval)
         state.withLock { state in
             var names: [String] = []
-            for format in formats {
+            for (format, origin, suffix) in files {
                 guard let outputs = state.outputs else { break }
-                let name = stem + "." + format.fileExtension
+                let name = stem + suffix
                 do {
-                    try write(interval, as: format, to: name, in: outputs)
+                    try write(interval, as: format, origin: origin, to: name, in: outputs)
                     names.append(name)
                 } catch {
                     let failure = "interval \(interval.number), \(name): \(error)"
@@ -55,7 +61,7 @@ final class IntervalOutputs: Sendable {
                     writeStandardError("tracehandler: could not write " + failure + "\n")
                 }
             }
-            if names.count == formats.count { state.written += 1 }
+            if names.count == files.count { state.written += 1 }
             let seconds = Double(interval.duration.components.seconds) + Double(interval.duration.components.attoseconds) * 1e-18
             var line = "interval \(interval.number): \(rounded(seconds)) s, \(interval.sampleCount) samples "
                 + "(\(interval.distinctSampleCount) distinct\(Self.lost(interval)))"
@@ -69,10 +75,12 @@ final class IntervalOutputs: Sendable {
         HeapTuning.releaseFreePages()
     }
 
-    private func write(_ interval: IntervalProfile, as format: OutputFormat, to name: String, in outputs: OutputDirectory) throws {
+    private func write(
+        _ interval: IntervalProfile, as format: OutputFormat, origin: TraceOrigin, to name: String, in outputs: OutputDirectory
+    ) throws {
         switch format {
         case .folded:
-            let stacks = interval.foldedStacks()
+            let stacks = interval.foldedStacks(origin: origin)
             try outputs.write(name) { (writer: inout OutputWriter) throws(OutputDirectoryError) in
                 for (stack, count) in stacks { try writer.append(line: "\(stack) \(count)") }
             }

@@ -35,6 +35,10 @@ struct ProfileCommand: AsyncParsableCommand {
         discussion: "Without it the profile is continuous: files for each report.interval (default 5 s), until SIGINT or SIGTERM."))
     var duration: Double?
     @Option(help: "Only this process (all its threads).") var pid: Int32?
+    @Option(help: ArgumentHelp(
+        "cpu, off-cpu, or cpu,off-cpu (sampling.mode; default cpu).",
+        discussion: "off-cpu records where tasks wait and for how long (offcpu.*): folded stacks in microseconds (profile.off-cpu.folded), off_cpu/nanoseconds in pprof and OTLP."))
+    var mode: String?
     // These set configuration keys, over --set, the environment and --config.
     @Option(help: "Samples a second on each CPU (sampling.frequency; default 99).") var frequency: Int?
     @Option(help: "Directory for the output files, created if missing (output.dir).") var outputDir: String?
@@ -56,6 +60,7 @@ struct ProfileCommand: AsyncParsableCommand {
     /// The command's own flags as configuration settings.
     private var flagSettings: [String] {
         var settings: [String] = []
+        if let mode { settings.append("sampling.mode=\(mode)") }
         if let frequency { settings.append("sampling.frequency=\(frequency)") }
         if let outputDir { settings.append("output.dir=\(outputDir)") }
         if let format { settings.append("output.format=\(format)") }
@@ -110,11 +115,12 @@ struct ProfileCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         guard let duration else {
             let exporter = try await makeExporter(configuration.export)
-            let intervals = IntervalOutputs(outputs: outputs, formats: formats, exporter: exporter?.exporter)
+            let intervals = IntervalOutputs(outputs: outputs, formats: formats, origins: configuration.modes, exporter: exporter?.exporter)
             // Frames outlive the engine's two caches (`cache.size` each): a trace it still
             // counts has its frames here.
             let reporter = IntervalProfileReporter(
-                samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, onInterval: intervals.take)
+                samplingPeriod: period, bound: bound, retainedTraces: 2 * configuration.engine.cacheSize, origins: configuration.modes,
+                onInterval: intervals.take)
             let profiled: (ProfileStatistics, Int32?)
             var serving: MetricsServing?
             defer { serving?.stop() }
@@ -137,6 +143,9 @@ struct ProfileCommand: AsyncParsableCommand {
             let totals = reporter.totals
             print("intervals: \(totals.intervals) ended, \(intervals.writtenCount) written whole; \(totals.samples) samples in them"
                 + " (\(totals.overflowSamples) in [overflow], \(totals.unknownTraceSamples) of unknown trace)")
+            if configuration.modes.contains(.offCPU) {
+                print("off-CPU time reported: \(totals.offCPUTime) ns in \(totals.offCPUSamples) blocks")
+            }
             if let exported { print("export: \(exported)") }
             printTail(statistics)
             let failures = intervals.failures
@@ -147,7 +156,7 @@ struct ProfileCommand: AsyncParsableCommand {
 
         // One reporter for every format: each sample is counted once, each new trace's frames
         // interned once, and the folded lines are rendered from the same counts at the end.
-        let reporter = ProfileReporter(samplingPeriod: period, bound: bound)
+        let reporter = ProfileReporter(samplingPeriod: period, bound: bound, origins: configuration.modes)
         let profiler = try makeProfiler(configuration, reporter, logger)
         let serving = try await MetricsServing.start(configuration.metricsListen) { MetricsServing.snapshot(profiler.statistics()) }
         defer { serving?.stop() }
@@ -165,13 +174,15 @@ struct ProfileCommand: AsyncParsableCommand {
                 failures.append("\(format.rawValue): \(error)")
             }
         }
-        if formats.contains(.folded) {
-            attempt(.folded, "profile.folded") {
-                let stacks = reporter.foldedStacks()
-                try outputs.write("profile.folded") { (writer: inout OutputWriter) throws(OutputDirectoryError) in
+        // Folded stacks of each origin apart: flamegraph.pl sums one unit, samples or microseconds.
+        for origin in configuration.modes.origins where formats.contains(.folded) {
+            let name = origin == .sampling ? "profile.folded" : "profile.off-cpu.folded"
+            attempt(.folded, name) {
+                let stacks = reporter.foldedStacks(origin: origin)
+                try outputs.write(name) { (writer: inout OutputWriter) throws(OutputDirectoryError) in
                     for (stack, count) in stacks { try writer.append(line: "\(stack) \(count)") }
                 }
-                return "\(stacks.count) folded stacks"
+                return "\(stacks.count) folded stacks" + (origin == .offCPU ? " (microseconds off the CPU)" : "")
             }
         }
         if formats.contains(.pprof) {
@@ -185,6 +196,10 @@ struct ProfileCommand: AsyncParsableCommand {
                 try outputs.write("profile.otlp.pb", bytes: reporter.encodedOTLP(start: started, duration: sampled))
                 return "an OTLP profile of \(reporter.sampleCount) samples (\(reporter.distinctSampleCount) distinct stacks)"
             }
+        }
+        if configuration.modes.contains(.offCPU) {
+            let (blocks, time) = reporter.offCPUTotals
+            print("off-CPU time reported: \(time) ns in \(blocks) blocks")
         }
         printTail(statistics)
         if !failures.isEmpty {
@@ -242,7 +257,9 @@ struct ProfileCommand: AsyncParsableCommand {
         let ended = RunEnded()
         let target = pid.map { "pid \($0)" } ?? "every process"
         let length = duration.map { "for \($0) s" } ?? "continuously, one interval every \(configuration.reportInterval)"
-        let settings = "at \(configuration.frequency) Hz \(length) "
+        let what = configuration.modes.contains(.cpu) ? "at \(configuration.frequency) Hz" : ""
+        let offCPU = configuration.modes.contains(.offCPU) ? "off-CPU time (\(configuration.offCPU.switches.rawValue) switches)" : ""
+        let settings = [what, offCPU].filter { !$0.isEmpty }.joined(separator: " and ") + " \(length) "
             + "(\(configuration.kernel.kind.rawValue), \(configuration.unwindMode.rawValue) unwinding)"
         let sampling = Task {
             defer {
@@ -325,6 +342,11 @@ struct ProfileCommand: AsyncParsableCommand {
         if let missing = profile.aggregation?.stacksMissing, missing > 0 { lost += "; drained stacks missing \(missing)" }
         if statistics.total(.degraded) > 0 { lost += "; reported unsymbolized (degraded) \(statistics.total(.degraded))" }
         print(lost)
+        if counters.offCPUSwitches > 0 {
+            print("off-CPU: \(counters.offCPUSwitches) switches away (\(counters.offCPUUnsampled) sampled out, \(counters.offCPUTracked) tracked, "
+                + "\(counters.offCPUTrackErrors) refused by the map); \(counters.offCPUResumed) ran again (\(counters.offCPUShort) shorter than "
+                + "offcpu.min-duration-us), \(counters.offCPUBlocked) still blocked at the end, \(counters.offCPUDropped) dropped from a full map")
+        }
         print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
         if counters.snapshots > 0 {
             print("stack snapshots: \(counters.snapshots) (\(counters.snapshotBytes / counters.snapshots) bytes on average), "

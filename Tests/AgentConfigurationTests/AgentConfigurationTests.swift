@@ -58,6 +58,21 @@ import TraceModel
         for key in ConfigurationKeys.all { #expect(defaults.yamlFile().contains("\n\(key.name): "), "\(key.name) is documented") }
     }
 
+    @Test func offCPUKeysSetTheSampler() async throws {
+        let configuration = try await AgentConfiguration.load(
+            file: nil, environment: ["TRACEHANDLER_OFFCPU_PROBABILITY": "0.25"],
+            settings: ["sampling.mode=cpu,off-cpu", "offcpu.min-duration-us=1500", "offcpu.tasks=4096", "offcpu.switches=all"])
+        #expect(configuration.modes == [.cpu, .offCPU])
+        #expect(configuration.offCPU.minimumDuration == .microseconds(1500))
+        #expect(configuration.offCPU.minimumNanoseconds == 1_500_000)
+        #expect(configuration.offCPU.probability == 0.25)
+        #expect(configuration.offCPU.tasks == 4096)
+        #expect(configuration.offCPU.switches == .all)
+        try configuration.validate(allowedCPUs: WorkerThread.allowedCPUs())
+        #expect(try await AgentConfiguration.load(file: nil, environment: [:], settings: ["sampling.mode=off-cpu"]).modes == .offCPU)
+        #expect(ConfigurationKeys.named("sampling.mode")?.allowed.contains("off-cpu") == true)
+    }
+
     @Test func sizesTakeSuffixesAndCPUListsRanges() async throws {
         let configuration = try await AgentConfiguration.load(
             file: nil, environment: [:],
@@ -79,6 +94,14 @@ import TraceModel
         (["cpus.source=a-b"], [:], "cpus.source"),
         (["kernel.buffer=pipe"], [:], "kernel.buffer"),
         (["kernel.aggregation=kernel"], [:], "kernel.aggregation"),
+        (["sampling.mode=wall"], [:], "sampling.mode"),
+        (["sampling.mode=cpu,"], [:], "sampling.mode"),
+        (["sampling.mode="], [:], "sampling.mode"),
+        (["offcpu.switches=some"], [:], "offcpu.switches"),
+        (["offcpu.min-duration-us=-1"], [:], "offcpu.min-duration-us"),
+        (["offcpu.min-duration-us=3600000001"], [:], "offcpu.min-duration-us"),
+        (["offcpu.probability=half"], [:], "offcpu.probability"),
+        (["offcpu.probability=nan"], [:], "offcpu.probability"),
         (["hash-cache.thread=report"], [:], "hash-cache.thread"),
         (["wait.park-timeout-ms=0"], [:], "wait.park-timeout-ms"),
         (["no-equals-sign"], [:], "--set"),
@@ -150,6 +173,10 @@ import TraceModel
         ("kernel.aggregation-stacks=1000", "kernel.aggregation-stacks"),
         ("kernel.aggregation-stacks=131072", "kernel.aggregation-stacks"),
         ("kernel.aggregation-interval-ms=5", "kernel.aggregation-interval-ms"),
+        ("offcpu.probability=0", "offcpu.probability"),
+        ("offcpu.probability=1.5", "offcpu.probability"),
+        ("offcpu.tasks=10", "offcpu.tasks"),
+        ("offcpu.tasks=2000000", "offcpu.tasks"),
         ("symbolize.symbol-table-bytes=1000", "symbolize.symbol-table-bytes"),
         ("symbolize.processes=0", "symbolize.processes"),
         ("symbolize.revalidate-after-ms=4000000", "symbolize.revalidate-after-ms"),

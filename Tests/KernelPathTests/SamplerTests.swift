@@ -96,6 +96,8 @@ struct BusyChild {
     let process: Process
     /// Where it was compiled: one directory a child, since tests start children concurrently.
     let directory: URL
+    /// Its standard input, when started with one.
+    var input: Pipe? = nil
     var processIdentifier: Int32 { process.processIdentifier }
 
     static let source = """
@@ -112,24 +114,32 @@ struct BusyChild {
         """
 
     static func start(seconds: Int) throws -> BusyChild {
+        try start(source: source, named: "th-busy-child", arguments: ["\(seconds)"])
+    }
+
+    /// Compiles C `source` with frame pointers into a binary called `name` and runs it, its standard
+    /// input a pipe (`input`) when `withInput`.
+    static func start(source: String, named name: String, arguments: [String], withInput: Bool = false) throws -> BusyChild {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("th-busy-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let sourceFile = directory.appendingPathComponent("busy.c")
+        let sourceFile = directory.appendingPathComponent("child.c")
         // Its name is its comm from exec on. (Set by prctl in main instead, samples taken while the
         // dynamic loader ran carried the file name: an occasional failure.)
-        let binary = directory.appendingPathComponent("th-busy-child")
+        let binary = directory.appendingPathComponent(name)
         try source.write(to: sourceFile, atomically: true, encoding: .utf8)
         let compiler = Process()
         compiler.executableURL = URL(fileURLWithPath: clangPath())
-        compiler.arguments = ["-O1", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-o", binary.path, sourceFile.path]
+        compiler.arguments = ["-O1", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "-pthread", "-o", binary.path, sourceFile.path]
         try compiler.run()
         compiler.waitUntilExit()
         guard compiler.terminationStatus == 0 else { throw CompileError(status: compiler.terminationStatus) }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["\(seconds)"]
+        process.arguments = arguments
+        let input = withInput ? Pipe() : nil
+        if let input { process.standardInput = input }
         try process.run()
-        return BusyChild(process: process, directory: directory)
+        return BusyChild(process: process, directory: directory, input: input)
     }
 
     /// SIGKILL: the test runner's children may inherit an ignored SIGTERM.

@@ -1,3 +1,4 @@
+import Synchronization
 import LinuxSystem
 import Testing
 import TraceEngine
@@ -66,6 +67,40 @@ import TraceModel
         #expect(statistics.reportedSamples == UInt64(samples))
         #expect(statistics.unreportedSamples == 0)
         #expect(statistics.isConserved)
+    }
+
+    /// Off-CPU traces share their frames with CPU traces but not their hash (the origin is hashed);
+    /// both the engine and the Go-shaped handler report each with its origin and time off the CPU.
+    @Test(arguments: HashCacheThread.allCases, [false, true])
+    func offCPUTracesKeepTheirOriginAndTime(hashCacheThread: HashCacheThread, events: Bool) async throws {
+        let cpu = syntheticTraces(count: 1_000, distinct: 40)
+        let offCPU = try cpu.enumerated().map { index, trace in
+            let frames = trace.frames
+            return try RawTrace(
+                pid: trace.pid, tid: trace.tid, ktime: trace.ktime, comm: trace.comm, origin: .offCPU,
+                offTime: UInt64(index % 9 + 1) * 1_000_000, kernelFrames: Array(frames.prefix(trace.kernelFrameCount)),
+                userFrames: Array(frames.dropFirst(trace.kernelFrameCount)))
+        }
+        #expect(offCPU[0].hash != cpu[0].hash)
+        let traces = zip(cpu, offCPU).flatMap { [$0, $1] }
+        let offTime = offCPU.reduce(0) { $0 + $1.offTime }
+
+        var configuration = EngineConfiguration()
+        configuration.hashCacheThread = hashCacheThread
+        configuration.symbolizeWorkers = 2
+        configuration.symbolize.policy = .block
+        for run in 0..<2 {
+            let reporter = OriginTally(supportsReportTraceEvent: events)
+            if run == 0 {
+                let (statistics, _) = try await runEngine(traces, configuration: configuration, processor: SlowProcessor(), reporter: reporter)
+                #expect(statistics.isConserved && statistics.reported == 2_000)
+            } else {
+                try await runGoShapedHandler(traces, reporter: reporter)
+            }
+            let tally = reporter.tally
+            #expect(tally.samples == [.sampling: 1_000, .offCPU: 1_000], "run \(run)")
+            #expect(tally.offTime == [.sampling: 0, .offCPU: offTime], "run \(run)")
+        }
     }
 
     @Test(arguments: HashCacheThread.allCases)
@@ -344,6 +379,30 @@ import TraceModel
         c.cpus.hashCache = [4095]
         #expect(throws: ConfigurationError.self) {
             try StagedEngine(configuration: c, processor: UnsymbolizedTraceProcessor(), reporter: TallyReporter())
+        }
+    }
+}
+
+/// Sums samples and off-CPU time by origin, from counts or from events.
+private final class OriginTally: TraceReporter, Sendable {
+    struct Tally { var samples: [TraceOrigin: Int] = [:]; var offTime: [TraceOrigin: UInt64] = [:] }
+    let supportsReportTraceEvent: Bool
+    private let state = Mutex(Tally())
+
+    init(supportsReportTraceEvent: Bool) { self.supportsReportTraceEvent = supportsReportTraceEvent }
+
+    var tally: Tally { state.withLock { $0 } }
+
+    func reportFramesForTrace(_ trace: Trace) {}
+
+    func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) { add(Int(count), meta) }
+
+    func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) { add(1, meta) }
+
+    private func add(_ samples: Int, _ meta: TraceEventMeta) {
+        state.withLock {
+            $0.samples[meta.origin, default: 0] += samples
+            $0.offTime[meta.origin, default: 0] += meta.offTime
         }
     }
 }

@@ -159,7 +159,11 @@ struct DecodedOTLPProfile {
     /// Whether entry 0 of every table is the zero value (an empty message, "" for strings).
     var zeroEntriesAreEmpty: Bool
 
-    init(_ data: [UInt8]) throws {
+    /// How many profiles the request's scope holds (one per origin).
+    var profileCount: Int
+
+    /// Decodes the request and its profile number `index`.
+    init(_ data: [UInt8], profile index: Int = 0) throws {
         let request = try WireMessage(data)
         let dictionary = try request.messages(2)[0]
         let strings = (dictionary.bytes[5] ?? []).map { String(decoding: $0, as: UTF8.self) }
@@ -184,11 +188,13 @@ struct DecodedOTLPProfile {
             mappingFiles.append(string(mapping.varint(4)))
             mappingAttributes.append(try attributes(try mapping.packed(5)))
         }
-        let profile = try request.messages(1)[0].messages(2)[0].messages(2)[0]
+        let profiles = try request.messages(1)[0].messages(2)[0].messages(2)
+        profileCount = profiles.count
+        let profile = profiles[index]
         let type = try profile.messages(1)[0]
         sampleType = string(type.varint(1)) + "/" + string(type.varint(2))
-        let period = try profile.messages(5)[0]
-        periodType = string(period.varint(1)) + "/" + string(period.varint(2))
+        let period = try profile.messages(5).first
+        periodType = period.map { string($0.varint(1)) + "/" + string($0.varint(2)) } ?? ""
         self.period = profile.varint(6)
         for sample in try profile.messages(2) {
             let stack = stacks[Int(sample.varint(1))]

@@ -5,8 +5,8 @@ import TraceModel
 import TraceReporters
 
 @Suite struct ProfileReporterTests {
-    static func meta(_ comm: String, pid: UInt32 = 7) -> TraceEventMeta {
-        TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm(comm), pid: pid, tid: pid, cpu: 0)
+    static func meta(_ comm: String, pid: UInt32 = 7, origin: TraceOrigin = .sampling, offTime: UInt64 = 0) -> TraceEventMeta {
+        TraceEventMeta(timestamp: UnixTime64(rawValue: 0), comm: Comm(comm), pid: pid, tid: pid, cpu: 0, origin: origin, offTime: offTime)
     }
 
     static let app = FileID(high: 0xa, low: 0x1)
@@ -44,6 +44,54 @@ import TraceReporters
         #expect(profile.buildIDs[profile.mappingFiles.firstIndex(of: "/usr/bin/app")!] == "abcd")
     }
 
+    /// A profile of both origins: CPU samples weigh their period in `cpu/nanoseconds`, off-CPU
+    /// samples their time off the CPU in `off_cpu/nanoseconds` (the same stack is two samples), and
+    /// the OTLP request holds one profile for each; folded lines of each origin fold apart.
+    @Test func offCPUSamplesWeighTheirTimeOffTheCPU() throws {
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10), origins: [.cpu, .offCPU])
+        let trace = Self.trace()
+        reporter.reportFramesForTrace(trace)
+        reporter.reportCountForTrace(trace.hash, count: 3, meta: Self.meta("app"))
+        for offTime: UInt64 in [100_000_000, 150_000_400] {
+            reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app", origin: .offCPU, offTime: offTime))
+        }
+        #expect(reporter.sampleCount == 5)
+        #expect(reporter.offCPUTotals.samples == 2 && reporter.offCPUTotals.time == 250_000_400)
+
+        let profile = try DecodedProfile(reporter.encodedPprof(start: UnixTime64(rawValue: 1), duration: .seconds(2)))
+        #expect(profile.sampleTypes == ["samples/count", "cpu/nanoseconds", "off_cpu/nanoseconds"])
+        let stack = ["do_syscall_64", "leaf", "app+0x2000"]
+        #expect(profile.samples == [
+            .init(functions: stack, values: [3, 30_000_000, 0], comm: "app", pid: 7),
+            .init(functions: stack, values: [2, 0, 250_000_400], comm: "app", pid: 7),
+        ])
+
+        let cpu = try DecodedOTLPProfile(reporter.encodedOTLP(start: UnixTime64(rawValue: 5), duration: .seconds(1)))
+        let offCPU = try DecodedOTLPProfile(reporter.encodedOTLP(start: UnixTime64(rawValue: 5), duration: .seconds(1)), profile: 1)
+        #expect(cpu.profileCount == 2)
+        #expect(cpu.sampleType == "samples/count" && cpu.periodType == "cpu/nanoseconds" && cpu.samples.map(\.count) == [3])
+        #expect(offCPU.sampleType == "off_cpu/nanoseconds" && offCPU.periodType == "" && offCPU.samples.map(\.count) == [250_000_400])
+
+        let line = "app;app+0x2000;leaf;do_syscall_64_[k]"
+        #expect(reporter.foldedStacks(origin: .sampling).map(\.stack) == [line])
+        #expect(reporter.foldedStacks(origin: .sampling).map(\.count) == [3])
+        #expect(reporter.foldedStacks(origin: .offCPU).map(\.count) == [250_000], "microseconds")
+    }
+
+    /// A profile of off-CPU time alone has that one time type, pprof's default, and no period.
+    @Test func anOffCPUProfileHasItsOwnSampleType() throws {
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(10), origins: .offCPU)
+        let trace = Self.trace()
+        reporter.reportFramesForTrace(trace)
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app", origin: .offCPU, offTime: 1_499))
+        let profile = try DecodedProfile(reporter.encodedPprof(start: UnixTime64(rawValue: 1), duration: .seconds(2)))
+        #expect(profile.sampleTypes == ["samples/count", "off_cpu/nanoseconds"])
+        #expect(profile.period == 0)
+        #expect(profile.samples.map(\.values) == [[1, 1_499]])
+        #expect(reporter.foldedStacks(origin: .offCPU).map(\.count) == [1], "1.499 µs rounds to 1")
+        #expect(reporter.foldedStacks(origin: .sampling).isEmpty)
+    }
+
     @Test func aCountWithoutFramesIsKeptAndNamed() throws {
         let reporter = ProfileReporter(samplingPeriod: .milliseconds(10))
         let hash = TraceHash(high: 1, low: 2)
@@ -78,10 +126,15 @@ import TraceReporters
             reporter.reportFramesForTrace(trace)
             reporter.reportCountForTrace(trace.hash, count: 3, meta: Self.meta("app", pid: 8))
             reporter.reportCountForTrace(unknown, count: 1, meta: Self.meta("gone"))
+            reporter.reportCountForTrace(trace.hash, count: 1, meta: Self.meta("app", origin: .offCPU, offTime: 2_000_000))
         }
         #expect(profile.foldedStacks().map(\.stack) == folded.foldedStacks().map(\.stack))
         #expect(profile.foldedStacks().map(\.count) == [5, 1])
         #expect(profile.foldedStacks().map(\.count) == folded.foldedStacks().map(\.count))
+        #expect(profile.foldedStacks(origin: .offCPU).map(\.count) == [2_000])
+        #expect(profile.foldedStacks(origin: .offCPU).map(\.stack) == folded.foldedStacks(origin: .offCPU).map(\.stack))
+        #expect(folded.foldedStacks(origin: .offCPU).map(\.count) == [2_000])
+        #expect(folded.offCPUTime == 2_000_000)
     }
 
     @Test func theGzippedProfileInflatesToTheEncodedOne() throws {

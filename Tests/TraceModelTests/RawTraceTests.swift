@@ -37,14 +37,18 @@ import TraceModel
     }
 
     /// The definition, computed independently: XXH3-128 of the wire record with bytes 8..<12 (cpu)
-    /// and 16..<64 (ktime, comm, APM ids) zeroed; the BPF hash is its low 64 bits.
+    /// and 24..<80 (ktime, comm, APM ids, off-CPU time) zeroed; the BPF hash is its low 64 bits.
     @Test func hashIsLow64BitsOfXXH3OverTheZeroedRecord() throws {
-        let trace = try Self.trace(apm: 5)
+        let trace = try RawTrace(
+            pid: 42, tid: 43, cpu: 1, ktime: KTime(rawValue: 7), comm: Comm("worker"), apmTraceID: APMTraceID(high: 5, low: 5),
+            apmTransactionID: APMTransactionID(rawValue: 5), origin: .offCPU, offTime: 123_456,
+            kernelFrames: Self.kernelFrames, userFrames: Self.userFrames)
         var bytes = [UInt8](repeating: 0xaa, count: trace.encodedByteCount)
         bytes.withUnsafeMutableBytes { _ = trace.encode(into: $0) }
-        #expect(bytes.count == 64 + 3 * 24)
+        #expect(bytes.count == 80 + 3 * 24)
+        #expect(bytes[16] == 1, "the origin, hashed")
         for i in 8..<12 { bytes[i] = 0 }
-        for i in 16..<64 { bytes[i] = 0 }
+        for i in 24..<80 { bytes[i] = 0 }
         let reference = bytes.withUnsafeBytes { TraceHash(xxh3Of: $0) }
         #expect(trace.hash.rawValue == reference.low)
     }
@@ -61,6 +65,26 @@ import TraceModel
         #expect(parsed.apmTransactionID.rawValue == 9)
         #expect(parsed.kernelFrameCount == 1 && parsed.userFrameCount == 2)
         #expect(parsed.frames == Self.kernelFrames + Self.userFrames)
+        #expect(parsed.origin == .sampling && parsed.offTime == 0)
+    }
+
+    /// An off-CPU record keeps its origin (hashed: the same stack on the CPU is another trace) and
+    /// its time off the CPU (not hashed: every block of one stack is one trace).
+    @Test func anOffCPURecordKeepsItsOriginAndTime() throws {
+        let onCPU = try Self.trace()
+        let offCPU = try RawTrace(
+            pid: 42, tid: 43, origin: .offCPU, offTime: 5_000_000, kernelFrames: Self.kernelFrames, userFrames: Self.userFrames)
+        let longer = try RawTrace(
+            pid: 42, tid: 43, origin: .offCPU, offTime: 9_000_000, kernelFrames: Self.kernelFrames, userFrames: Self.userFrames)
+        #expect(offCPU.hash != onCPU.hash)
+        #expect(offCPU.hash == longer.hash)
+        var bytes = [UInt8](repeating: 0, count: offCPU.encodedByteCount)
+        bytes.withUnsafeMutableBytes { _ = offCPU.encode(into: $0) }
+        let parsed = try bytes.withUnsafeBytes { try RawTrace(parsing: $0) }
+        #expect(parsed.origin == .offCPU && parsed.offTime == 5_000_000 && parsed.hash == offCPU.hash)
+        var copy = RawTrace()
+        withUnsafePointer(to: parsed) { source in withUnsafeMutablePointer(to: &copy) { RawTrace.copy(source, to: $0) } }
+        #expect(copy.origin == .offCPU && copy.offTime == 5_000_000 && copy.hash == offCPU.hash)
     }
 
     @Test func aDeferredHashEqualsTheLoadedOne() throws {
@@ -89,7 +113,7 @@ import TraceModel
         #expect(throws: RawTraceError.truncatedHeader(byteCount: 63)) {
             try short.withUnsafeBytes { try RawTrace(parsing: $0) }
         }
-        var header = [UInt8](repeating: 0, count: 64)
+        var header = [UInt8](repeating: 0, count: 80)
         header[12] = 100  // kernel_frame_count
         header[14] = 29  // user_frame_count
         #expect(throws: RawTraceError.tooManyFrames(kernel: 100, user: 29)) {
@@ -97,10 +121,15 @@ import TraceModel
         }
         header[12] = 2
         header[14] = 0
-        #expect(throws: RawTraceError.truncatedFrames(byteCount: 64, expected: 112)) {
+        #expect(throws: RawTraceError.truncatedFrames(byteCount: 80, expected: 128)) {
             try header.withUnsafeBytes { try RawTrace(parsing: $0) }
         }
-        #expect(RawTraceError.truncatedFrames(byteCount: 64, expected: 112).description.contains("112"))
+        #expect(RawTraceError.truncatedFrames(byteCount: 80, expected: 128).description.contains("128"))
+        header[12] = 0
+        header[16] = 2  // origin: neither a CPU sample (0) nor off-CPU (1)
+        #expect(throws: RawTraceError.unknownOrigin(2)) {
+            try header.withUnsafeBytes { try RawTrace(parsing: $0) }
+        }
     }
 
     @Test func aFailedLoadLeavesTheTraceUnchanged() throws {

@@ -23,7 +23,17 @@ struct th_program_config {
     // aggregation set `th_aggregation_active` names; user space drains the other set. A sample
     // that cannot be counted there (a stack id collision, a full map) is sent as a record.
     __u32 aggregate;
+    // Sampler only, the off-CPU program (th_off_cpu on sched:sched_switch): 1 to count only
+    // voluntary switches (the task blocked), 0 for preemptions too.
+    __u32 off_cpu_voluntary_only;
+    // A switch is tracked when bpf_get_prandom_u32() < off_cpu_threshold, or always when
+    // off_cpu_sample_all is set (offcpu.probability = 1).
+    __u32 off_cpu_threshold;
+    __u32 off_cpu_sample_all;
+    // Blocks shorter than this are counted (TH_COUNTER_OFF_CPU_SHORT), not sent.
+    __u64 off_cpu_min_ns;
 };
+
 
 // The deepest stack one stack id holds: the kernel's default perf_event_max_stack, which bounds
 // a stack map's value size.
@@ -60,7 +70,14 @@ enum th_program_counter {
     TH_COUNTER_AGGREGATED = 8,           // samples counted in an aggregation map (no record sent)
     TH_COUNTER_AGGREGATION_COLLISIONS = 9,  // samples sent as records: a stack id's bucket held another stack
     TH_COUNTER_AGGREGATION_FULL = 10,    // samples sent as records: the stack or count map was full (or busy)
-    TH_COUNTER_COUNT = 11,
+    // Only with the off-CPU program attached (sched:sched_switch):
+    TH_COUNTER_OFF_CPU_SWITCHES = 11,    // switches away from a task the filters admit (pid, voluntary)
+    TH_COUNTER_OFF_CPU_UNSAMPLED = 12,   // of those, not tracked: the sampling probability said no
+    TH_COUNTER_OFF_CPU_TRACKED = 13,     // of those, stacks taken and the task kept in blocked_tasks
+    TH_COUNTER_OFF_CPU_TRACK_ERRORS = 14,  // of those, the map refused the entry (no memory)
+    TH_COUNTER_OFF_CPU_RESUMED = 15,     // tracked tasks that ran again (sent, refused or short)
+    TH_COUNTER_OFF_CPU_SHORT = 16,       // of those, off the CPU for less than off_cpu_min_ns: not sent
+    TH_COUNTER_COUNT = 17,
 };
 
 #endif

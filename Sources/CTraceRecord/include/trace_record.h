@@ -45,24 +45,35 @@ typedef struct th_frame {
     __u8 pad[6];
 } th_frame;
 
+/* What made a record (upstream's TRACE_* origins, numbered from 0 here so that a zeroed header is
+ * a CPU sample): the CPU sampler, or the off-CPU sampler at a blocked task's return to a CPU. */
+#define TH_ORIGIN_SAMPLING 0
+#define TH_ORIGIN_OFF_CPU 1
+
 /*
- * One raw trace; a 64-byte header followed by `kernel_frame_count + user_frame_count` frames. The
+ * One raw trace; an 80-byte header followed by `kernel_frame_count + user_frame_count` frames. The
  * BPF side sends only the used prefix: TH_TRACE_RECORD_SIZE(n) bytes.
+ *
+ * The hashed fields (pid, tid, frame counts, origin, reserved) come first; from `ktime` on, the
+ * header is what the hash excludes (user space relies on that: it zeroes one range).
  */
 typedef struct th_trace_record {
     __u32 pid;
     __u32 tid;
-    __u32 cpu;
+    __u32 cpu; /* not hashed */
     __u16 kernel_frame_count;
     __u16 user_frame_count;
-    __u64 ktime; /* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) */
+    __u32 origin;   /* TH_ORIGIN_*: hashed, so that one stack on and off the CPU are two traces */
+    __u32 reserved; /* zero */
+    __u64 ktime; /* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns); off-CPU: when the task blocked */
     char comm[TH_COMM_LEN];
     __u8 apm_trace_id[TH_APM_TRACE_ID_LEN];
     __u8 apm_transaction_id[TH_APM_TRANSACTION_ID_LEN];
+    __u64 off_time; /* off-CPU records: nanoseconds the task was off the CPU; 0 for CPU samples */
     th_frame frames[TH_MAX_FRAMES];
 } th_trace_record;
 
-#define TH_TRACE_RECORD_HEADER_SIZE 64
+#define TH_TRACE_RECORD_HEADER_SIZE 80
 #define TH_TRACE_RECORD_SIZE(frame_count) (TH_TRACE_RECORD_HEADER_SIZE + (frame_count) * sizeof(th_frame))
 
 /* Header field offsets as constants Swift imports directly (`MemoryLayout.offset(of:)` there is
@@ -71,10 +82,12 @@ enum {
     TH_OFFSET_CPU = __builtin_offsetof(th_trace_record, cpu),
     TH_OFFSET_KERNEL_FRAME_COUNT = __builtin_offsetof(th_trace_record, kernel_frame_count),
     TH_OFFSET_USER_FRAME_COUNT = __builtin_offsetof(th_trace_record, user_frame_count),
+    TH_OFFSET_ORIGIN = __builtin_offsetof(th_trace_record, origin),
     TH_OFFSET_KTIME = __builtin_offsetof(th_trace_record, ktime),
     TH_OFFSET_COMM = __builtin_offsetof(th_trace_record, comm),
     TH_OFFSET_APM_TRACE_ID = __builtin_offsetof(th_trace_record, apm_trace_id),
     TH_OFFSET_APM_TRANSACTION_ID = __builtin_offsetof(th_trace_record, apm_transaction_id),
+    TH_OFFSET_OFF_TIME = __builtin_offsetof(th_trace_record, off_time),
 };
 
 /*
@@ -119,7 +132,7 @@ typedef struct th_user_snapshot {
 /*
  * The largest window: 28 KiB. The sampler assembles the whole record (header, 128 frames, the
  * snapshot) in one per-CPU array value, and the kernel refuses per-CPU values over 32 KiB
- * (PCPU_MIN_UNIT_SIZE): 3136 + 32 + 28672 = 31840 bytes. (A perf record's size is 16 bits, so
+ * (PCPU_MIN_UNIT_SIZE): 3152 + 32 + 28672 = 31856 bytes. (A perf record's size is 16 bits, so
  * 64 KiB would be the next limit.) A larger configured window is clamped to this.
  */
 #define TH_USER_SNAPSHOT_MAX_BYTES 28672
@@ -143,7 +156,7 @@ enum {
 
 _Static_assert(sizeof(th_frame) == 24, "th_frame is 24 bytes");
 _Static_assert(__builtin_offsetof(th_trace_record, frames) == TH_TRACE_RECORD_HEADER_SIZE,
-               "the header is 64 bytes");
+               "the header is 80 bytes");
 _Static_assert(sizeof(th_user_snapshot) == TH_USER_SNAPSHOT_HEADER_SIZE, "the snapshot header is 32 bytes");
 _Static_assert(TH_TRACE_RECORD_SIZE(0) % 8 == 0 && sizeof(th_frame) % 8 == 0,
                "a snapshot starts 8-byte aligned after any number of frames");

@@ -27,7 +27,8 @@ final class BPFObject {
     private var countersAtClose: ProgramCounters?
 
     /// Opens `embedded`, writes `config` into its .rodata, sizes its ring buffer and the maps
-    /// `mapEntries` and `mapValueSizes` name, and loads it.
+    /// `mapEntries` and `mapValueSizes` name, and loads it, except the programs `skippedPrograms`
+    /// names (the verifier's time is spent only on what will be attached).
     ///
     /// The verifier gives up with EAGAIN when a signal is pending for the loading thread (a child
     /// exiting sends SIGCHLD), and verifying the sampler's loops takes a second on a loaded
@@ -35,13 +36,14 @@ final class BPFObject {
     /// other threads, and is retried from a fresh open should it still be interrupted.
     init(
         _ embedded: Embedded, config: th_program_config, ringBufferSize: Int, mapEntries: [String: Int] = [:],
-        mapValueSizes: [String: Int] = [:]
+        mapValueSizes: [String: Int] = [:], skippedPrograms: [String] = []
     ) throws(KernelPathError) {
         let mapEntries = mapEntries.merging(["trace_ring": ringBufferSize]) { a, _ in a }
         var attempt = 1
         while true {
             do {
-                object = try Self.openAndLoad(embedded, config: config, mapEntries: mapEntries, mapValueSizes: mapValueSizes)
+                object = try Self.openAndLoad(
+                    embedded, config: config, mapEntries: mapEntries, mapValueSizes: mapValueSizes, skippedPrograms: skippedPrograms)
                 return
             } catch let error {
                 guard case .system(let cause) = error, cause.errno == EAGAIN, attempt < 8 else { throw error }
@@ -51,7 +53,8 @@ final class BPFObject {
     }
 
     private static func openAndLoad(
-        _ embedded: Embedded, config: th_program_config, mapEntries: [String: Int], mapValueSizes: [String: Int]
+        _ embedded: Embedded, config: th_program_config, mapEntries: [String: Int], mapValueSizes: [String: Int],
+        skippedPrograms: [String]
     ) throws(KernelPathError) -> OpaquePointer {
         let bytes = embedded.bytes
         guard let object = bpf_object__open_mem(bytes.baseAddress, bytes.count, nil) else {
@@ -59,6 +62,12 @@ final class BPFObject {
         }
         do throws(KernelPathError) {
             try configure(object, config: config, mapEntries: mapEntries, mapValueSizes: mapValueSizes)
+            for name in skippedPrograms {
+                guard let program = bpf_object__find_program_by_name(object, name) else {
+                    preconditionFailure("no program \(name) in the embedded object")
+                }
+                bpf_program__set_autoload(program, false)
+            }
             let loaded = withSignalsBlocked { bpf_object__load(object) }
             if loaded != 0 { throw .failed("bpf_object__load", errno: -loaded, needs: KernelPathError.bpfPrivileges) }
             return object
@@ -160,10 +169,32 @@ final class BPFObject {
             case UInt32(TH_COUNTER_AGGREGATED.rawValue): result.aggregated = total
             case UInt32(TH_COUNTER_AGGREGATION_COLLISIONS.rawValue): result.aggregationCollisions = total
             case UInt32(TH_COUNTER_AGGREGATION_FULL.rawValue): result.aggregationFull = total
+            case UInt32(TH_COUNTER_OFF_CPU_SWITCHES.rawValue): result.offCPUSwitches = total
+            case UInt32(TH_COUNTER_OFF_CPU_UNSAMPLED.rawValue): result.offCPUUnsampled = total
+            case UInt32(TH_COUNTER_OFF_CPU_TRACKED.rawValue): result.offCPUTracked = total
+            case UInt32(TH_COUNTER_OFF_CPU_TRACK_ERRORS.rawValue): result.offCPUTrackErrors = total
+            case UInt32(TH_COUNTER_OFF_CPU_RESUMED.rawValue): result.offCPUResumed = total
+            case UInt32(TH_COUNTER_OFF_CPU_SHORT.rawValue): result.offCPUShort = total
             default: break
             }
         }
+        if result.offCPUTracked != 0 { result.offCPUBlocked = UInt64(entryCount("blocked_tasks")) }
         return result
+    }
+
+    /// The keys in map `name` now (one system call a key).
+    private func entryCount(_ name: String) -> Int {
+        let fd = mapFD(name)
+        var key: UInt32 = 0
+        var next: UInt32 = 0
+        var count = 0
+        var status = bpf_map_get_next_key(fd, nil, &next)
+        while status == 0 {
+            count += 1
+            key = next
+            status = bpf_map_get_next_key(fd, &key, &next)
+        }
+        return count
     }
 }
 
@@ -197,6 +228,25 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     /// its bucket was locked by another CPU's update).
     public var aggregationFull: UInt64 = 0
 
+    /// Switches away from a CPU by a task the off-CPU program admits (pid, voluntary).
+    public var offCPUSwitches: UInt64 = 0
+    /// Of those, switches the sampling probability left out (no stacks taken).
+    public var offCPUUnsampled: UInt64 = 0
+    /// Of those, tasks whose stacks were taken and kept until they run again.
+    public var offCPUTracked: UInt64 = 0
+    /// Of those, tasks the blocked-task map refused (no memory).
+    public var offCPUTrackErrors: UInt64 = 0
+    /// Tracked tasks that ran again: a record sent (or refused by a full buffer), or a short block.
+    public var offCPUResumed: UInt64 = 0
+    /// Of those, blocks shorter than `offcpu.min-duration-us`: counted, not sent.
+    public var offCPUShort: UInt64 = 0
+    /// Tracked tasks still blocked when the counters were read (the map's entries).
+    public var offCPUBlocked: UInt64 = 0
+
+    /// Tracked tasks dropped from the full blocked-task map to make room for others: tracked,
+    /// neither resumed nor still there. Exact once the program is detached.
+    public var offCPUDropped: UInt64 { offCPUTracked.subtractingSaturating(offCPUResumed).subtractingSaturating(offCPUBlocked) }
+
     /// Every record the program tried to send.
     public var attempts: UInt64 { records.addingSaturating(outputErrors) }
     /// Every sample the program took: sent, refused, or counted in the kernel.
@@ -206,6 +256,11 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
         var text = "sent \(records), refused by a full buffer \(outputErrors), stack errors kernel \(kernelStackErrors) user \(userStackErrors)"
         if aggregated != 0 || aggregationCollisions != 0 || aggregationFull != 0 {
             text += ", counted in the kernel \(aggregated) (sent as records: \(aggregationCollisions) stack collisions, \(aggregationFull) full maps)"
+        }
+        if offCPUSwitches != 0 {
+            text += ", off-CPU switches \(offCPUSwitches) (sampled out \(offCPUUnsampled), tracked \(offCPUTracked), "
+                + "map refused \(offCPUTrackErrors); resumed \(offCPUResumed), of them short \(offCPUShort); "
+                + "still blocked \(offCPUBlocked), dropped from a full map \(offCPUDropped))"
         }
         return text
     }

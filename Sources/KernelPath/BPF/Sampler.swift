@@ -7,9 +7,10 @@ import LinuxSystem
 import Glibc
 #endif
 
-/// The stack sampler: the embedded perf_event program (bpf/sampler.bpf.c), loaded and attached
-/// to a cpu-clock software event on every online CPU at `frequency` samples a second, writing
-/// raw trace records into `buffers`. `close()` (or deinit) detaches everything.
+/// The stack sampler (bpf/sampler.bpf.c): the perf_event program attached to a cpu-clock
+/// software event on every online CPU at `frequency` samples a second, and, when off-CPU time is
+/// asked for, the sched_switch program, which sends a record each time a task it saw block runs
+/// again. Both write raw trace records into `buffers`. `close()` (or deinit) detaches everything.
 public final class Sampler {
     private let object: BPFObject
     private let ownBuffers: KernelBuffers?
@@ -34,8 +35,20 @@ public final class Sampler {
     ///   - stackBytes: the user stack window copied with each sample of a user task, for DWARF
     ///     unwinding (0 ... `maximumStackBytes`); 0: the frame-pointer stack only.
     public convenience init(frequency: Int, pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int = 0) throws(KernelPathError) {
-        try self.init(pid: pid, output: output, stackBytes: stackBytes, mapBuffers: true)
-        try attach(frequency: frequency)
+        try self.init(frequency: frequency, offCPU: nil, pid: pid, output: output, stackBytes: stackBytes)
+    }
+
+    /// - Parameters:
+    ///   - frequency: CPU samples a second per CPU; nil: no CPU sampling.
+    ///   - offCPU: what to track of tasks leaving a CPU; nil: no off-CPU records. Off-CPU records
+    ///     carry frame-pointer stacks (no snapshot: `stackBytes` applies to CPU samples).
+    public convenience init(
+        frequency: Int?, offCPU: OffCPUConfiguration?, pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int = 0
+    ) throws(KernelPathError) {
+        precondition(frequency != nil || offCPU != nil, "a sampler samples something")
+        try self.init(pid: pid, output: output, stackBytes: stackBytes, offCPU: offCPU, mapBuffers: true)
+        if let offCPU { try attachOffCPU(offCPU) }
+        if let frequency { try attach(frequency: frequency) }
     }
 
     /// Loads the program for another consumer (the benchmark's C anchor), which puts its own
@@ -43,10 +56,12 @@ public final class Sampler {
     public static func forExternalConsumer(
         pid: Int32?, output: KernelOutputConfiguration
     ) throws(KernelPathError) -> Sampler {
-        try Sampler(pid: pid, output: output, stackBytes: 0, mapBuffers: false)
+        try Sampler(pid: pid, output: output, stackBytes: 0, offCPU: nil, mapBuffers: false)
     }
 
-    private init(pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int, mapBuffers: Bool) throws(KernelPathError) {
+    private init(
+        pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int, offCPU: OffCPUConfiguration?, mapBuffers: Bool
+    ) throws(KernelPathError) {
         precondition((0...Self.maximumStackBytes).contains(stackBytes), "stack window out of range")
         var config = th_program_config()
         config.target_pid = UInt32(pid ?? 0)
@@ -58,6 +73,13 @@ public final class Sampler {
                 + "no stack snapshots (unwind.mode = frame-pointers), no external consumer")
         }
         config.aggregate = aggregates ? 1 : 0
+        if let offCPU {
+            try Tracefs.mountIfNeeded()
+            config.off_cpu_voluntary_only = offCPU.switches == .voluntary ? 1 : 0
+            config.off_cpu_threshold = offCPU.threshold
+            config.off_cpu_sample_all = offCPU.probability >= 1 ? 1 : 0
+            config.off_cpu_min_ns = offCPU.minimumNanoseconds
+        }
         // Stack maps preallocate every entry, and the kernel refuses a value deeper than
         // kernel.perf_event_max_stack: unused, one entry of one address each.
         let depth = aggregates ? Self.stackDepth() : 1
@@ -68,8 +90,10 @@ public final class Sampler {
             mapEntries: [
                 "aggregation_counts_0": counts, "aggregation_counts_1": counts,
                 "aggregation_stacks_0": stacks, "aggregation_stacks_1": stacks,
+                "blocked_tasks": offCPU?.tasks ?? 1,
             ],
-            mapValueSizes: ["aggregation_stacks_0": depth * 8, "aggregation_stacks_1": depth * 8])
+            mapValueSizes: ["aggregation_stacks_0": depth * 8, "aggregation_stacks_1": depth * 8],
+            skippedPrograms: offCPU == nil ? ["th_off_cpu"] : [])
         ownBuffers = mapBuffers ? try KernelBuffers(object: object, configuration: output) : nil
         aggregation = aggregates ? try KernelAggregation(object: object, configuration: output, stackDepth: depth) : nil
         cpus = OnlineCPUs.read()
@@ -108,6 +132,16 @@ public final class Sampler {
                 object.close()
                 throw error
             }
+        }
+    }
+
+    /// Attaches the off-CPU program to `sched:sched_switch`. On failure the program is closed.
+    private func attachOffCPU(_ configuration: OffCPUConfiguration) throws(KernelPathError) {
+        do {
+            try object.attach("th_off_cpu", toTracepoint: "sched", "sched_switch")
+        } catch {
+            object.close()
+            throw error
         }
     }
 

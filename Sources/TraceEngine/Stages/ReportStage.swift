@@ -109,8 +109,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
         counters.add(.received)
         switch message.kind {
         case .count:
-            reporter.reportCount(message.umHash, samples: message.meta.count, meta: wiring.meta(message.meta))
-            countReported(message.meta.count)
+            reporter.reportCount(message.umHash, samples: message.meta.weight.count, meta: wiring.meta(message.meta))
+            countReported(message.meta.weight.count)
         case .degraded:
             state.pointee.scratch.assignUnsymbolized(inPlace: UnsafeBufferPointer(start: wiring.rawSlots.pointer(message.slot), count: 1).span)
             state.pointee.scratch.updateHash()
@@ -137,8 +137,8 @@ final class ReportStage<Reporter: TraceReporter>: @unchecked Sendable {
     private func deliver(_ slot: UnsafeMutablePointer<Trace>, _ message: ReportMessage) {
         let trace = slot.move()
         defer { slot.initialize(to: consume trace) }
-        countReported(message.meta.count)
-        switch converted.report(trace, samples: message.meta.count, meta: wiring.meta(message.meta), to: reporter, events: supportsTraceEvents) {
+        countReported(message.meta.weight.count)
+        switch converted.report(trace, samples: message.meta.weight.count, meta: wiring.meta(message.meta), to: reporter, events: supportsTraceEvents) {
         case .event: break
         case .countOnly: counters.add(.umCacheHit)
         case .countAndFrames: counters.add(.umCacheMiss)

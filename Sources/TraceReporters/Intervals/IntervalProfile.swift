@@ -13,6 +13,10 @@ public struct IntervalProfile: Sendable {
     /// `overflowSamples` beyond the bound, and of those `unknownTraceSamples` whose frames were no
     /// longer kept (named `[unknown trace HASH]`).
     public let sampleCount: UInt64
+    /// The interval's off-CPU samples (blocks, `[overflow]` included) and the nanoseconds off the
+    /// CPU they sum to.
+    public let offCPUSamples: UInt64
+    public let offCPUTime: UInt64
     public let overflowSamples: UInt64
     public let unknownTraceSamples: UInt64
 
@@ -20,10 +24,13 @@ public struct IntervalProfile: Sendable {
     let frames: InternedFrames
     let executables: [FileID: ExecutableMetadata]
     let period: Duration
+    /// The origins the profile holds (its sample types), those of its samples included.
+    let origins: TraceOrigins
+    let overflow: OverflowTotals
 
     init(
         number: Int, start: UnixTime64, end: UnixTime64, samples: [ProfileSample], frames: InternedFrames,
-        executables: [FileID: ExecutableMetadata], period: Duration, overflow: UInt64, unknown: UInt64
+        executables: [FileID: ExecutableMetadata], period: Duration, origins: TraceOrigins, overflow: OverflowTotals, unknown: UInt64
     ) {
         self.number = number
         self.start = start
@@ -32,13 +39,17 @@ public struct IntervalProfile: Sendable {
         self.frames = frames
         self.executables = executables
         self.period = period
-        self.overflowSamples = overflow
+        self.origins = samples.reduce(origins) { $0.union(TraceOrigins($1.origin)) }
+        self.overflow = overflow
+        self.overflowSamples = overflow.count
         self.unknownTraceSamples = unknown
         sampleCount = samples.reduce(0) { $0 + $1.count }
+        offCPUSamples = samples.reduce(0) { $0 + ($1.origin == .offCPU ? $1.count : 0) }
+        offCPUTime = samples.reduce(0) { $0.addingSaturating($1.totals.offTime) }
     }
 
-    /// Distinct (comm, pid, stack) samples, the `[overflow]` entry not counted.
-    public var distinctSampleCount: Int { overflowSamples > 0 ? samples.count - 1 : samples.count }
+    /// Distinct (comm, pid, stack, origin) samples, the `[overflow]` entries not counted.
+    public var distinctSampleCount: Int { samples.count - overflow.samples.count }
 
     /// How long the interval lasted (zero if the wall clock stepped back).
     public var duration: Duration { .nanoseconds(end.rawValue >= start.rawValue ? end.rawValue - start.rawValue : 0) }
@@ -46,7 +57,7 @@ public struct IntervalProfile: Sendable {
     /// The pprof profile as protobuf bytes, uncompressed; samples most frequent first.
     public func encodedPprof() -> [UInt8] {
         PprofEncoder.encode(
-            samples, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
+            samples, origins: origins, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
             timeNanos: Int64(clamping: start.rawValue), durationNanos: ProfileReporter.nanoseconds(duration))
     }
 
@@ -58,7 +69,7 @@ public struct IntervalProfile: Sendable {
     /// The interval as an OTLP `ExportProfilesServiceRequest` (profiles `v1development`).
     public func encodedOTLP() -> [UInt8] {
         OTLPEncoder.encode(
-            samples, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
+            samples, origins: origins, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
             timeNanos: start.rawValue, durationNanos: UInt64(max(0, ProfileReporter.nanoseconds(duration))))
     }
 
@@ -71,7 +82,7 @@ public struct IntervalProfile: Sendable {
         var unsent: UInt64 = 0
         func encode(_ part: ArraySlice<ProfileSample>) {
             let bytes = OTLPEncoder.encode(
-                Array(part), frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
+                Array(part), origins: origins, frames: frames, executables: executables, period: ProfileReporter.nanoseconds(period),
                 timeNanos: start.rawValue, durationNanos: UInt64(max(0, ProfileReporter.nanoseconds(duration))))
             let samples = part.reduce(0) { $0 + $1.count }
             if bytes.count <= maximumBytes {
@@ -88,13 +99,17 @@ public struct IntervalProfile: Sendable {
         return (requests, unsent)
     }
 
-    /// Folded stacks (`FoldedStacksReporter.foldedStacks()`): one line per (comm, stack), the
-    /// processes of a comm merged.
-    public func foldedStacks() -> [(stack: String, count: UInt64)] {
-        // The overflow entry (a placeholder) is folded from `overflowSamples`.
-        StackFolding.fold(samples, frames: frames, overflow: overflowSamples, capacity: samples.count) { sample in
-            sample.placeholder != nil
-                ? nil : StackFolding.Entry(comm: sample.comm, frames: sample.frames, hash: sample.traceHash, count: sample.count)
+    /// The samples of `origin` as folded stacks (`FoldedStacksReporter.foldedStacks()`): one line
+    /// per (comm, stack), the processes of a comm merged; off-CPU lines weigh microseconds.
+    public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
+        // The overflow entry (a placeholder) is folded from `overflow`.
+        StackFolding.fold(
+            samples, frames: frames, overflow: StackFolding.weight(overflow[origin], origin: origin), capacity: samples.count
+        ) { sample in
+            sample.placeholder != nil || sample.origin != origin
+                ? nil
+                : StackFolding.Entry(comm: sample.comm, frames: sample.frames, hash: sample.traceHash,
+                                     count: StackFolding.weight(sample.totals, origin: origin))
         }
     }
 }

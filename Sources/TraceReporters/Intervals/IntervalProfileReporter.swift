@@ -12,8 +12,8 @@ import Synchronization
 public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter {
     private struct State {
         var traces: RetainedTraces
-        var counts: [SampleKey: UInt64] = [:]
-        var overflow: UInt64 = 0
+        var counts: [SampleKey: SampleTotals] = [:]
+        var overflow = OverflowTotals()
         var executables: [FileID: ExecutableMetadata] = [:]
         var start: UnixTime64
         var number = 1
@@ -23,6 +23,7 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
     private let state: Mutex<State>
     private let period: Duration
     private let bound: ProfileBound
+    private let origins: TraceOrigins
     private let onInterval: @Sendable (IntervalProfile) -> Void
 
     /// - Parameters:
@@ -31,14 +32,16 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
     ///   - retainedTraces: the most traces whose frames are kept across intervals; make it at
     ///     least twice the engine's `cache.size` (its two caches), so that every trace the engine
     ///     still counts without frames is kept here. At least 1.
+    ///   - origins: the samples the profile holds: CPU samples, off-CPU samples, or both.
     ///   - start: when the first interval begins.
     ///   - onInterval: takes each interval, on the caller of `endInterval(at:)`.
     public init(
-        samplingPeriod: Duration, bound: ProfileBound = ProfileBound(), retainedTraces: Int, start: UnixTime64 = .now(),
-        onInterval: @escaping @Sendable (IntervalProfile) -> Void
+        samplingPeriod: Duration, bound: ProfileBound = ProfileBound(), retainedTraces: Int, origins: TraceOrigins = .cpu,
+        start: UnixTime64 = .now(), onInterval: @escaping @Sendable (IntervalProfile) -> Void
     ) {
         period = samplingPeriod
         self.bound = bound
+        self.origins = origins
         self.onInterval = onInterval
         state = Mutex(State(traces: RetainedTraces(capacity: max(1, retainedTraces)), start: start))
     }
@@ -50,25 +53,25 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock { add(UInt64(count), SampleKey(meta, traceHash), in: &$0) }
+        state.withLock { add(UInt64(count), offTime: meta.offTime, SampleKey(meta, traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         state.withLock {
             $0.traces.keep(trace)
-            add(1, SampleKey(meta, trace.hash), in: &$0)
+            add(1, offTime: meta.offTime, SampleKey(meta, trace.hash), in: &$0)
         }
     }
 
-    private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
+    private func add(_ samples: UInt64, offTime: UInt64, _ key: SampleKey, in state: inout State) {
         _ = state.traces.use(key.hash)
         // Nearly every sample is of a key already counted: one lookup for those.
         if let index = state.counts.index(forKey: key) {
-            state.counts.values[index] += samples
+            state.counts.values[index].add(samples, offTime: offTime)
         } else if state.counts.count < bound.maximumStacks {
-            state.counts[key] = samples
+            state.counts[key] = SampleTotals(count: samples, offTime: offTime)
         } else {
-            state.overflow += samples
+            state.overflow.add(samples, offTime: offTime, origin: key.origin)
         }
     }
 
@@ -86,18 +89,20 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
     public func endInterval(at end: UnixTime64) {
         let interval = state.withLock { state in
             var unknown: UInt64 = 0
-            var samples = state.counts.map { key, count in
+            var samples = state.counts.map { key, totals in
                 let frames = state.traces[key.hash]
-                if frames == nil { unknown += count }
-                return ProfileSample(comm: key.comm.description, pid: key.pid, frames: frames, traceHash: key.hash, count: count)
+                if frames == nil { unknown += totals.count }
+                return ProfileSample(
+                    comm: key.comm.description, pid: key.pid, frames: frames, traceHash: key.hash, origin: key.origin, totals: totals)
             }
-            if state.overflow > 0 { samples.append(ProfileSample.overflow(state.overflow)) }
+            samples += state.overflow.samples
             let interval = IntervalProfile(
                 number: state.number, start: state.start, end: end, samples: ProfileSample.mostFrequentFirst(samples),
-                frames: state.traces.frames, executables: state.executables, period: period, overflow: state.overflow, unknown: unknown)
+                frames: state.traces.frames, executables: state.executables, period: period, origins: origins,
+                overflow: state.overflow, unknown: unknown)
             state.totals.add(interval)
             state.counts.removeAll(keepingCapacity: true)  // the next interval holds about as many
-            state.overflow = 0
+            state.overflow = OverflowTotals()
             state.start = end
             state.number += 1
             state.traces.compactIfWasteful()
@@ -120,6 +125,9 @@ public final class IntervalProfileReporter: IntervalReporter, ExecutableReporter
 public struct IntervalTotals: Hashable, Sendable {
     public var intervals = 0
     public var samples: UInt64 = 0
+    /// The intervals' off-CPU samples (blocks) and the nanoseconds off the CPU they sum to.
+    public var offCPUSamples: UInt64 = 0
+    public var offCPUTime: UInt64 = 0
     public var overflowSamples: UInt64 = 0
     public var unknownTraceSamples: UInt64 = 0
 
@@ -128,6 +136,8 @@ public struct IntervalTotals: Hashable, Sendable {
     mutating func add(_ interval: IntervalProfile) {
         intervals += 1
         samples += interval.sampleCount
+        offCPUSamples += interval.offCPUSamples
+        offCPUTime = offCPUTime.addingSaturating(interval.offCPUTime)
         overflowSamples += interval.overflowSamples
         unknownTraceSamples += interval.unknownTraceSamples
     }

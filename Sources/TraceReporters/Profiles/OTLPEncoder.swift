@@ -5,15 +5,17 @@ import Glibc
 #endif
 
 /// Encodes samples as an OTLP `ExportProfilesServiceRequest` (opentelemetry-proto, profiles
-/// `v1development`, the message a collector receives): one resource (`host.name`), one scope, one
-/// profile of `samples/count` with period type `cpu/nanoseconds`, and the dictionary the profile
-/// refers into. Every dictionary table starts with its zero value, as the format requires, so its
+/// `v1development`, the message a collector receives): one resource (`host.name`), one scope, a
+/// profile for each origin the samples may have — CPU samples as `samples/count` with period type
+/// `cpu/nanoseconds`, off-CPU samples as `off_cpu/nanoseconds` (their time off the CPU) — and
+/// the dictionary the profiles refer into. Every dictionary table starts with its zero value, as the format requires, so its
 /// indices are `ProfileTables`' ids. Attributes, after upstream's reporter: `thread.name` (comm)
 /// and `process.pid` on samples, `profile.frame.type` on locations,
 /// `process.executable.build_id.gnu` on mappings whose file has one.
 enum OTLPEncoder {
     static func encode(
-        _ samples: [ProfileSample], frames: InternedFrames, executables: [FileID: ExecutableMetadata], period: Int64, timeNanos: UInt64, durationNanos: UInt64
+        _ samples: [ProfileSample], origins: TraceOrigins, frames: InternedFrames, executables: [FileID: ExecutableMetadata],
+        period: Int64, timeNanos: UInt64, durationNanos: UInt64
     ) -> [UInt8] {
         var tables = ProfileTables()
         var attributes = AttributeTable()
@@ -21,37 +23,45 @@ enum OTLPEncoder {
         var stackIDs: [[UInt64]: UInt64] = [:]
         let samplesType = (tables.string("samples"), tables.string("count"))
         let cpuType = (tables.string("cpu"), tables.string("nanoseconds"))
+        let offCPUType = (tables.string("off_cpu"), tables.string("nanoseconds"))
 
-        var profile = ProtobufWriter()
-        profile.message(1) { $0.varint(1, samplesType.0); $0.varint(2, samplesType.1) }
-        for sample in samples {
-            let locationIDs = sample.frames.map { tables.locations(of: $0, in: frames, executables: executables) }
-                ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
-            let stack: UInt64
-            if let known = stackIDs[locationIDs] {
-                stack = known
-            } else {
-                stacks.append(locationIDs)
-                stack = UInt64(stacks.count)
-                stackIDs[locationIDs] = stack
+        var profiles: [ProtobufWriter] = []
+        for origin in origins.origins {
+            var profile = ProtobufWriter()
+            let sampleType = origin == .sampling ? samplesType : offCPUType
+            profile.message(1) { $0.varint(1, sampleType.0); $0.varint(2, sampleType.1) }
+            for sample in samples where sample.origin == origin {
+                let locationIDs = sample.frames.map { tables.locations(of: $0, in: frames, executables: executables) }
+                    ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
+                let stack: UInt64
+                if let known = stackIDs[locationIDs] {
+                    stack = known
+                } else {
+                    stacks.append(locationIDs)
+                    stack = UInt64(stacks.count)
+                    stackIDs[locationIDs] = stack
+                }
+                let sampleAttributes = [
+                    attributes.index(key: tables.string("thread.name"), .string(tables.string(sample.comm))),
+                    attributes.index(key: tables.string("process.pid"), .int(Int64(sample.pid))),
+                ]
+                profile.message(2) { message in
+                    message.varint(1, stack)
+                    message.packed(2, sampleAttributes)
+                    message.packed(4, [sample.weight])
+                }
             }
-            let sampleAttributes = [
-                attributes.index(key: tables.string("thread.name"), .string(tables.string(sample.comm))),
-                attributes.index(key: tables.string("process.pid"), .int(Int64(sample.pid))),
-            ]
-            profile.message(2) { message in
-                message.varint(1, stack)
-                message.packed(2, sampleAttributes)
-                message.packed(4, [sample.count])
+            profile.fixed64(3, timeNanos)
+            profile.varint(4, durationNanos)
+            if origin == .sampling {
+                profile.message(5) { $0.varint(1, cpuType.0); $0.varint(2, cpuType.1) }
+                profile.varint(6, period)
             }
+            var random = SystemRandomNumberGenerator()
+            let profileID = (0..<2).flatMap { _ in withUnsafeBytes(of: random.next() as UInt64) { Array($0) } }  // 16 bytes
+            profile.bytes(7, profileID)
+            profiles.append(profile)
         }
-        profile.fixed64(3, timeNanos)
-        profile.varint(4, durationNanos)
-        profile.message(5) { $0.varint(1, cpuType.0); $0.varint(2, cpuType.1) }
-        profile.varint(6, period)
-        var random = SystemRandomNumberGenerator()
-        let profileID = (0..<2).flatMap { _ in withUnsafeBytes(of: random.next() as UInt64) { Array($0) } }  // 16 bytes
-        profile.bytes(7, profileID)
 
         // Attributes the tables' entries carry, interned before the dictionary is written.
         let frameTypeKey = tables.string("profile.frame.type")
@@ -117,7 +127,7 @@ enum OTLPEncoder {
             }
             resourceProfiles.message(2) { scopeProfiles in
                 scopeProfiles.message(1) { $0.string(1, scopeName) }
-                scopeProfiles.bytes(2, profile.bytes)
+                for profile in profiles { scopeProfiles.bytes(2, profile.bytes) }
             }
         }
         request.bytes(2, dictionary.bytes)

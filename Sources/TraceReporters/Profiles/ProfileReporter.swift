@@ -1,9 +1,11 @@
 public import TraceModel
 import Synchronization
 
-/// Aggregates reported traces into a CPU profile — one sample per distinct (comm, pid, stack),
+/// Aggregates reported traces into a profile — one sample per distinct (comm, pid, stack, origin),
 /// every frame named — and encodes it as pprof (`go tool pprof` reads it) or as an OTLP profiles
-/// export request (what an OpenTelemetry collector receives).
+/// export request (what an OpenTelemetry collector receives). CPU samples are counted; off-CPU
+/// samples are counted and their time off the CPU summed (`TraceOrigins` says which a profile
+/// holds, which fixes its sample types).
 ///
 /// Like `FoldedStacksReporter`, counts are keyed by the user-mode trace hash and joined with the
 /// frames when the profile is encoded; a count whose frames never arrived becomes a sample whose
@@ -13,23 +15,26 @@ import Synchronization
 public final class ProfileReporter: TraceReporter, ExecutableReporter {
     private struct State {
         var traces = KeptTraces()
-        var counts: [SampleKey: UInt64] = [:]
+        var counts: [SampleKey: SampleTotals] = [:]
         var executables: [FileID: ExecutableMetadata] = [:]
         var samples: UInt64 = 0
-        /// Samples beyond the bound (`ProfileBound`), in the `[overflow]` sample.
-        var overflow: UInt64 = 0
+        /// Samples beyond the bound (`ProfileBound`), in the `[overflow]` samples.
+        var overflow = OverflowTotals()
     }
 
     private let state = Mutex(State())
     private let period: Duration
     private let bound: ProfileBound
+    private let origins: TraceOrigins
 
     /// - Parameters:
     ///   - samplingPeriod: the CPU time one sample stands for (1 s / frequency).
     ///   - bound: how many distinct traces and samples the profile keeps.
-    public init(samplingPeriod: Duration, bound: ProfileBound = ProfileBound()) {
+    ///   - origins: the samples the profile holds: CPU samples, off-CPU samples, or both.
+    public init(samplingPeriod: Duration, bound: ProfileBound = ProfileBound(), origins: TraceOrigins = .cpu) {
         period = samplingPeriod
         self.bound = bound
+        self.origins = origins
     }
 
     public var supportsReportTraceEvent: Bool { false }
@@ -39,13 +44,13 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     }
 
     public func reportCountForTrace(_ traceHash: TraceHash, count: UInt16, meta: TraceEventMeta) {
-        state.withLock { add(UInt64(count), SampleKey(meta, traceHash), in: &$0) }
+        state.withLock { add(UInt64(count), offTime: meta.offTime, SampleKey(meta, traceHash), in: &$0) }
     }
 
     public func reportTraceEvent(_ trace: Trace, meta: TraceEventMeta) {
         state.withLock {
             keep(trace, in: &$0)
-            add(1, SampleKey(meta, trace.hash), in: &$0)
+            add(1, offTime: meta.offTime, SampleKey(meta, trace.hash), in: &$0)
         }
     }
 
@@ -53,18 +58,18 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
         state.traces.keep(trace, within: bound)
     }
 
-    private func add(_ samples: UInt64, _ key: SampleKey, in state: inout State) {
+    private func add(_ samples: UInt64, offTime: UInt64, _ key: SampleKey, in state: inout State) {
         state.samples += samples
         // Nearly every sample is of a key already counted: one lookup for those.
         if let index = state.counts.index(forKey: key) {
-            state.counts.values[index] += samples
+            state.counts.values[index].add(samples, offTime: offTime)
         } else if bound.admitsSample(
             known: false, samples: state.counts.count, traceKnown: state.traces.contains(key.hash),
             stacks: state.traces.count)
         {
-            state.counts[key] = samples
+            state.counts[key] = SampleTotals(count: samples, offTime: offTime)
         } else {
-            state.overflow += samples
+            state.overflow.add(samples, offTime: offTime, origin: key.origin)
         }
     }
 
@@ -78,15 +83,24 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     /// Samples counted so far.
     public var sampleCount: UInt64 { state.withLock { $0.samples } }
 
-    /// Distinct (comm, pid, stack) samples so far.
+    /// Off-CPU samples (blocks) so far, and the nanoseconds off the CPU they sum to.
+    public var offCPUTotals: (samples: UInt64, time: UInt64) {
+        state.withLock { state in
+            var totals = state.overflow[.offCPU] ?? SampleTotals()
+            for (key, value) in state.counts where key.origin == .offCPU { totals.add(value) }
+            return (totals.count, totals.offTime)
+        }
+    }
+
+    /// Distinct (comm, pid, stack, origin) samples so far.
     public var distinctSampleCount: Int { state.withLock { $0.counts.count } }
 
     /// The pprof profile as protobuf bytes, uncompressed. Samples are ordered most frequent first.
     public func encodedPprof(start: UnixTime64, duration: Duration) -> [UInt8] {
         let (samples, frames, executables) = snapshot()
         return PprofEncoder.encode(
-            samples, frames: frames, executables: executables, period: Self.nanoseconds(period), timeNanos: Int64(clamping: start.rawValue),
-            durationNanos: Self.nanoseconds(duration))
+            samples, origins: origins(of: samples), frames: frames, executables: executables, period: Self.nanoseconds(period),
+            timeNanos: Int64(clamping: start.rawValue), durationNanos: Self.nanoseconds(duration))
     }
 
     /// The pprof profile gzip-compressed: the `.pb.gz` file `go tool pprof` expects.
@@ -99,26 +113,37 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     public func encodedOTLP(start: UnixTime64, duration: Duration) -> [UInt8] {
         let (samples, frames, executables) = snapshot()
         return OTLPEncoder.encode(
-            samples, frames: frames, executables: executables, period: Self.nanoseconds(period), timeNanos: start.rawValue,
-            durationNanos: UInt64(max(0, Self.nanoseconds(duration))))
+            samples, origins: origins(of: samples), frames: frames, executables: executables, period: Self.nanoseconds(period),
+            timeNanos: start.rawValue, durationNanos: UInt64(max(0, Self.nanoseconds(duration))))
     }
 
-    /// The profile as folded stacks (`FoldedStacksReporter.foldedStacks()`'s lines, pids merged),
-    /// so that one reporter serves every output format.
-    public func foldedStacks() -> [(stack: String, count: UInt64)] {
+    /// The samples of `origin` as folded stacks (`FoldedStacksReporter.foldedStacks()`'s lines,
+    /// pids merged), so that one reporter serves every output format: CPU samples weighted by
+    /// their count, off-CPU samples by their time off the CPU in microseconds.
+    public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         let (traces, counts, overflow) = state.withLock { ($0.traces, $0.counts, $0.overflow) }
-        return StackFolding.fold(counts, frames: traces.frames, overflow: overflow, capacity: counts.count) { key, count in
-            StackFolding.Entry(comm: key.comm.description, frames: traces[key.hash], hash: key.hash, count: count)
+        return StackFolding.fold(
+            counts, frames: traces.frames, overflow: StackFolding.weight(overflow[origin], origin: origin), capacity: counts.count
+        ) { key, totals in
+            key.origin != origin
+                ? nil
+                : StackFolding.Entry(comm: key.comm.description, frames: traces[key.hash], hash: key.hash,
+                                     count: StackFolding.weight(totals, origin: origin))
         }
     }
 
     private func snapshot() -> ([ProfileSample], InternedFrames, [FileID: ExecutableMetadata]) {
         let (traces, counts, executables, overflow) = state.withLock { ($0.traces, $0.counts, $0.executables, $0.overflow) }
-        var samples = counts.map { key, count in
-            ProfileSample(comm: key.comm.description, pid: key.pid, frames: traces[key.hash], traceHash: key.hash, count: count)
+        var samples = counts.map { key, totals in
+            ProfileSample(comm: key.comm.description, pid: key.pid, frames: traces[key.hash], traceHash: key.hash, origin: key.origin, totals: totals)
         }
-        if overflow > 0 { samples.append(ProfileSample.overflow(overflow)) }
+        samples += overflow.samples
         return (ProfileSample.mostFrequentFirst(samples), traces.frames, executables)
+    }
+
+    /// The origins the profile was made for, and any its samples have besides.
+    private func origins(of samples: [ProfileSample]) -> TraceOrigins {
+        samples.reduce(origins) { $0.union(TraceOrigins($1.origin)) }
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

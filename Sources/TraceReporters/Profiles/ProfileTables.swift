@@ -1,23 +1,42 @@
 import TraceModel
 
-/// What a profile counts samples by: a stack of a comm and pid.
+/// What a profile counts samples by: a stack of a comm and pid, on or off the CPU.
 struct SampleKey: Hashable {
     var comm: Comm
     var pid: UInt32
     var hash: TraceHash
+    var origin: TraceOrigin
 
     init(_ meta: TraceEventMeta, _ hash: TraceHash) {
         comm = meta.comm
         pid = meta.pid
         self.hash = hash
+        origin = meta.origin
     }
 
     /// One word into the hasher: the trace hash is already uniform (XXH3), and this is hashed
     /// once a sample.
-    func hash(into hasher: inout Hasher) { hasher.combine(hash.low ^ comm.hashWord ^ UInt64(pid)) }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(hash.low ^ comm.hashWord ^ UInt64(pid) ^ UInt64(origin.rawValue) << 32)
+    }
 }
 
-/// One aggregated sample of a profile: a stack of a comm and pid, and how often it was seen.
+/// What a profile sums for one key: samples, and for off-CPU samples the nanoseconds off the CPU.
+/// Sums saturate: off-CPU times come from the kernel.
+struct SampleTotals: Hashable, Sendable {
+    var count: UInt64 = 0
+    var offTime: UInt64 = 0
+
+    mutating func add(_ samples: UInt64, offTime: UInt64) {
+        count = count.addingSaturating(samples)
+        self.offTime = self.offTime.addingSaturating(offTime)
+    }
+
+    mutating func add(_ other: SampleTotals) { add(other.count, offTime: other.offTime) }
+}
+
+/// One aggregated sample of a profile: a stack of a comm and pid, on or off the CPU, and how
+/// often (and, off the CPU, how long) it was seen.
 struct ProfileSample {
     var comm: String
     var pid: UInt32
@@ -25,20 +44,50 @@ struct ProfileSample {
     /// reached the reporter.
     var frames: [UInt32]?
     var traceHash: TraceHash
-    var count: UInt64
+    var origin: TraceOrigin = .sampling
+    var totals: SampleTotals
     /// The one frame's name when `frames` is nil; nil: `[unknown trace HASH]`.
     var placeholder: String? = nil
 
-    /// The entry of the samples beyond a profile's bound.
-    static func overflow(_ count: UInt64) -> ProfileSample {
-        ProfileSample(comm: "[overflow]", pid: 0, frames: nil, traceHash: TraceHash(high: 0, low: 0), count: count,
+    var count: UInt64 { totals.count }
+
+    /// What the sample weighs in its origin's unit: samples on the CPU, nanoseconds off it.
+    var weight: UInt64 { origin == .offCPU ? totals.offTime : totals.count }
+
+    /// The entry of the samples of `origin` beyond a profile's bound.
+    static func overflow(_ totals: SampleTotals, origin: TraceOrigin) -> ProfileSample {
+        ProfileSample(comm: "[overflow]", pid: 0, frames: nil, traceHash: TraceHash(high: 0, low: 0), origin: origin, totals: totals,
                       placeholder: ProfileBound.overflowFrame)
     }
 
-    /// The order profiles list samples in: most frequent first, then by pid and comm.
+    /// The order profiles list samples in: CPU samples first, each origin heaviest first, then by
+    /// pid and comm.
     static func mostFrequentFirst(_ samples: [ProfileSample]) -> [ProfileSample] {
-        samples.sorted { $0.count != $1.count ? $0.count > $1.count : ($0.pid, $0.comm) < ($1.pid, $1.comm) }
+        samples.sorted {
+            if $0.origin != $1.origin { return $0.origin.rawValue < $1.origin.rawValue }
+            return $0.weight != $1.weight ? $0.weight > $1.weight : ($0.pid, $0.comm) < ($1.pid, $1.comm)
+        }
     }
+}
+
+/// Samples beyond a profile's bound, per origin: the `[overflow]` entries.
+struct OverflowTotals: Sendable {
+    private(set) var byOrigin: [TraceOrigin: SampleTotals] = [:]
+
+    mutating func add(_ samples: UInt64, offTime: UInt64, origin: TraceOrigin) {
+        byOrigin[origin, default: SampleTotals()].add(samples, offTime: offTime)
+    }
+
+    /// Samples of every origin.
+    var count: UInt64 { byOrigin.values.reduce(0) { $0.addingSaturating($1.count) } }
+
+    /// One `[overflow]` entry for each origin that has any.
+    var samples: [ProfileSample] {
+        TraceOrigin.allCases.compactMap { origin in byOrigin[origin].map { ProfileSample.overflow($0, origin: origin) } }
+    }
+
+    /// The entry of `origin`'s samples: its count (folded output's lines), or nil.
+    subscript(origin: TraceOrigin) -> SampleTotals? { byOrigin[origin] }
 }
 
 /// The tables a profile refers into, shared by the pprof and OTLP encoders: strings, mappings,

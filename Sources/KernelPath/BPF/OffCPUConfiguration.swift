@@ -1,0 +1,49 @@
+public import TraceModel
+
+/// What the off-CPU program (`th_off_cpu` on `sched:sched_switch`, bpf/sampler.bpf.c) tracks:
+/// the keys `offcpu.*` of the configuration.
+public struct OffCPUConfiguration: Hashable, Sendable {
+    /// Which switches away from a CPU count as off-CPU time (`offcpu.switches`; the raw value
+    /// is how the configuration spells it).
+    public enum Switches: String, Hashable, Sendable, CaseIterable {
+        /// The task blocked: it waits for a lock, I/O, a timer (bcc offcputime's default).
+        case voluntary
+        /// Preemptions too: time a runnable task waited for a CPU.
+        case all
+    }
+
+    /// Blocks shorter than this are counted in the kernel, not sent (`offcpu.min-duration-us`).
+    /// Default 0: every block.
+    public var minimumDuration: Duration = .zero
+    /// The share of switches whose stacks are taken (`offcpu.probability`, 0 < p ≤ 1). Default 1:
+    /// every switch; the others are counted, not tracked.
+    public var probability: Double = 1
+    /// Blocked tasks the kernel keeps at once (`offcpu.tasks`), about 3 KiB each, preallocated; a
+    /// task dropped to make room for another is counted (`ProgramCounters.offCPUDropped`).
+    /// Default 8192 (25 MiB).
+    public var tasks = 8192
+    /// Default `voluntary`.
+    public var switches: Switches = .voluntary
+
+    /// The defaults.
+    public init() {}
+
+    /// Checks every field; the error names the key (as the configuration file spells it).
+    public func validate() throws(ConfigurationError) {
+        try ConfigurationError.check(
+            minimumDuration >= .zero && minimumDuration <= .seconds(3600), "offcpu.min-duration-us", minimumDuration,
+            allowed: "0 ... 3600000000 (an hour)")
+        try ConfigurationError.check(
+            probability > 0 && probability <= 1, "offcpu.probability", probability, allowed: "0 < p ≤ 1 (1: every switch)")
+        try ConfigurationError.check(tasks >= 64 && tasks <= 1 << 20, "offcpu.tasks", tasks, allowed: "64 ... 1048576")
+    }
+
+    /// `minimumDuration` in nanoseconds (validated: at most an hour).
+    public var minimumNanoseconds: UInt64 {
+        let (seconds, attoseconds) = minimumDuration.components
+        return UInt64(clamping: seconds) &* 1_000_000_000 &+ UInt64(clamping: attoseconds / 1_000_000_000)
+    }
+
+    /// The probability as the program's threshold on `bpf_get_prandom_u32()`.
+    var threshold: UInt32 { probability >= 1 ? .max : UInt32(probability * 4_294_967_296.0) }
+}
