@@ -100,28 +100,8 @@ struct AgentBenchCommand: AsyncParsableCommand {
                          "--output-dir", directory.path + "/out"]
         if let config = options.config { arguments += ["--config", config] }
         for setting in consumerSettings + options.settings { arguments += ["--set", setting] }
-        let agent = try ChildProcess(arguments, outputPath: directory.path + "/summary", captureErrors: true)
-        var start: (samples: UInt64, cpu: Double)?
-        var window: (samples: UInt64, cpu: Double)?
-        var otherLines: [String] = []
-        while let line = agent.nextErrorLine() {
-            guard let progress = AgentProgressLine(line) else {
-                otherLines.append(line)
-                continue
-            }
-            if start == nil, progress.seconds >= Double(from) {
-                start = (progress.taken, agent.cpuSeconds())
-            } else if let first = start, window == nil, progress.seconds >= Double(to) {
-                window = (progress.taken - first.samples, agent.cpuSeconds() - first.cpu)
-            }
-        }
-        let status = agent.wait()
-        let summary = FileContents.text(directory.path + "/summary") ?? ""
-        guard status == 0 else {
-            throw CommandFailure("the agent exited with status \(status):\n" + (otherLines + [summary]).joined(separator: "\n"))
-        }
-        guard let window else { throw CommandFailure("the agent's progress lines did not cover \(from)–\(to) s:\n\(summary)") }
-        return AgentBenchRound(samples: window.samples, cpuSeconds: window.cpu, seconds: Double(to - from), lost: Self.lost(in: summary))
+        let run = try MeasuredAgentRun(arguments, summaryPath: directory.path + "/summary", from: from, to: to)
+        return AgentBenchRound(samples: run.samples, cpuSeconds: run.cpuSeconds, seconds: Double(to - from), lost: run.lost)
     }
 
     /// One run of the C consumer on a thread of this process, over the same sampler.
@@ -155,19 +135,13 @@ struct AgentBenchCommand: AsyncParsableCommand {
         return AgentBenchRound(samples: r.window_records, cpuSeconds: r.window_cpu_seconds, seconds: Double(to - from), lost: r.lost)
     }
 
-    /// "lost: N in all" of the agent's summary.
-    private static func lost(in summary: String) -> UInt64 {
-        let line = summary.split(separator: "\n").first { $0.hasPrefix("lost: ") }
-        return line.flatMap { $0.dropFirst(6).split(separator: " ").first }.flatMap { UInt64($0) } ?? 0
-    }
-
     private static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
-    private static func ownPath() throws -> String {
+    static func ownPath() throws -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard count > 0 else { throw CommandFailure("cannot read /proc/self/exe") }

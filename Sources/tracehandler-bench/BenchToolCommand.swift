@@ -9,7 +9,7 @@ struct BenchToolCommand: AsyncParsableCommand {
         commandName: "tracehandler-bench",
         abstract: "Measure the engine and the kernel path on this machine.",
         subcommands: [SyntheticBenchCommand.self, SweepBenchCommand.self, KernelBenchCommand.self, AgentBenchCommand.self, SymbolizeBenchCommand.self,
-            OTLPEncodingBenchCommand.self, SpinCommand.self,
+            OTLPEncodingBenchCommand.self, OffCPUBenchCommand.self, SpinCommand.self, PingPongCommand.self,
         ]
     )
 }
