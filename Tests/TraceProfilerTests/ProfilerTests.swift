@@ -24,7 +24,8 @@ final class CountingReporter: TraceReporter {
     func flush() { state.withLock { $0.flushes += 1 } }
 }
 
-/// A thread of this process that spins until stopped: something to sample.
+/// A thread of this process that spins until stopped: something to sample. Or, given a `step`,
+/// one that repeats it until stopped (`usleep`: something that blocks).
 final class Spinner: Sendable {
     private final class Flag: Sendable {
         let value = Atomic<Bool>(false)
@@ -39,6 +40,13 @@ final class Spinner: Sendable {
             var x: UInt64 = 1
             while !stop.value.load(ordering: .relaxed) { x = x &* 6364136223846793005 &+ 1 }
             withExtendedLifetime(x) {}
+        }
+    }
+
+    init(name: String, step: @escaping @Sendable () -> Void) throws {
+        let stop = self.stop
+        thread = try WorkerThread.spawn(name: name, cpus: nil) {
+            while !stop.value.load(ordering: .relaxed) { step() }
         }
     }
 
@@ -110,6 +118,35 @@ struct ProfilerTests {
         #expect(statistics.isConserved, "\(statistics)")
         #expect(reporter.samples == Int(statistics.engine.reportedSamples))
         #expect(statistics.engine.reported < statistics.engine.reportedSamples)
+    }
+
+    /// `modes = [.cpu, .offCPU]`: one profile holds both origins, a spinning thread's CPU samples
+    /// and a napping thread's blocks with their time, every record conserved.
+    @Test func aProfileOfBothOriginsHoldsCPUSamplesAndBlocks() async throws {
+        let spinner = try Spinner()
+        defer { spinner.finish() }
+        let napper = try Spinner(name: "test-napper") { usleep(5_000) }
+        defer { napper.finish() }
+        let reporter = ProfileReporter(samplingPeriod: .milliseconds(1), origins: [.cpu, .offCPU])
+        var configuration = Self.configuration()
+        configuration.modes = [.cpu, .offCPU]
+        configuration.unwindMode = .framePointers
+        let profiler = try Profiler(configuration: configuration, reporter: reporter)
+        let run = Task { try await profiler.profile() }
+        for _ in 0..<20_000 {
+            let sampler = profiler.statistics()?.sampler
+            if let sampler, sampler.offCPUResumed >= 50, sampler.records >= 300 { break }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        run.cancel()
+        let statistics = try await run.value
+        #expect(statistics.sampler.offCPUResumed >= 50, "\(statistics.sampler)")
+        #expect(statistics.isConserved, "\(statistics)")
+        let (blocks, time) = reporter.offCPUTotals
+        #expect(blocks >= 50 && time >= blocks * 4_000_000, "\(blocks) blocks, \(time) ns")
+        #expect(reporter.foldedStacks(origin: .sampling).contains { $0.stack.hasPrefix("test-spinner;") })
+        #expect(reporter.foldedStacks(origin: .offCPU).contains { $0.stack.hasPrefix("test-napper;") })
+        #expect(reporter.sampleCount == statistics.engine.reportedSamples)
     }
 
     /// A second profile while one runs is refused before it loads a sampler; the first goes on.
