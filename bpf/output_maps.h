@@ -54,22 +54,24 @@ static __always_inline void fill_header(th_trace_record *r, __u64 pid_tgid) {
     r->off_time = 0;
 }
 
-// Hands the first `size` bytes at `data` to the configured output map and counts the outcome.
-// The caller bounds `size` by the object `data` points into, visibly to the verifier.
-static __always_inline void output_sized(void *ctx, const void *data, __u64 size) {
+// Hands the first `size` bytes at `data` to the configured output map and counts the outcome,
+// which it returns (0: sent). The caller bounds `size` by the object `data` points into, visibly
+// to the verifier.
+static __always_inline long output_sized(void *ctx, const void *data, __u64 size) {
     long err;
     if (config.use_ring_buffer)
         err = bpf_ringbuf_output(&trace_ring, (void *)data, size, 0);
     else
         err = bpf_perf_event_output(ctx, &trace_events, BPF_F_CURRENT_CPU, (void *)data, size);
     count(err ? TH_COUNTER_OUTPUT_ERRORS : TH_COUNTER_RECORDS);
+    return err;
 }
 
 // Hands the used prefix of the record (header and `frames` frames) to the configured output map.
-static __always_inline void output(void *ctx, th_trace_record *r, __u32 frames) {
+static __always_inline long output(void *ctx, th_trace_record *r, __u32 frames) {
     __u64 size = TH_TRACE_RECORD_SIZE(frames);
     if (size > sizeof(*r)) size = sizeof(*r);
-    output_sized(ctx, r, size);
+    return output_sized(ctx, r, size);
 }
 
 #endif

@@ -21,6 +21,8 @@ struct stack_addresses {
 // The whole record, snapshot included, is built in one per-CPU slot and sent with one output
 // call: 31 KiB, within the 32 KiB the kernel allows a per-CPU value (trace_record.h). The
 // snapshot starts after the used frames, inside `record.frames` when fewer than 128 are used.
+// The off-CPU programs use the per-CPU slots too: no two programs of this object run on one CPU
+// at once (the kernel skips a perf_event or tracepoint program while another runs there).
 struct sample_scratch {
     th_trace_record record;
     __u8 snapshot_room[TH_USER_SNAPSHOT_SIZE(TH_USER_SNAPSHOT_MAX_BYTES)];
@@ -73,6 +75,24 @@ static __always_inline __u32 append_frames(th_trace_record *r, __u32 first, cons
     struct append_context c = {.record = r, .stack = s, .first = first, .count = count, .kind = kind};
     bpf_loop(count, append_frame, &c, 0);
     return first + count;
+}
+
+// Appends the current task's kernel stack and frame-pointer user stack to `r` (whose header is
+// filled) and sets its frame counts; returns the frames. `s` is scratch for the addresses.
+static __always_inline __u32 take_stacks(void *ctx, th_trace_record *r, struct stack_addresses *s) {
+    long bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), 0);
+    __u32 kernel = bytes > 0 ? bytes / sizeof(__u64) : 0;
+    if (bytes < 0) count(TH_COUNTER_KERNEL_STACK_ERRORS);
+    __u32 frames = append_frames(r, 0, s, kernel, TH_FRAME_KERNEL);
+
+    bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), BPF_F_USER_STACK);
+    __u32 user = bytes > 0 ? bytes / sizeof(__u64) : 0;
+    if (bytes < 0) count(TH_COUNTER_USER_STACK_ERRORS);
+    frames = append_frames(r, frames, s, user, TH_FRAME_NATIVE);
+
+    r->kernel_frame_count = kernel < frames ? kernel : frames;
+    r->user_frame_count = frames - r->kernel_frame_count;
+    return frames;
 }
 
 #define TH_PAGE_SIZE 4096
@@ -249,26 +269,14 @@ int th_sample(struct bpf_perf_event_data *ctx) {
     th_trace_record *r = &scratch->record;
 
     fill_header(r, pid_tgid);
-
-    long bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), 0);
-    __u32 kernel = bytes > 0 ? bytes / sizeof(__u64) : 0;
-    if (bytes < 0) count(TH_COUNTER_KERNEL_STACK_ERRORS);
-    __u32 frames = append_frames(r, 0, s, kernel, TH_FRAME_KERNEL);
-
-    bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), BPF_F_USER_STACK);
-    __u32 user = bytes > 0 ? bytes / sizeof(__u64) : 0;
-    if (bytes < 0) count(TH_COUNTER_USER_STACK_ERRORS);
-    frames = append_frames(r, frames, s, user, TH_FRAME_NATIVE);
-
-    r->kernel_frame_count = kernel < frames ? kernel : frames;
-    r->user_frame_count = frames - r->kernel_frame_count;
+    __u32 frames = take_stacks(ctx, r, s);
 
     if (config.stack_bytes == 0) {
         output(ctx, r, frames);
         return 0;
     }
     __u64 size = TH_TRACE_RECORD_SIZE(frames);
-    if (user > 0) size += append_snapshot(scratch, frames);  // a user task (see append_snapshot)
+    if (r->user_frame_count > 0) size += append_snapshot(scratch, frames);  // a user task (see append_snapshot)
     if (size > sizeof(*scratch)) size = sizeof(*scratch);
     output_sized(ctx, scratch, size);
     return 0;
@@ -283,11 +291,12 @@ int th_sample(struct bpf_perf_event_data *ctx) {
 // walks at the switch away, and the switch back only a lookup; what is filtered out (idle, other
 // pids, preemptions when voluntary_only, sampled out) costs no walk.
 //
-// `blocked_tasks` is an LRU map sized by offcpu.tasks: when more tasks are blocked than it holds,
-// the longest-untouched entry is dropped. The program counts what it tracks and what resumes;
-// user space counts what is left after detaching, and the difference is what was dropped.
-// (A resumed entry is read and sent before it is deleted; should another CPU's insertion drop it
-// meanwhile, the record read is that of another blocked task: a wrong stack, never a bad read.)
+// `blocked_tasks` is an LRU map sized by offcpu.tasks: when it is full, the longest-untouched
+// entry is dropped to make room (on kernels before 6.16 also earlier, when a CPU's share of the
+// free entries runs out: about 128 a CPU). The program counts what it tracks and what resumes;
+// user space counts what is left after detaching, and the difference is what was dropped. A
+// resumed entry is copied before it is sent, and the copy sent only if the entry still was this
+// task's block after the copy (an entry dropped is reused at once for another task).
 
 // The classic tracepoint's record (/sys/kernel/tracing/events/sched/sched_switch/format), a
 // layout the kernel keeps stable for tools.
@@ -307,10 +316,16 @@ struct sched_switch_args {
 #define TH_TASK_REPORT_STATES 0xff
 #define TH_TASK_EXITING 0x30  // EXIT_DEAD | EXIT_ZOMBIE
 
+// An entry's state: blocked, or (with snapshots) ran again and awaiting its snapshot.
+#define TH_BLOCKED 0
+#define TH_AWAITING_SNAPSHOT 1
+
 struct th_blocked_task {
     __u64 blocked_at;  // bpf_ktime_get_ns() at the switch away
+    __u64 user_ip;     // the user registers when it blocked: a snapshot taken later is taken only
+    __u64 user_sp;     // while they still hold (the task is still in the same system call)
     __u32 frames;      // frames used in `record`
-    __u32 pad;
+    __u32 state;       // TH_BLOCKED or TH_AWAITING_SNAPSHOT
     th_trace_record record;
 };
 
@@ -331,6 +346,53 @@ struct {
     __type(value, struct th_blocked_task);
 } blocked_scratch SEC(".maps");
 
+// Copies entry `b` of `tid` (its header and used frames) into `scratch` and returns the size
+// copied, or 0 when the entry changed under the copy: a full LRU map reuses an entry at once, so
+// another CPU may have made it another task's meanwhile (counted as torn; nothing is sent).
+static __always_inline __u64 copy_entry(struct th_blocked_task *b, __u32 tid, struct sample_scratch *scratch) {
+    __u64 blocked_at = b->blocked_at;
+    __u32 frames = b->frames;
+    if (frames > TH_MAX_FRAMES) frames = TH_MAX_FRAMES;
+    __u64 size = TH_TRACE_RECORD_SIZE(frames);
+    if (size > sizeof(th_trace_record)) size = sizeof(th_trace_record);
+    if (bpf_probe_read_kernel(&scratch->record, size, &b->record) != 0 || scratch->record.tid != tid ||
+        b->blocked_at != blocked_at || scratch->record.kernel_frame_count + scratch->record.user_frame_count != frames) {
+        count(TH_COUNTER_OFF_CPU_TORN);
+        return 0;
+    }
+    return size;
+}
+
+// Sends an off-CPU record built in `scratch` and counts it apart from CPU samples.
+static __always_inline void send_off_cpu(void *ctx, struct sample_scratch *scratch, __u64 size) {
+    if (size > sizeof(*scratch)) size = sizeof(*scratch);
+    count(output_sized(ctx, scratch, size) ? TH_COUNTER_OFF_CPU_REFUSED : TH_COUNTER_OFF_CPU_SENT);
+}
+
+// Sends the record of a task that ran again, in its own context (at the exit of the system call it
+// blocked in, or when it leaves the CPU again first), with a user stack snapshot when its user
+// registers are still those it blocked with: then its user stack is too, as it has not run user
+// code since. Otherwise (it blocked outside a system call, was preempted in user code, and has
+// run on) the record goes with its frame-pointer stack, counted. Deletes the entry.
+static __always_inline void send_awaited(void *ctx, struct th_blocked_task *b, __u32 tid) {
+    __u32 zero = 0;
+    struct sample_scratch *scratch = bpf_map_lookup_elem(&sample_scratch, &zero);
+    if (!scratch) return;
+    __u64 user_ip = b->user_ip, user_sp = b->user_sp;
+    __u64 size = copy_entry(b, tid, scratch);
+    count(TH_COUNTER_OFF_CPU_AWAITED_SENT);
+    if (size > 0) {
+        __u32 frames = scratch->record.kernel_frame_count + scratch->record.user_frame_count;
+        struct pt_regs *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+        if (scratch->record.user_frame_count > 0 && regs->rip == user_ip && regs->rsp == user_sp)
+            size += append_snapshot(scratch, frames);
+        else
+            count(TH_COUNTER_OFF_CPU_MOVED);
+        send_off_cpu(ctx, scratch, size);
+    }
+    bpf_map_delete_elem(&blocked_tasks, &tid);
+}
+
 // Takes the stacks of the task leaving the CPU and keeps them until it runs again.
 static __always_inline void track_blocked(struct sched_switch_args *ctx) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -338,6 +400,12 @@ static __always_inline void track_blocked(struct sched_switch_args *ctx) {
     __u32 tid = (__u32)pid_tgid;
     if (tid == 0) return;  // the idle task
     if (config.target_pid != 0 && pid != config.target_pid) return;
+    if (config.stack_bytes) {
+        // It ran again and is leaving before its system call returned (it blocks again inside
+        // it), or without one: its previous block goes out first, from here.
+        struct th_blocked_task *awaiting = bpf_map_lookup_elem(&blocked_tasks, &tid);
+        if (awaiting && awaiting->state == TH_AWAITING_SNAPSHOT) send_awaited(ctx, awaiting, tid);
+    }
     __s64 state = ctx->prev_state;
     if (state & TH_TASK_EXITING) return;  // it will not run again: nothing to wait for
     if (config.off_cpu_voluntary_only && (state & TH_TASK_REPORT_STATES) == 0) return;
@@ -354,42 +422,45 @@ static __always_inline void track_blocked(struct sched_switch_args *ctx) {
     th_trace_record *r = &b->record;
     fill_header(r, pid_tgid);
     r->origin = TH_ORIGIN_OFF_CPU;
-
-    long bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), 0);
-    __u32 kernel = bytes > 0 ? bytes / sizeof(__u64) : 0;
-    if (bytes < 0) count(TH_COUNTER_KERNEL_STACK_ERRORS);
-    __u32 frames = append_frames(r, 0, s, kernel, TH_FRAME_KERNEL);
-
-    bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), BPF_F_USER_STACK);
-    __u32 user = bytes > 0 ? bytes / sizeof(__u64) : 0;
-    if (bytes < 0) count(TH_COUNTER_USER_STACK_ERRORS);
-    frames = append_frames(r, frames, s, user, TH_FRAME_NATIVE);
-
-    r->kernel_frame_count = kernel < frames ? kernel : frames;
-    r->user_frame_count = frames - r->kernel_frame_count;
+    b->frames = take_stacks(ctx, r, s);
     b->blocked_at = r->ktime;
-    b->frames = frames;
-    b->pad = 0;
+    b->state = TH_BLOCKED;
+    struct pt_regs *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    b->user_ip = regs->rip;
+    b->user_sp = regs->rsp;
     if (bpf_map_update_elem(&blocked_tasks, &tid, b, BPF_ANY) == 0)
         count(TH_COUNTER_OFF_CPU_TRACKED);
     else
         count(TH_COUNTER_OFF_CPU_TRACK_ERRORS);
 }
 
-// Sends the record of a tracked task that runs again, with the time it was off the CPU.
+// Sends the record of a tracked task that runs again, with the time it was off the CPU (with
+// snapshots: marks it to await its snapshot).
 static __always_inline void send_resumed(struct sched_switch_args *ctx) {
     __u32 tid = ctx->next_pid;
     if (tid == 0) return;
     struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &tid);
-    if (!b) return;
+    if (!b || b->state != TH_BLOCKED) return;
     __u64 now = bpf_ktime_get_ns();
     __u64 off = now > b->blocked_at ? now - b->blocked_at : 0;
     count(TH_COUNTER_OFF_CPU_RESUMED);
     if (off < config.off_cpu_min_ns) {
         count(TH_COUNTER_OFF_CPU_SHORT);
-    } else {
+    } else if (config.stack_bytes) {
+        // This runs in another task's context: the snapshot waits for the task's own
+        // (th_off_cpu_return, or its next switch away).
         b->record.off_time = off;
-        output(ctx, &b->record, b->frames);
+        b->state = TH_AWAITING_SNAPSHOT;
+        count(TH_COUNTER_OFF_CPU_AWAITING);
+        return;
+    } else {
+        __u32 zero = 0;
+        struct sample_scratch *scratch = bpf_map_lookup_elem(&sample_scratch, &zero);
+        __u64 size = scratch ? copy_entry(b, tid, scratch) : 0;
+        if (size > 0) {
+            scratch->record.off_time = off;
+            send_off_cpu(ctx, scratch, size);
+        }
     }
     bpf_map_delete_elem(&blocked_tasks, &tid);
 }
@@ -398,5 +469,17 @@ SEC("tracepoint/sched/sched_switch")
 int th_off_cpu(struct sched_switch_args *ctx) {
     track_blocked(ctx);
     send_resumed(ctx);
+    return 0;
+}
+
+// With snapshots (unwind.mode = dwarf): at the exit of a system call, in the task's own context,
+// the record of a block that ended goes out with a snapshot of the user stack it blocked on.
+SEC("tracepoint/raw_syscalls/sys_exit")
+int th_off_cpu_return(void *ctx) {
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (config.target_pid != 0 && (pid_tgid >> 32) != config.target_pid) return 0;
+    __u32 tid = (__u32)pid_tgid;
+    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &tid);
+    if (b && b->state == TH_AWAITING_SNAPSHOT) send_awaited(ctx, b, tid);
     return 0;
 }

@@ -209,7 +209,7 @@ public enum ConfigurationKeys {
                 return true
             }),
         int("offcpu.tasks", "Off-CPU: blocked tasks the kernel keeps at once (about 3 KiB each, preallocated); more are counted as dropped.",
-            "64 ... 1048576", \.offCPU.tasks),
+            "64 ... 65536", \.offCPU.tasks),
         ConfigurationKey(
             name: "offcpu.switches",
             help: "Off-CPU: voluntary (the task blocked) or all (preemptions too: time spent waiting for a CPU).",

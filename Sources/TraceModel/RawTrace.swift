@@ -61,8 +61,8 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     /// the kernel's aggregation (`kernel.aggregation = bpf`) carries what was counted there.
     /// Not hashed, not part of the wire record; loading or assigning a trace resets it to 1.
     public var count: UInt32
-    /// Nanoseconds the task was off the CPU, for a trace of `.offCPU` origin (summed over `count`
-    /// blocks); 0 for CPU samples. Not hashed.
+    /// Nanoseconds the task was off the CPU, for a trace of `.offCPU` origin (one block: the
+    /// engine reports such a trace as one sample); 0 for CPU samples. Not hashed.
     public var offTime: UInt64
 
     /// The wire record with the unhashed fields zeroed; only the first `frameCount` frames are valid.

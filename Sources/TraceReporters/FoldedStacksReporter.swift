@@ -113,12 +113,13 @@ public final class FoldedStacksReporter: TraceReporter {
     public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
         return StackFolding.fold(
-            counts, frames: stacks.frames, overflow: StackFolding.weight(overflow[origin], origin: origin), capacity: counts.count
+            counts, frames: stacks.frames, overflow: StackFolding.raw(overflow[origin], origin: origin),
+            capacity: counts.count, origin: origin
         ) { key, totals in
             key.origin != origin
                 ? nil
                 : StackFolding.Entry(comm: key.comm.description, frames: stacks[key.hash], hash: key.hash,
-                                     count: StackFolding.weight(totals, origin: origin))
+                                     count: StackFolding.raw(totals, origin: origin))
         }
     }
 }

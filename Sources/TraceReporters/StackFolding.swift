@@ -10,6 +10,7 @@ enum StackFolding {
         var comm: String
         var frames: [UInt32]?
         var hash: TraceHash
+        /// Samples, or for off-CPU lines nanoseconds (`raw`): weighed once per line.
         var count: UInt64
     }
 
@@ -19,7 +20,8 @@ enum StackFolding {
     /// `entry` turns each element into what is folded (nil: left out); it does not escape, so a
     /// render allocates no closure context.
     static func fold<Elements: Sequence>(
-        _ elements: Elements, frames: InternedFrames, overflow: UInt64, capacity: Int, entry: (Elements.Element) -> Entry?
+        _ elements: Elements, frames: InternedFrames, overflow: UInt64, capacity: Int, origin: TraceOrigin = .sampling,
+        entry: (Elements.Element) -> Entry?
     ) -> [(stack: String, count: UInt64)] {
         // Each frame's text once; each stack's as its line (a trace met under several comms is
         // folded once for each: rare, and cheaper than keeping every fold).
@@ -40,17 +42,24 @@ enum StackFolding {
             } else {
                 line += ";[unknown trace \(entry.hash)]"
             }
-            lines[line, default: 0] += entry.count
+            lines[line, default: 0] = lines[line, default: 0].addingSaturating(entry.count)
         }
-        return lines.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { (stack: $0.key, count: $0.value) }
+        return lines.map { (stack: $0.key, count: weight($0.value, origin: origin)) }
+            .sorted { $0.count != $1.count ? $0.count > $1.count : $0.stack < $1.stack }
     }
 
-    /// What a folded line of `origin` weighs: samples on the CPU, microseconds off it (rounded to
-    /// the nearest, and at least 1 for any time, so that no stack that waited disappears).
-    static func weight(_ totals: SampleTotals?, origin: TraceOrigin) -> UInt64 {
+    /// What a sample of `origin` adds to its line before the line is weighed: its count on the
+    /// CPU, its nanoseconds off it.
+    static func raw(_ totals: SampleTotals?, origin: TraceOrigin) -> UInt64 {
         guard let totals else { return 0 }
-        guard origin == .offCPU else { return totals.count }
-        if totals.offTime == 0 { return 0 }
-        return max(1, totals.offTime / 1000 + (totals.offTime % 1000 >= 500 ? 1 : 0))
+        return origin == .offCPU ? totals.offTime : totals.count
+    }
+
+    /// What a folded line of `origin` weighs, from its summed raw weight: samples on the CPU,
+    /// microseconds off it (rounded to the nearest, and at least 1 for any time, so that no stack
+    /// that waited disappears).
+    private static func weight(_ raw: UInt64, origin: TraceOrigin) -> UInt64 {
+        guard origin == .offCPU, raw > 0 else { return raw }
+        return max(1, raw / 1000 + (raw % 1000 >= 500 ? 1 : 0))
     }
 }

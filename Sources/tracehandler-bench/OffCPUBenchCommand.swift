@@ -52,16 +52,18 @@ struct OffCPUBenchCommand: AsyncParsableCommand {
         print("off-CPU bench: \(pairCount) ping-pong pair(s), the agent on them for \(duration) s (\(unwind)), measured from \(from) s to \(to) s")
         let run = try MeasuredAgentRun(arguments, summaryPath: directory.path + "/summary", from: from, to: to)
 
-        guard let offCPU = run.line(startingWith: "off-CPU: ").map(Self.numbers), offCPU.count == 8,
+        guard let offCPU = run.line(startingWith: "off-CPU: ").map(Self.numbers), offCPU.count == 11,
             let samples = run.line(startingWith: "samples: ").map(Self.numbers), samples.count == 3
         else { throw CommandFailure("the agent's summary lacks its off-CPU or samples line:\n\(run.summary)") }
-        let (switches, tracked, resumed, short, stillBlocked, dropped) = (offCPU[0], offCPU[2], offCPU[4], offCPU[5], offCPU[6], offCPU[7])
+        let (switches, tracked, resumed, short) = (offCPU[0], offCPU[2], offCPU[4], offCPU[5])
+        let (refused, torn, stillBlocked, dropped) = (offCPU[7], offCPU[8], offCPU[9], offCPU[10])
         let (sent, received, reported) = (samples[0], samples[1], samples[2])
         let blocks = resumed - min(short, resumed)  // long enough to be sent
         let seconds = Double(to - from)
         func rate(_ count: UInt64, over seconds: Double) -> String { "\(Int(Double(count) / seconds))/s" }
         print("switches away: \(switches) (\(rate(switches, over: Double(duration))) over the run), tracked \(tracked), "
-            + "ran again \(resumed) (\(short) short), still blocked \(stillBlocked), dropped from a full map \(dropped)")
+            + "ran again \(resumed) (\(short) short, \(refused) refused by a full buffer, \(torn) torn), still blocked \(stillBlocked), "
+            + "dropped from a full map or unseen \(dropped)")
         print("records: \(sent) sent, \(received) received, \(reported) reported: "
             + String(format: "%.2f %%", blocks == 0 ? 0 : Double(reported) * 100 / Double(blocks)) + " of the blocks sent")
         if let lost = run.line(startingWith: "lost: ") { print(lost) }

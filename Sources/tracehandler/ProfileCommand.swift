@@ -345,7 +345,13 @@ struct ProfileCommand: AsyncParsableCommand {
         if counters.offCPUSwitches > 0 {
             print("off-CPU: \(counters.offCPUSwitches) switches away (\(counters.offCPUUnsampled) sampled out, \(counters.offCPUTracked) tracked, "
                 + "\(counters.offCPUTrackErrors) refused by the map); \(counters.offCPUResumed) ran again (\(counters.offCPUShort) shorter than "
-                + "offcpu.min-duration-us), \(counters.offCPUBlocked) still blocked at the end, \(counters.offCPUDropped) dropped from a full map")
+                + "offcpu.min-duration-us, \(counters.offCPUSent) sent, \(counters.offCPURefused) refused by a full buffer, "
+                + "\(counters.offCPUTorn) torn), \(counters.offCPUBlocked ?? 0) still blocked at the end, "
+                + "\(counters.offCPUDropped ?? 0) dropped from a full map or unseen")
+            if counters.offCPUAwaiting > 0 {
+                print("off-CPU snapshots: \(counters.offCPUAwaiting) blocks awaited their task's return, \(counters.offCPUAwaitedSent) no longer "
+                    + "(\(counters.offCPUMoved) sent without a snapshot: the task had moved on), \(counters.offCPUPending) still awaiting at the end")
+            }
         }
         print("stack errors: kernel \(counters.kernelStackErrors), user \(counters.userStackErrors)")
         if counters.snapshots > 0 {

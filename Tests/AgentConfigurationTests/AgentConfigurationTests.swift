@@ -176,7 +176,7 @@ import TraceModel
         ("offcpu.probability=0", "offcpu.probability"),
         ("offcpu.probability=1.5", "offcpu.probability"),
         ("offcpu.tasks=10", "offcpu.tasks"),
-        ("offcpu.tasks=2000000", "offcpu.tasks"),
+        ("offcpu.tasks=70000", "offcpu.tasks"),
         ("symbolize.symbol-table-bytes=1000", "symbolize.symbol-table-bytes"),
         ("symbolize.processes=0", "symbolize.processes"),
         ("symbolize.revalidate-after-ms=4000000", "symbolize.revalidate-after-ms"),

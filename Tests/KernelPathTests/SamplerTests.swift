@@ -96,8 +96,9 @@ struct BusyChild {
     let process: Process
     /// Where it was compiled: one directory a child, since tests start children concurrently.
     let directory: URL
-    /// Its standard input, when started with one.
+    /// Its standard input and output, when started with them.
     var input: Pipe? = nil
+    var output: Pipe? = nil
     var processIdentifier: Int32 { process.processIdentifier }
 
     static let source = """
@@ -118,7 +119,7 @@ struct BusyChild {
     }
 
     /// Compiles C `source` with frame pointers into a binary called `name` and runs it, its standard
-    /// input a pipe (`input`) when `withInput`.
+    /// input and output pipes (`input`, `output`) when `withInput`.
     static func start(source: String, named name: String, arguments: [String], withInput: Bool = false) throws -> BusyChild {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("th-busy-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -137,9 +138,13 @@ struct BusyChild {
         process.executableURL = binary
         process.arguments = arguments
         let input = withInput ? Pipe() : nil
-        if let input { process.standardInput = input }
+        let output = withInput ? Pipe() : nil
+        if let input, let output {
+            process.standardInput = input
+            process.standardOutput = output
+        }
         try process.run()
-        return BusyChild(process: process, directory: directory, input: input)
+        return BusyChild(process: process, directory: directory, input: input, output: output)
     }
 
     /// SIGKILL: the test runner's children may inherit an ignored SIGTERM.

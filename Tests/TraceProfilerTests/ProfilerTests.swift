@@ -142,10 +142,12 @@ struct ProfilerTests {
         let statistics = try await run.value
         #expect(statistics.sampler.offCPUResumed >= 50, "\(statistics.sampler)")
         #expect(statistics.isConserved, "\(statistics)")
-        let (blocks, time) = reporter.offCPUTotals
-        #expect(blocks >= 50 && time >= blocks * 4_000_000, "\(blocks) blocks, \(time) ns")
+        #expect(reporter.offCPUTotals.samples >= 50, "\(reporter.offCPUTotals)")
         #expect(reporter.foldedStacks(origin: .sampling).contains { $0.stack.hasPrefix("test-spinner;") })
-        #expect(reporter.foldedStacks(origin: .offCPU).contains { $0.stack.hasPrefix("test-napper;") })
+        // Other threads of this process block too (the test's own sleeps): the napper's 5-ms naps
+        // are what must be there, weighed in microseconds.
+        let napping = reporter.foldedStacks(origin: .offCPU).filter { $0.stack.hasPrefix("test-napper;") }.reduce(0) { $0 + $1.count }
+        #expect(napping >= 40 * 4_000, "\(napping) µs napping")
         #expect(reporter.sampleCount == statistics.engine.reportedSamples)
     }
 

@@ -75,9 +75,17 @@ enum th_program_counter {
     TH_COUNTER_OFF_CPU_UNSAMPLED = 12,   // of those, not tracked: the sampling probability said no
     TH_COUNTER_OFF_CPU_TRACKED = 13,     // of those, stacks taken and the task kept in blocked_tasks
     TH_COUNTER_OFF_CPU_TRACK_ERRORS = 14,  // of those, the map refused the entry (no memory)
-    TH_COUNTER_OFF_CPU_RESUMED = 15,     // tracked tasks that ran again (sent, refused or short)
+    TH_COUNTER_OFF_CPU_RESUMED = 15,     // tracked tasks that ran again: sent, refused, short, torn or awaiting
     TH_COUNTER_OFF_CPU_SHORT = 16,       // of those, off the CPU for less than off_cpu_min_ns: not sent
-    TH_COUNTER_COUNT = 17,
+    // Only with snapshots (stack_bytes > 0): a block that ended waits for the task's own context.
+    TH_COUNTER_OFF_CPU_AWAITING = 17,    // resumed blocks left to await their snapshot
+    TH_COUNTER_OFF_CPU_AWAITED_SENT = 18,  // of those, no longer awaiting: sent, refused or torn
+    TH_COUNTER_OFF_CPU_MOVED = 19,       // of those, sent without a snapshot: the user registers had moved
+    // Off-CPU records apart from CPU samples' (TH_COUNTER_RECORDS and OUTPUT_ERRORS count both):
+    TH_COUNTER_OFF_CPU_SENT = 20,        // handed to the output map
+    TH_COUNTER_OFF_CPU_REFUSED = 21,     // refused by it (buffer full)
+    TH_COUNTER_OFF_CPU_TORN = 22,        // not sent: the entry was reused for another task while read
+    TH_COUNTER_COUNT = 23,
 };
 
 #endif

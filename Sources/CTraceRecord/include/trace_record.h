@@ -54,8 +54,9 @@ typedef struct th_frame {
  * One raw trace; an 80-byte header followed by `kernel_frame_count + user_frame_count` frames. The
  * BPF side sends only the used prefix: TH_TRACE_RECORD_SIZE(n) bytes.
  *
- * The hashed fields (pid, tid, frame counts, origin, reserved) come first; from `ktime` on, the
- * header is what the hash excludes (user space relies on that: it zeroes one range).
+ * The hash covers pid, tid, the frame counts, origin and the frames; user space zeroes `cpu`,
+ * `reserved` and everything from `ktime` to the frames before hashing (one range: it relies on
+ * the unhashed fields after `reserved` being contiguous).
  */
 typedef struct th_trace_record {
     __u32 pid;
@@ -64,7 +65,7 @@ typedef struct th_trace_record {
     __u16 kernel_frame_count;
     __u16 user_frame_count;
     __u32 origin;   /* TH_ORIGIN_*: hashed, so that one stack on and off the CPU are two traces */
-    __u32 reserved; /* zero */
+    __u32 reserved; /* zero; not hashed */
     __u64 ktime; /* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns); off-CPU: when the task blocked */
     char comm[TH_COMM_LEN];
     __u8 apm_trace_id[TH_APM_TRACE_ID_LEN];

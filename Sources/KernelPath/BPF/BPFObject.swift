@@ -110,7 +110,7 @@ final class BPFObject {
         links = []
         guard let object else { return }
         if detached { waitForRunningBPFPrograms() }
-        countersAtClose = readCounters()
+        countersAtClose = readCounters(atClose: true)
         bpf_object__close(object)
         self.object = nil
     }
@@ -146,9 +146,12 @@ final class BPFObject {
 
     /// The program's per-CPU counters (sampler_abi.h), summed over CPUs; after `close`, their
     /// final values.
-    func counters() -> ProgramCounters { countersAtClose ?? readCounters() }
+    func counters() -> ProgramCounters { countersAtClose ?? readCounters(atClose: false) }
 
-    private func readCounters() -> ProgramCounters {
+    /// The counters; `atClose`, with the programs detached, also the off-CPU tasks still in the
+    /// blocked-task map (a walk of the map, one system call a key: only once, and only then
+    /// exact, since a walk of a map being changed restarts at every deleted key).
+    private func readCounters(atClose: Bool) -> ProgramCounters {
         let fd = mapFD("counters")
         let cpus = Int(libbpf_num_possible_cpus())
         var values = [UInt64](repeating: 0, count: max(cpus, 1))
@@ -175,10 +178,19 @@ final class BPFObject {
             case UInt32(TH_COUNTER_OFF_CPU_TRACK_ERRORS.rawValue): result.offCPUTrackErrors = total
             case UInt32(TH_COUNTER_OFF_CPU_RESUMED.rawValue): result.offCPUResumed = total
             case UInt32(TH_COUNTER_OFF_CPU_SHORT.rawValue): result.offCPUShort = total
+            case UInt32(TH_COUNTER_OFF_CPU_AWAITING.rawValue): result.offCPUAwaiting = total
+            case UInt32(TH_COUNTER_OFF_CPU_AWAITED_SENT.rawValue): result.offCPUAwaitedSent = total
+            case UInt32(TH_COUNTER_OFF_CPU_MOVED.rawValue): result.offCPUMoved = total
+            case UInt32(TH_COUNTER_OFF_CPU_SENT.rawValue): result.offCPUSent = total
+            case UInt32(TH_COUNTER_OFF_CPU_REFUSED.rawValue): result.offCPURefused = total
+            case UInt32(TH_COUNTER_OFF_CPU_TORN.rawValue): result.offCPUTorn = total
             default: break
             }
         }
-        if result.offCPUTracked != 0 { result.offCPUBlocked = UInt64(entryCount("blocked_tasks")) }
+        if atClose && result.offCPUTracked != 0 {
+            // The map holds the blocked tasks and the blocks awaiting their snapshot.
+            result.offCPUBlocked = UInt64(entryCount("blocked_tasks")).subtractingSaturating(result.offCPUPending)
+        }
         return result
     }
 
@@ -240,12 +252,36 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
     public var offCPUResumed: UInt64 = 0
     /// Of those, blocks shorter than `offcpu.min-duration-us`: counted, not sent.
     public var offCPUShort: UInt64 = 0
-    /// Tracked tasks still blocked when the counters were read (the map's entries).
-    public var offCPUBlocked: UInt64 = 0
+    /// Tracked tasks still blocked when the program was detached (the map's entries, less those
+    /// awaiting a snapshot); nil while it runs.
+    public var offCPUBlocked: UInt64?
+    /// With snapshots: blocks that ended and waited for their task's own context to take the
+    /// snapshot (the exit of its system call, or its next switch away), …
+    public var offCPUAwaiting: UInt64 = 0
+    /// … of them no longer awaiting (sent, refused by a full buffer, or torn), …
+    public var offCPUAwaitedSent: UInt64 = 0
+    /// … of those, without a snapshot: the task's user registers were no longer those it blocked
+    /// with (it blocked outside a system call, or ran user code since).
+    public var offCPUMoved: UInt64 = 0
 
-    /// Tracked tasks dropped from the full blocked-task map to make room for others: tracked,
-    /// neither resumed nor still there. Exact once the program is detached.
-    public var offCPUDropped: UInt64 { offCPUTracked.subtractingSaturating(offCPUResumed).subtractingSaturating(offCPUBlocked) }
+    /// Blocks that ended and still await their snapshot (a task that ran again but has not yet
+    /// left its system call).
+    public var offCPUPending: UInt64 { offCPUAwaiting.subtractingSaturating(offCPUAwaitedSent) }
+
+    /// Off-CPU records handed to the output map, and refused by it (`records` and `outputErrors`
+    /// count CPU samples' too).
+    public var offCPUSent: UInt64 = 0
+    public var offCPURefused: UInt64 = 0
+    /// Blocks that ran again but were not sent: their entry was reused for another task while it
+    /// was read (a full map drops an entry and reuses it at once).
+    public var offCPUTorn: UInt64 = 0
+
+    /// Tracked tasks neither resumed nor still in the map when the program was detached: dropped
+    /// from a full map to make room for others, or whose return the program did not see (a run
+    /// the kernel skipped because another program ran on that CPU). Nil while the program runs.
+    public var offCPUDropped: UInt64? {
+        offCPUBlocked.map { offCPUTracked.subtractingSaturating(offCPUResumed).subtractingSaturating($0) }
+    }
 
     /// Every record the program tried to send.
     public var attempts: UInt64 { records.addingSaturating(outputErrors) }
@@ -259,8 +295,14 @@ public struct ProgramCounters: Hashable, Sendable, CustomStringConvertible {
         }
         if offCPUSwitches != 0 {
             text += ", off-CPU switches \(offCPUSwitches) (sampled out \(offCPUUnsampled), tracked \(offCPUTracked), "
-                + "map refused \(offCPUTrackErrors); resumed \(offCPUResumed), of them short \(offCPUShort); "
-                + "still blocked \(offCPUBlocked), dropped from a full map \(offCPUDropped))"
+                + "map refused \(offCPUTrackErrors); resumed \(offCPUResumed), of them short \(offCPUShort), sent \(offCPUSent), "
+                + "refused \(offCPURefused), torn \(offCPUTorn)"
+            if let offCPUBlocked, let offCPUDropped { text += "; still blocked \(offCPUBlocked), dropped or unseen \(offCPUDropped)" }
+            text += ")"
+            if offCPUAwaiting != 0 {
+                text += ", off-CPU snapshots awaited \(offCPUAwaiting) (sent \(offCPUAwaitedSent), \(offCPUMoved) of them without; "
+                    + "pending \(offCPUPending))"
+            }
         }
         return text
     }

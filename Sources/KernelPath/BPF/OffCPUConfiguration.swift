@@ -19,7 +19,8 @@ public struct OffCPUConfiguration: Hashable, Sendable {
     /// every switch; the others are counted, not tracked.
     public var probability: Double = 1
     /// Blocked tasks the kernel keeps at once (`offcpu.tasks`), about 3 KiB each, preallocated; a
-    /// task dropped to make room for another is counted (`ProgramCounters.offCPUDropped`).
+    /// task dropped to make room for another is counted (`ProgramCounters.offCPUDropped`). Kernels
+    /// before 6.16 drop earlier, when a CPU's share of the free entries (about 128) runs out.
     /// Default 8192 (25 MiB).
     public var tasks = 8192
     /// Default `voluntary`.
@@ -35,7 +36,7 @@ public struct OffCPUConfiguration: Hashable, Sendable {
             allowed: "0 ... 3600000000 (an hour)")
         try ConfigurationError.check(
             probability > 0 && probability <= 1, "offcpu.probability", probability, allowed: "0 < p ≤ 1 (1: every switch)")
-        try ConfigurationError.check(tasks >= 64 && tasks <= 1 << 20, "offcpu.tasks", tasks, allowed: "64 ... 1048576")
+        try ConfigurationError.check(tasks >= 64 && tasks <= 1 << 16, "offcpu.tasks", tasks, allowed: "64 ... 65536 (200 MiB)")
     }
 
     /// `minimumDuration` in nanoseconds (validated: at most an hour).
@@ -45,5 +46,8 @@ public struct OffCPUConfiguration: Hashable, Sendable {
     }
 
     /// The probability as the program's threshold on `bpf_get_prandom_u32()`.
-    var threshold: UInt32 { probability >= 1 ? .max : UInt32(probability * 4_294_967_296.0) }
+    var threshold: UInt32 {
+        guard probability > 0 else { return 0 }  // NaN too: what `validate` refuses samples nothing
+        return probability >= 1 ? .max : UInt32(probability * 4_294_967_296.0)
+    }
 }

@@ -40,14 +40,15 @@ public final class Sampler {
 
     /// - Parameters:
     ///   - frequency: CPU samples a second per CPU; nil: no CPU sampling.
-    ///   - offCPU: what to track of tasks leaving a CPU; nil: no off-CPU records. Off-CPU records
-    ///     carry frame-pointer stacks (no snapshot: `stackBytes` applies to CPU samples).
+    ///   - offCPU: what to track of tasks leaving a CPU; nil: no off-CPU records. With `stackBytes`,
+    ///     an off-CPU record carries a snapshot of the user stack the task blocked on, taken in its
+    ///     own context: at the exit of the system call it blocked in.
     public convenience init(
         frequency: Int?, offCPU: OffCPUConfiguration?, pid: Int32?, output: KernelOutputConfiguration, stackBytes: Int = 0
     ) throws(KernelPathError) {
         precondition(frequency != nil || offCPU != nil, "a sampler samples something")
         try self.init(pid: pid, output: output, stackBytes: stackBytes, offCPU: offCPU, mapBuffers: true)
-        if let offCPU { try attachOffCPU(offCPU) }
+        if offCPU != nil { try attachOffCPU(snapshots: stackBytes > 0) }
         if let frequency { try attach(frequency: frequency) }
     }
 
@@ -93,7 +94,7 @@ public final class Sampler {
                 "blocked_tasks": offCPU?.tasks ?? 1,
             ],
             mapValueSizes: ["aggregation_stacks_0": depth * 8, "aggregation_stacks_1": depth * 8],
-            skippedPrograms: offCPU == nil ? ["th_off_cpu"] : [])
+            skippedPrograms: (offCPU == nil ? ["th_off_cpu"] : []) + (offCPU == nil || stackBytes == 0 ? ["th_off_cpu_return"] : []))
         ownBuffers = mapBuffers ? try KernelBuffers(object: object, configuration: output) : nil
         aggregation = aggregates ? try KernelAggregation(object: object, configuration: output, stackDepth: depth) : nil
         cpus = OnlineCPUs.read()
@@ -135,9 +136,11 @@ public final class Sampler {
         }
     }
 
-    /// Attaches the off-CPU program to `sched:sched_switch`. On failure the program is closed.
-    private func attachOffCPU(_ configuration: OffCPUConfiguration) throws(KernelPathError) {
+    /// Attaches the off-CPU program to `sched:sched_switch` and, for `snapshots`, its second half
+    /// to `raw_syscalls:sys_exit`. On failure the program is closed.
+    private func attachOffCPU(snapshots: Bool) throws(KernelPathError) {
         do {
+            if snapshots { try object.attach("th_off_cpu_return", toTracepoint: "raw_syscalls", "sys_exit") }
             try object.attach("th_off_cpu", toTracepoint: "sched", "sched_switch")
         } catch {
             object.close()

@@ -104,12 +104,13 @@ public struct IntervalProfile: Sendable {
     public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         // The overflow entry (a placeholder) is folded from `overflow`.
         StackFolding.fold(
-            samples, frames: frames, overflow: StackFolding.weight(overflow[origin], origin: origin), capacity: samples.count
+            samples, frames: frames, overflow: StackFolding.raw(overflow[origin], origin: origin),
+            capacity: samples.count, origin: origin
         ) { sample in
             sample.placeholder != nil || sample.origin != origin
                 ? nil
                 : StackFolding.Entry(comm: sample.comm, frames: sample.frames, hash: sample.traceHash,
-                                     count: StackFolding.weight(sample.totals, origin: origin))
+                                     count: StackFolding.raw(sample.totals, origin: origin))
         }
     }
 }

@@ -48,7 +48,7 @@ enum OTLPEncoder {
                 profile.message(2) { message in
                     message.varint(1, stack)
                     message.packed(2, sampleAttributes)
-                    message.packed(4, [sample.weight])
+                    message.packed(4, [min(sample.weight, UInt64(Int64.max))])  // int64 values
                 }
             }
             profile.fixed64(3, timeNanos)

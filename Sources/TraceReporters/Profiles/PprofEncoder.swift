@@ -26,9 +26,10 @@ enum PprofEncoder {
             let locationIDs = sample.frames.map { tables.locations(of: $0, in: frames, executables: executables) }
                 ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
             let comm = tables.string(sample.comm)
-            let values = [sample.count] + origins.origins.map { origin in
+            // pprof's values are int64: a sum that saturated stays the largest of those.
+            let values = ([sample.count] + origins.origins.map { origin in
                 origin != sample.origin ? 0 : origin == .offCPU ? sample.totals.offTime : sample.count.multipliedSaturating(by: UInt64(period))
-            }
+            }).map { min($0, UInt64(Int64.max)) }
             let originName = originKey.map { _ in tables.string(sample.origin == .sampling ? "cpu" : "off-cpu") }
             profile.message(2) { message in
                 message.packed(1, locationIDs)

@@ -123,12 +123,13 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         let (traces, counts, overflow) = state.withLock { ($0.traces, $0.counts, $0.overflow) }
         return StackFolding.fold(
-            counts, frames: traces.frames, overflow: StackFolding.weight(overflow[origin], origin: origin), capacity: counts.count
+            counts, frames: traces.frames, overflow: StackFolding.raw(overflow[origin], origin: origin),
+            capacity: counts.count, origin: origin
         ) { key, totals in
             key.origin != origin
                 ? nil
                 : StackFolding.Entry(comm: key.comm.description, frames: traces[key.hash], hash: key.hash,
-                                     count: StackFolding.weight(totals, origin: origin))
+                                     count: StackFolding.raw(totals, origin: origin))
         }
     }
 
