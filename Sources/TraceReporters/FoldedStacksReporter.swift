@@ -11,7 +11,7 @@ import Synchronization
 /// frames never arrived is not dropped: it renders as `comm;[unknown trace HASH] count`. Memory is
 /// bounded by `ProfileBound`: samples beyond it are one `[overflow]` line.
 public final class FoldedStacksReporter: TraceReporter {
-    private struct StackKey: Hashable {
+    private struct StackKey: FoldedKey {
         var comm: Comm
         var hash: TraceHash
         var origin: TraceOrigin
@@ -112,14 +112,6 @@ public final class FoldedStacksReporter: TraceReporter {
     /// the profile's text is held once, not once more as lines.
     public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         let (stacks, counts, overflow) = state.withLock { ($0.stacks, $0.counts, $0.overflow) }
-        return StackFolding.fold(
-            counts, frames: stacks.frames, overflow: StackFolding.raw(overflow[origin], origin: origin),
-            capacity: counts.count, origin: origin
-        ) { key, totals in
-            key.origin != origin
-                ? nil
-                : StackFolding.Entry(comm: key.comm.description, frames: stacks[key.hash], hash: key.hash,
-                                     count: StackFolding.raw(totals, origin: origin))
-        }
+        return StackFolding.fold(counts, traces: stacks, overflow: overflow, origin: origin)
     }
 }

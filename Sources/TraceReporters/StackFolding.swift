@@ -48,6 +48,19 @@ enum StackFolding {
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.stack < $1.stack }
     }
 
+    /// The samples of `origin` among `counts` (keyed by comm, trace and origin, their frames in
+    /// `traces`) folded, and `overflow`'s `[overflow]` line: what the reporters that keep traces
+    /// as they come (`FoldedStacksReporter`, `ProfileReporter`) render alike.
+    static func fold<Key: FoldedKey>(
+        _ counts: [Key: SampleTotals], traces: KeptTraces, overflow: OverflowTotals, origin: TraceOrigin
+    ) -> [(stack: String, count: UInt64)] {
+        fold(counts, frames: traces.frames, overflow: raw(overflow[origin], origin: origin), capacity: counts.count, origin: origin) {
+            key, totals in
+            key.origin != origin
+                ? nil : Entry(comm: key.comm.description, frames: traces[key.hash], hash: key.hash, count: raw(totals, origin: origin))
+        }
+    }
+
     /// What a sample of `origin` adds to its line before the line is weighed: its count on the
     /// CPU, its nanoseconds off it.
     static func raw(_ totals: SampleTotals?, origin: TraceOrigin) -> UInt64 {
@@ -62,4 +75,12 @@ enum StackFolding {
         guard origin == .offCPU, raw > 0 else { return raw }
         return max(1, raw / 1000 + (raw % 1000 >= 500 ? 1 : 0))
     }
+}
+
+/// A reporter's key for aggregated samples that fold into a line: a trace of a comm, on or off the
+/// CPU.
+protocol FoldedKey: Hashable {
+    var comm: Comm { get }
+    var hash: TraceHash { get }
+    var origin: TraceOrigin { get }
 }

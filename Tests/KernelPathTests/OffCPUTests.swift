@@ -61,6 +61,22 @@ struct OffCPUTests {
         #expect(statistics.isConserved && statistics.reported == counters.records, "\(statistics)")
     }
 
+    /// `offcpu.probability = 0.5` and `offcpu.switches = all`: about half the switches are taken,
+    /// the rest counted, and every switch is one or the other.
+    @Test func sampledSwitchesAreCountedBothWays() async throws {
+        let child = try BusyChild.start(source: try Self.fixture("sleeper.c"), named: "th-sleeper", arguments: ["40"], withInput: true)
+        defer { child.terminate() }
+        var configuration = OffCPUConfiguration()
+        configuration.probability = 0.5
+        configuration.switches = .all
+        let (reporter, counters, statistics) = try await profileOffCPU(child, configuration)
+        #expect(counters.offCPUSwitches >= 40, "\(counters)")
+        #expect(counters.offCPUSwitches == counters.offCPUUnsampled + counters.offCPUTracked + counters.offCPUTrackErrors, "\(counters)")
+        // 40 or more switches at even odds: fewer than 5 either way has odds below 1 in 10^6.
+        #expect(counters.offCPUUnsampled >= 5 && counters.offCPUTracked >= 5, "\(counters)")
+        #expect(reporter.offCPUTime > 0 && statistics.isConserved, "\(statistics)")
+    }
+
     /// With snapshots (`unwind.mode = dwarf`): each block's user stack is copied at the exit of the
     /// system call it blocked in, and unwound with CFI through glibc's lock, so the waiting stack is
     /// whole: `waiter;wait_for_lock;…;__lll_lock_wait` (the frame-pointer walk loses

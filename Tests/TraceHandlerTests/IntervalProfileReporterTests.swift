@@ -62,6 +62,32 @@ import TraceReporters
 
     /// Each interval is bounded on its own: beyond `maximumStacks` distinct samples, its samples
     /// go to its `[overflow]` entry; the next interval starts with room again.
+    /// A continuous profile of both origins: each interval holds its off-CPU blocks and time apart
+    /// from its CPU samples, folds them apart, and the totals sum them; beyond the bound, off-CPU
+    /// time goes to its own `[overflow]` line.
+    @Test func offCPUTimeIsCountedPerIntervalAndOrigin() throws {
+        let collector = Collector()
+        let reporter = IntervalProfileReporter(
+            samplingPeriod: .milliseconds(10), bound: ProfileBound(maximumStacks: 2), retainedTraces: 64, origins: [.cpu, .offCPU],
+            start: UnixTime64(rawValue: 1_000), onInterval: collector.take)
+        let trace = Fixture.trace()
+        reporter.reportFramesForTrace(trace)
+        reporter.reportCountForTrace(trace.hash, count: 4, meta: Fixture.meta("app"))
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Fixture.meta("app", origin: .offCPU, offTime: 2_000_000))
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Fixture.meta("app", origin: .offCPU, offTime: 3_000_000))
+        // A third key: beyond the bound of two, into the off-CPU overflow.
+        reporter.reportCountForTrace(trace.hash, count: 1, meta: Fixture.meta("app", pid: 9, origin: .offCPU, offTime: 700_000))
+        reporter.endInterval(at: UnixTime64(rawValue: 5_000))
+
+        let interval = try #require(collector.intervals.first)
+        #expect(interval.sampleCount == 7 && interval.offCPUSamples == 3 && interval.offCPUTime == 5_700_000)
+        #expect(interval.overflowSamples == 1)
+        #expect(interval.foldedStacks(origin: .sampling).map(\.count) == [4])
+        #expect(interval.foldedStacks(origin: .offCPU).map(\.count) == [5_000, 700], "microseconds, the overflow apart")
+        #expect(try DecodedProfile(interval.encodedPprof()).sampleTypes == ["samples/count", "cpu/nanoseconds", "off_cpu/nanoseconds"])
+        #expect(reporter.totals.offCPUSamples == 3 && reporter.totals.offCPUTime == 5_700_000)
+    }
+
     @Test func eachIntervalHasItsOwnBound() throws {
         let collector = Collector()
         let reporter = Self.reporter(bound: 2, into: collector)

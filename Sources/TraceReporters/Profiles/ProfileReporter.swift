@@ -122,15 +122,7 @@ public final class ProfileReporter: TraceReporter, ExecutableReporter {
     /// their count, off-CPU samples by their time off the CPU in microseconds.
     public func foldedStacks(origin: TraceOrigin = .sampling) -> [(stack: String, count: UInt64)] {
         let (traces, counts, overflow) = state.withLock { ($0.traces, $0.counts, $0.overflow) }
-        return StackFolding.fold(
-            counts, frames: traces.frames, overflow: StackFolding.raw(overflow[origin], origin: origin),
-            capacity: counts.count, origin: origin
-        ) { key, totals in
-            key.origin != origin
-                ? nil
-                : StackFolding.Entry(comm: key.comm.description, frames: traces[key.hash], hash: key.hash,
-                                     count: StackFolding.raw(totals, origin: origin))
-        }
+        return StackFolding.fold(counts, traces: traces, overflow: overflow, origin: origin)
     }
 
     private func snapshot() -> ([ProfileSample], InternedFrames, [FileID: ExecutableMetadata]) {

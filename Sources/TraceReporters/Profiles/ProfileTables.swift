@@ -1,7 +1,7 @@
 import TraceModel
 
 /// What a profile counts samples by: a stack of a comm and pid, on or off the CPU.
-struct SampleKey: Hashable {
+struct SampleKey: FoldedKey {
     var comm: Comm
     var pid: UInt32
     var hash: TraceHash
