@@ -59,7 +59,8 @@ public struct RawTrace: Sendable, BitwiseCopyable {
     public private(set) var hash: HostTraceHash
     /// The samples this trace stands for: 1 for a record sent per sample; a trace drained from
     /// the kernel's aggregation (`kernel.aggregation = bpf`) carries what was counted there.
-    /// Not hashed, not part of the wire record; loading or assigning a trace resets it to 1.
+    /// Not hashed, not part of the wire record; loading or assigning a trace resets it to 1. An
+    /// off-CPU trace is one block: the engine takes it as one sample, whatever this says.
     public var count: UInt32
     /// Nanoseconds the task was off the CPU, for a trace of `.offCPU` origin (one block: the
     /// engine reports such a trace as one sample); 0 for CPU samples. Not hashed.

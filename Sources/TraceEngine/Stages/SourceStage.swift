@@ -110,10 +110,11 @@ public final class EngineSource: @unchecked Sendable {
         }
     }
 
-    /// Offers a copy of `trace`, with the samples it stands for (`count`).
+    /// Offers a copy of `trace`, with the samples it stands for (`count`; an off-CPU trace is one
+    /// block, one sample, whatever its count says).
     @discardableResult
     public func emit(_ trace: RawTrace) -> EmitOutcome {
-        emit(samples: max(trace.count, 1)) { $0 = trace }
+        emit(samples: trace.origin == .offCPU ? 1 : max(trace.count, 1)) { $0 = trace }
     }
 
     /// Offers one record as the kernel delivered it (`RawTrace.loadDeferringHash` reads it). A
