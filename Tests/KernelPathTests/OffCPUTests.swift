@@ -22,13 +22,12 @@ struct OffCPUTests {
     @Test func aSleeperWaitsWhereItSleeps() async throws {
         let child = try BusyChild.start(source: try Self.fixture("sleeper.c"), named: "th-sleeper", arguments: ["30"], withInput: true)
         defer { child.terminate() }
-        let (reporter, counters, statistics) = try await profileOffCPU(child)
+        let (reporter, counters, statistics, output) = try await profileOffCPU(child)
 
         let lines = reporter.foldedStacks(origin: .offCPU).filter { $0.stack.hasPrefix("th-sleeper;") }
         let total = lines.reduce(0) { $0 + $1.count }
         let napping = lines.filter { $0.stack.contains(";main;nap;") && $0.stack.contains("nanosleep") }.reduce(0) { $0 + $1.count }
         #expect(napping * 100 >= total * 95, "\(napping) of \(total) µs in nap: \(lines.prefix(3))")
-        let output = String(decoding: try child.output?.fileHandleForReading.readToEnd() ?? Data(), as: UTF8.self)
         let slept = try #require(output.split(separator: " ").dropFirst().first.flatMap { Double($0) }, "\(output)") / 1000
         #expect(slept >= 3_000_000, "\(output)")
         #expect(abs(Double(napping) - slept) <= 0.05 * slept, "\(napping) µs asleep in nap, \(slept) µs by the child's clock; \(counters)")
@@ -48,7 +47,7 @@ struct OffCPUTests {
         defer { child.terminate() }
         var configuration = OffCPUConfiguration()
         configuration.minimumDuration = .milliseconds(5)  // the 1-ms and 2-ms naps between rounds fall below
-        let (reporter, counters, statistics) = try await profileOffCPU(child, configuration)
+        let (reporter, counters, statistics, _) = try await profileOffCPU(child, configuration)
 
         let lines = reporter.foldedStacks(origin: .offCPU).filter { $0.stack.hasPrefix("th-contention;") }
         let waiting = lines.filter { $0.stack.contains(";waiter;") && $0.stack.contains("futex_wait") }.reduce(0) { $0 + $1.count }
@@ -69,7 +68,7 @@ struct OffCPUTests {
         var configuration = OffCPUConfiguration()
         configuration.probability = 0.5
         configuration.switches = .all
-        let (reporter, counters, statistics) = try await profileOffCPU(child, configuration)
+        let (reporter, counters, statistics, _) = try await profileOffCPU(child, configuration)
         #expect(counters.offCPUSwitches >= 40, "\(counters)")
         #expect(counters.offCPUSwitches == counters.offCPUUnsampled + counters.offCPUTracked + counters.offCPUTrackErrors, "\(counters)")
         // 40 or more switches at even odds: fewer than 5 either way has odds below 1 in 10^6.
@@ -84,7 +83,7 @@ struct OffCPUTests {
     @Test func withSnapshotsTheWaitingStackIsWhole() async throws {
         let child = try BusyChild.start(source: try Self.fixture("lock-contention.c"), named: "th-contention", arguments: ["40"], withInput: true)
         defer { child.terminate() }
-        let (reporter, counters, statistics) = try await profileOffCPU(child, snapshots: true)
+        let (reporter, counters, statistics, _) = try await profileOffCPU(child, snapshots: true)
 
         let lines = reporter.foldedStacks(origin: .offCPU).filter { $0.stack.hasPrefix("th-contention;") }
         let waiting = lines.filter { $0.stack.contains(";waiter;wait_for_lock;") && $0.stack.contains("lll_lock_wait") }
@@ -96,11 +95,13 @@ struct OffCPUTests {
         #expect(statistics.isConserved && statistics.reported == counters.records, "\(statistics)")
     }
 
-    /// Loads the off-CPU program for `child`, starts it (a byte on its input), waits for it to
-    /// exit, and drains what was sent into an engine with the real symbolizer.
+    /// Loads the off-CPU program for `child`, starts it (a byte on its input), waits for the line
+    /// it prints when its work is done, and drains what was sent into an engine with the real
+    /// symbolizer, before a second byte lets the child exit: its frames are named while it runs
+    /// (on a loaded machine symbolization can lag the child by seconds). Returns the child's line.
     private func profileOffCPU(
         _ child: BusyChild, _ configuration: OffCPUConfiguration = OffCPUConfiguration(), snapshots: Bool = false
-    ) async throws -> (FoldedStacksReporter, ProgramCounters, EngineStatistics) {
+    ) async throws -> (FoldedStacksReporter, ProgramCounters, EngineStatistics, String) {
         var output = KernelOutputConfiguration()
         output.wakeupWatermarkBytes = 0
         output.pollInterval = .milliseconds(20)
@@ -116,13 +117,16 @@ struct OffCPUTests {
         try engine.start()
         let poll = try KernelPollStage(buffers: sampler.buffers, configuration: output)
         try engine.runSource(name: "th-poll") { source, isStopRequested in poll.run(into: source, isStopRequested: isStopRequested) }
-        // Start, and a second byte for a fixture that waits for one before it exits.
-        try child.input?.fileHandleForWriting.write(contentsOf: Data([1, 1]))
-        while child.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let input = try #require(child.input), childOutput = try #require(child.output)
+        try input.fileHandleForWriting.write(contentsOf: Data([1]))
+        // One short write when its work is done (or nothing: it failed).
+        let line = await Task.detached { String(decoding: childOutput.fileHandleForReading.availableData, as: UTF8.self) }.value
         sampler.close()
         poll.wake()
         await engine.stop()
-        #expect(child.process.terminationStatus == 0)
-        return (reporter, sampler.counters(), engine.statistics())
+        try input.fileHandleForWriting.write(contentsOf: Data([1]))
+        child.process.waitUntilExit()
+        #expect(child.process.terminationStatus == 0, "\(line)")
+        return (reporter, sampler.counters(), engine.statistics(), line)
     }
 }
