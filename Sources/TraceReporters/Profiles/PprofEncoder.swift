@@ -14,10 +14,14 @@ enum PprofEncoder {
         var tables = ProfileTables()
         let samplesType = (tables.string("samples"), tables.string("count"))
         let nanoseconds = tables.string("nanoseconds")
-        let timeTypes = origins.origins.map { (tables.string($0 == .sampling ? "cpu" : "off_cpu"), nanoseconds) }
+        let timeOrigins = origins.origins
+        let timeTypes = timeOrigins.map { (tables.string($0 == .sampling ? "cpu" : "off_cpu"), nanoseconds) }
         let commKey = tables.string("comm")
         let pidKey = tables.string("pid")
-        let originKey = origins.origins.count > 1 ? tables.string("origin") : nil
+        let originKey = timeOrigins.count > 1 ? tables.string("origin") : nil
+        // One buffer for every sample's values: the encoder allocates nothing per sample for them.
+        var values: [UInt64] = []
+        values.reserveCapacity(1 + timeOrigins.count)
         var profile = ProtobufWriter()
         for (type, unit) in [samplesType] + timeTypes {
             profile.message(1) { $0.varint(1, type); $0.varint(2, unit) }
@@ -27,9 +31,13 @@ enum PprofEncoder {
                 ?? [tables.placeholderLocation(named: sample.placeholder ?? "[unknown trace \(sample.traceHash)]")]
             let comm = tables.string(sample.comm)
             // pprof's values are int64: a sum that saturated stays the largest of those.
-            let values = ([sample.count] + origins.origins.map { origin in
-                origin != sample.origin ? 0 : origin == .offCPU ? sample.totals.offTime : sample.count.multipliedSaturating(by: UInt64(period))
-            }).map { min($0, UInt64(Int64.max)) }
+            values.removeAll(keepingCapacity: true)
+            values.append(min(sample.count, UInt64(Int64.max)))
+            for origin in timeOrigins {
+                let time = origin != sample.origin ? 0
+                    : origin == .offCPU ? sample.totals.offTime : sample.count.multipliedSaturating(by: UInt64(period))
+                values.append(min(time, UInt64(Int64.max)))
+            }
             let originName = originKey.map { _ in tables.string(sample.origin == .sampling ? "cpu" : "off-cpu") }
             profile.message(2) { message in
                 message.packed(1, locationIDs)
