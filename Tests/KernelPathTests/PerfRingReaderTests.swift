@@ -43,6 +43,45 @@ import Testing
         #expect(kernel.tail == kernel.head)
     }
 
+    /// Samples that end before the buffer's end are read in place by the drain's loop; one that
+    /// ends exactly at it, or a bare header in its last 8 bytes, is read out of line, with the same
+    /// outcome, and reading goes on at the buffer's start.
+    @Test(arguments: [8, 16, 24, 200])
+    func aRecordThatEndsTheBufferIsReadLikeAnyOther(recordSize: Int) {
+        let kernel = FakePerfBuffer(dataSize: 1024)
+        let reader = kernel.makeReader()
+        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - recordSize - 12))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        // A header-only sample has no room for its raw size word: corrupt.
+        let last = recordSize == 8 ? nil : payload(recordSize - 12, seed: 5)
+        if let last { kernel.writeSample(last) } else { kernel.write(kernel.header(type: 9, size: 8)) }
+        let next = payload(44, seed: 6)  // 56 bytes with its header: no padding
+        kernel.writeSample(next)
+        kernel.publish()
+        let seen = drainAll(reader).map { Array($0) }
+        #expect(seen == (last.map { [$0] } ?? []) + [next])
+        #expect(reader.statistics.corrupt == (last == nil ? 1 : 0))
+        #expect(reader.statistics.records == (last == nil ? 2 : 3))
+        #expect(kernel.tail == kernel.head)
+    }
+
+    @Test func aRefusedRecordThatWrapsStaysForTheNextDrain() {
+        let kernel = FakePerfBuffer(dataSize: 1024)
+        let reader = kernel.makeReader()
+        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - 64 - 12))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        let wrapped = payload(300, seed: 4)
+        kernel.writeSample(wrapped)
+        kernel.publish()
+        let tailBefore = kernel.tail
+        #expect(reader.drain(maxRecords: .max) { _ in false } == .refused)
+        #expect(kernel.tail == tailBefore)
+        #expect(drainAll(reader).map { Array($0.prefix(300)) } == [wrapped])
+        #expect(reader.statistics.records == 2)
+    }
+
     @Test func lostNoticesAreSummed() {
         let kernel = FakePerfBuffer(dataSize: 4096)
         let reader = kernel.makeReader()
