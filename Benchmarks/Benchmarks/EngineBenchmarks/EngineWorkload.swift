@@ -86,6 +86,9 @@ struct EngineWorkload: Sendable {
     /// The same traces through the C hit loop (copy, XXH3, LRU lookup, count) on this thread.
     /// Returns a failure description, or nil.
     func runCLoop(traces count: Int, measuring benchmark: Benchmark) -> String? {
+        guard TH_HIT_LOOP_HEADER_SIZE == RawTrace.headerSize else {
+            return "the C loop reads \(TH_HIT_LOOP_HEADER_SIZE)-byte headers, the engine's are \(RawTrace.headerSize) bytes"
+        }
         guard let loop = th_hit_loop_create(UInt32(cacheSize)) else { return "out of memory" }
         defer { th_hit_loop_destroy(loop) }
         benchmark.startMeasurement()

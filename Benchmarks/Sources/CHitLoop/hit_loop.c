@@ -11,14 +11,17 @@ typedef struct {
 } hit_hash128;
 extern hit_hash128 th_xxh3_128(const void *data, size_t len);
 
+/* The record's layout (Sources/CTraceRecord/include/trace_record.h, which this package cannot
+ * include; EngineWorkload checks TH_HIT_LOOP_HEADER_SIZE against the engine's before it runs). */
 enum {
-    HEADER_SIZE = 64,
+    HEADER_SIZE = TH_HIT_LOOP_HEADER_SIZE,
     FRAME_SIZE = 24,
     MAX_FRAMES = 128,
     CPU_OFFSET = 8,
     KERNEL_FRAME_COUNT_OFFSET = 12,
     USER_FRAME_COUNT_OFFSET = 14,
-    UNHASHED_START = 16, /* ktime, comm and the APM ids: the header's rest */
+    RESERVED_OFFSET = 20,
+    UNHASHED_START = 24, /* ktime, comm, the APM ids and the off-CPU time: the header's rest */
     NONE = -1,
 };
 
@@ -90,8 +93,10 @@ void th_hit_loop_handle(th_hit_loop *loop, const void *record, size_t size) {
     if (frames > MAX_FRAMES || HEADER_SIZE + frames * FRAME_SIZE > size) return;
     size_t used = HEADER_SIZE + frames * FRAME_SIZE;
     memcpy(loop->scratch, record, used);
-    /* What the hash leaves out, as the engine's load clears it: the CPU, and ktime to the header's end. */
+    /* What the hash leaves out, as the engine's load clears it: the CPU, the reserved word, and
+     * ktime to the header's end. */
     memset(loop->scratch + CPU_OFFSET, 0, 4);
+    memset(loop->scratch + RESERVED_OFFSET, 0, 4);
     memset(loop->scratch + UNHASHED_START, 0, HEADER_SIZE - UNHASHED_START);
     hit_hash128 hash = th_xxh3_128(loop->scratch, used);
     loop->counted++;

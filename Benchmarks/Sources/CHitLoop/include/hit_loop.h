@@ -11,13 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The record header's size this loop was written for: the engine's RawTrace.headerSize. */
+#define TH_HIT_LOOP_HEADER_SIZE 80
+
 typedef struct th_hit_loop th_hit_loop;
 
 /* An empty cache of `capacity` entries (1 ... 2^30; a power of two buckets at least as many).
  * NULL when out of memory or out of range. */
 th_hit_loop *th_hit_loop_create(uint32_t capacity);
 
-/* Handles one record (the bytes a sampler sends: a 64-byte header, then 24 bytes a frame). */
+/* Handles one record (the bytes a sampler sends: a header, then 24 bytes a frame). */
 void th_hit_loop_handle(th_hit_loop *loop, const void *record, size_t size);
 
 /* Traces counted so far, hits and misses. */
