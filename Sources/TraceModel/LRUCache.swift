@@ -73,7 +73,7 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
         let index = find(key)
         guard index != LRUCache.none else { return nil }
         moveToNewest(index)
-        return entries[Int(index)].value
+        return entries.withUnsafeBufferPointer { $0[Int(index)].value }  // `find` found it there
     }
 
     /// The value for `key` without changing its recency.
@@ -127,21 +127,46 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
         return keys
     }
 
-    @inlinable
-    func find(_ key: Key) -> Int32 {
-        var index = buckets[Int(key.bucketHash & bucketMask)]
-        while index != LRUCache.none {
-            if entries[Int(index)].key == key { return index }
-            index = entries[Int(index)].nextInBucket
-        }
-        return LRUCache.none
-    }
+    // The hit path (`find`, `moveToNewest`) reads and writes through unchecked buffer pointers:
+    // every index it follows is one the cache stored, and the invariants above keep each one
+    // below `entries.count` (`checkInvariants` checks them in tests). A hit then costs one
+    // uniqueness check of `entries`, not one bounds and one uniqueness check per link it moves.
 
     @inlinable
+    func find(_ key: Key) -> Int32 {
+        let bucket = Int(key.bucketHash & bucketMask)
+        return buckets.withUnsafeBufferPointer { buckets in
+            entries.withUnsafeBufferPointer { entries in
+                var index = buckets[bucket]
+                while index != LRUCache.none {
+                    if entries[Int(index)].key == key { return index }
+                    index = entries[Int(index)].nextInBucket
+                }
+                return LRUCache.none
+            }
+        }
+    }
+
+    /// Makes the entry at `index` the most recently used: `unlink`, then `linkAsNewest`, in one
+    /// pass over the entries.
+    @inlinable
     mutating func moveToNewest(_ index: Int32) {
-        guard index != newest else { return }
-        unlink(index)
-        linkAsNewest(index)
+        let previousNewest = newest
+        guard index != previousNewest else { return }
+        var oldest = self.oldest
+        entries.withUnsafeMutableBufferPointer { entries in
+            let moved = Int(index)
+            let older = entries[moved].older
+            // Not the newest, so something is newer: `newer` and `previousNewest` are entries.
+            let newer = entries[moved].newer
+            if older != LRUCache.none { entries[Int(older)].newer = newer } else { oldest = newer }
+            entries[Int(newer)].older = older
+            entries[moved].older = previousNewest
+            entries[moved].newer = LRUCache.none
+            entries[Int(previousNewest)].newer = index
+        }
+        self.oldest = oldest
+        newest = index
     }
 
     /// Puts an entry that is in no list at the newest end.

@@ -195,7 +195,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
             case .degrade:
                 counters.add(.degraded)
                 send(ReportMessage(kind: .degraded, slot: slot, umHash: TraceHash(high: 0, low: 0),
-                                   meta: SampleMeta(rawSlots.pointer(slot).pointee, apmServiceName: 0)))
+                                   meta: SampleMeta(rawSlots.pointer(slot), apmServiceName: 0)))
                 return
             case .block:
                 waitForRoom(bell: 2 + worker) { ring.approximateCount < ring.capacity }
@@ -235,7 +235,7 @@ final class HashCacheStage<Processor: TraceProcessor, Reporter: TraceReporter>: 
     /// Go's hit path: notify the APM agent, count, and mark the trace's symbolization complete.
     private func reportCount(trace: UnsafePointer<RawTrace>, umHash: TraceHash) {
         let apm = processor.maybeNotifyAPMAgent(inPlace: UnsafeBufferPointer(start: trace, count: 1).span, umTraceHash: umHash, count: UInt16(clamping: trace.pointee.count))
-        let meta = SampleMeta(trace.pointee, apmServiceName: wiring.apmServiceID(apm))
+        let meta = SampleMeta(trace, apmServiceName: wiring.apmServiceID(apm))
         send(ReportMessage(kind: .count, slot: .max, umHash: umHash, meta: meta))
         processor.symbolizationComplete(traceCaptureKTime: trace.pointee.ktime)
     }

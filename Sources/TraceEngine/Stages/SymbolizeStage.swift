@@ -92,7 +92,7 @@ final class SymbolizeStage<Processor: TraceProcessor>: @unchecked Sendable {
         let apm = processor.maybeNotifyAPMAgent(inPlace: view.span, umTraceHash: umHash, count: UInt16(clamping: raw.pointee.count))
         let message = ReportMessage(
             kind: .converted, slot: slot, umHash: umHash,
-            meta: SampleMeta(raw.pointee, apmServiceName: wiring.apmServiceID(apm)))
+            meta: SampleMeta(raw, apmServiceName: wiring.apmServiceID(apm)))
         let delivered = send(message)
         if delivered { counters.add(.emitted) } else { freeSlots.append(slot) }
         processor.symbolizationComplete(traceCaptureKTime: raw.pointee.ktime)
