@@ -25,11 +25,12 @@ import Glibc
 public final class NativeSymbolizer: TraceProcessor {
     /// The caches: read under `lock`'s read side, changed only under its write side.
     private final class Caches: @unchecked Sendable {
-        // @unchecked: guarded by the symbolizer's `lock` as said above.
-        var processes: ProcessMappingCache<SymbolTable>
-        var tables: SymbolTableCache
-        var kernel: KernelSymbols
-        var kernelCheckedAt: UInt64 = 0
+        // @unchecked: guarded by the symbolizer's `lock` as said above, which also makes the
+        // dynamic exclusivity check (one thread's overlapping accesses) a cost with no use.
+        @exclusivity(unchecked) var processes: ProcessMappingCache<SymbolTable>
+        @exclusivity(unchecked) var tables: SymbolTableCache
+        @exclusivity(unchecked) var kernel: KernelSymbols
+        @exclusivity(unchecked) var kernelCheckedAt: UInt64 = 0
         /// `tables.evictions` when process entries last dropped evicted tables.
         var sweptEvictions = 0
 
@@ -111,6 +112,10 @@ public final class NativeSymbolizer: TraceProcessor {
             process = mayFill ? caches.processes.process(pid: pid, now: now) : caches.processes.existing(pid: pid, now: now)
             if process == nil && !mayFill { return false }
         }
+        // Frames use the entry unretained (`process` holds it until the loop ends): every worker
+        // shares it, and a retain and release a frame moved its count between their CPUs.
+        let entry = process.map(Unmanaged.passUnretained)
+        defer { withExtendedLifetime(process) {} }
         let kernel = caches.kernel
         var recent = RecentMapping()
         for (row, frame) in frames.enumerated() {
@@ -121,7 +126,7 @@ public final class NativeSymbolizer: TraceProcessor {
                 let name = kernel.name(containing: lookup)
                 rows.set(row, file: Self.kernelFileID, lineno: address, type: name == nil ? FrameType.kernel.asError : .kernel, symbol: name)
             case .native:
-                guard setNative(row, address: address, lookup: lookup, process: process, recent: &recent, rows: rows, mayFill: mayFill) else {
+                guard setNative(row, address: address, lookup: lookup, process: entry, recent: &recent, rows: rows, mayFill: mayFill) else {
                     return false
                 }
             default:
@@ -147,14 +152,23 @@ public final class NativeSymbolizer: TraceProcessor {
 
     /// Names one native frame; false when it needs the caches filled and `mayFill` is false.
     private func setNative(
-        _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache<SymbolTable>.Process?, recent: inout RecentMapping,
-        rows: borrowing FrameRows, mayFill: Bool
+        _ row: Int, address: UInt64, lookup: UInt64, process entry: Unmanaged<ProcessMappingCache<SymbolTable>.Process>?,
+        recent: inout RecentMapping, rows: borrowing FrameRows, mayFill: Bool
     ) -> Bool {
-        guard let process else {
+        guard let entry else {
             // Exited before symbolization: no mapping left to name the module.
             rows.set(row, file: FileID(high: 0, low: 0), lineno: address, type: FrameType.native.asError, symbol: OffsetName.make("[exited]".utf8, address))
             return true
         }
+        return entry._withUnsafeGuaranteedRef { process in
+            setNative(row, address: address, lookup: lookup, process: process, recent: &recent, rows: rows, mayFill: mayFill)
+        }
+    }
+
+    private func setNative(
+        _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache<SymbolTable>.Process, recent: inout RecentMapping,
+        rows: borrowing FrameRows, mayFill: Bool
+    ) -> Bool {
         if !(lookup >= recent.start && lookup < recent.end) {
             var found = process.mappingIndex(containing: lookup)
             // Outside every mapping: the maps are read again once a revalidation period. Once

@@ -4,6 +4,10 @@ internal import CTraceRecord
 ///
 /// The high bit marks an error frame: one the unwinder or the symbolizer could not resolve. Such a
 /// frame keeps its address and its interpreter kind; it is never dropped from a trace.
+///
+/// The kinds are inlinable constants, not stored `static let`s: a stored one is read from another
+/// module through an accessor call (with its lazy-initialization check) every time, twice a frame in
+/// the symbolizer. `FrameTypeTests` checks each value against the BPF side's `TH_FRAME_*`.
 public struct FrameType: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
     /// The BPF side's `FRAME_MARKER_*` value; bit 7 is the error bit.
     public var rawValue: UInt8
@@ -12,31 +16,31 @@ public struct FrameType: RawRepresentable, Hashable, Sendable, BitwiseCopyable, 
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// The producer is not known.
-    public static let unknown = FrameType(rawValue: UInt8(TH_FRAME_UNKNOWN))
+    @inlinable public static var unknown: FrameType { FrameType(rawValue: 0x00) }  // TH_FRAME_UNKNOWN
     /// A CPython interpreter frame.
-    public static let python = FrameType(rawValue: UInt8(TH_FRAME_PYTHON))
+    @inlinable public static var python: FrameType { FrameType(rawValue: 0x01) }  // TH_FRAME_PYTHON
     /// A PHP interpreter frame.
-    public static let php = FrameType(rawValue: UInt8(TH_FRAME_PHP))
+    @inlinable public static var php: FrameType { FrameType(rawValue: 0x02) }  // TH_FRAME_PHP
     /// Machine code of an ELF executable or library.
-    public static let native = FrameType(rawValue: UInt8(TH_FRAME_NATIVE))
+    @inlinable public static var native: FrameType { FrameType(rawValue: 0x03) }  // TH_FRAME_NATIVE
     /// A kernel frame.
-    public static let kernel = FrameType(rawValue: UInt8(TH_FRAME_KERNEL))
+    @inlinable public static var kernel: FrameType { FrameType(rawValue: 0x04) }  // TH_FRAME_KERNEL
     /// A HotSpot JVM frame (`jvm` in output).
-    public static let hotSpot = FrameType(rawValue: UInt8(TH_FRAME_HOTSPOT))
+    @inlinable public static var hotSpot: FrameType { FrameType(rawValue: 0x05) }  // TH_FRAME_HOTSPOT
     /// A Ruby interpreter frame.
-    public static let ruby = FrameType(rawValue: UInt8(TH_FRAME_RUBY))
+    @inlinable public static var ruby: FrameType { FrameType(rawValue: 0x06) }  // TH_FRAME_RUBY
     /// A Perl interpreter frame.
-    public static let perl = FrameType(rawValue: UInt8(TH_FRAME_PERL))
+    @inlinable public static var perl: FrameType { FrameType(rawValue: 0x07) }  // TH_FRAME_PERL
     /// A V8 JavaScript frame (`v8js` in output).
-    public static let v8 = FrameType(rawValue: UInt8(TH_FRAME_V8))
+    @inlinable public static var v8: FrameType { FrameType(rawValue: 0x08) }  // TH_FRAME_V8
     /// PHP code compiled by its JIT.
-    public static let phpJIT = FrameType(rawValue: UInt8(TH_FRAME_PHP_JIT))
+    @inlinable public static var phpJIT: FrameType { FrameType(rawValue: 0x09) }  // TH_FRAME_PHP_JIT
     /// A .NET runtime frame.
-    public static let dotnet = FrameType(rawValue: UInt8(TH_FRAME_DOTNET))
+    @inlinable public static var dotnet: FrameType { FrameType(rawValue: 0x0a) }  // TH_FRAME_DOTNET
     /// A LuaJIT frame.
-    public static let luaJIT = FrameType(rawValue: UInt8(TH_FRAME_LUAJIT))
+    @inlinable public static var luaJIT: FrameType { FrameType(rawValue: 0x0b) }  // TH_FRAME_LUAJIT
     /// Unwinding stopped here because of an error; carries no address.
-    public static let abort = FrameType(rawValue: UInt8(TH_FRAME_ABORT))
+    @inlinable public static var abort: FrameType { FrameType(rawValue: 0xff) }  // TH_FRAME_ABORT
 
     static let errorBit = UInt8(TH_FRAME_ERROR_BIT)
 

@@ -1,3 +1,4 @@
+import CTraceRecord
 import Testing
 import TraceModel
 
@@ -162,6 +163,17 @@ import TraceModel
         #expect(FrameType.python.rawValue == 1)
         #expect(FrameType.dotnet.rawValue == 10)
         #expect(FrameType.abort.rawValue == 0xff)
+    }
+
+    /// The kinds are literals in Swift (inlinable constants); the BPF side's header defines them.
+    @Test func everyKindIsTheBPFSidesValue() {
+        let kinds: [(FrameType, Int32)] = [
+            (.unknown, TH_FRAME_UNKNOWN), (.python, TH_FRAME_PYTHON), (.php, TH_FRAME_PHP), (.native, TH_FRAME_NATIVE),
+            (.kernel, TH_FRAME_KERNEL), (.hotSpot, TH_FRAME_HOTSPOT), (.ruby, TH_FRAME_RUBY), (.perl, TH_FRAME_PERL),
+            (.v8, TH_FRAME_V8), (.phpJIT, TH_FRAME_PHP_JIT), (.dotnet, TH_FRAME_DOTNET), (.luaJIT, TH_FRAME_LUAJIT),
+            (.abort, TH_FRAME_ABORT),
+        ]
+        for (kind, value) in kinds { #expect(Int32(kind.rawValue) == value, "\(kind)") }
     }
 
     @Test func errorBitMarksUnresolvedFramesAndKeepsTheirKind() {

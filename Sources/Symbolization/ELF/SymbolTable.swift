@@ -8,7 +8,9 @@ public final class SymbolTable: @unchecked Sendable {
     // @unchecked: everything is immutable after init except `displayNameSlots` and
     // `displayNames`, which only `cachedDisplayName` writes, and `isEvicted`, which only
     // `SymbolTableCache` sets; the symbolizer calls both under its write lock, and only
-    // `madeDisplayName` (which reads) under its read lock.
+    // `madeDisplayName` (which reads) under its read lock. Those three are
+    // `@exclusivity(unchecked)`: the lock orders them between threads, and the dynamic check,
+    // which only sees one thread's overlapping accesses, cost a runtime call a frame.
     /// The file's identity (`FileIdentity`: XXH3-128 over its first and last 4 KiB and its length),
     /// the file of every frame named from this table.
     public let fileID: FileID
@@ -18,7 +20,7 @@ public final class SymbolTable: @unchecked Sendable {
     /// debug file or `.gnu_debugdata` named its other functions).
     public let isDynamicOnly: Bool
     /// Set when `SymbolTableCache` evicts the table: whoever still holds it drops it.
-    var isEvicted = false
+    @exclusivity(unchecked) var isEvicted = false
 
     private let segments: LoadSegments
     private let starts: [UInt64]
@@ -32,8 +34,8 @@ public final class SymbolTable: @unchecked Sendable {
     /// could not be read from the file, `SymbolNameSection`: not read again for every frame in
     /// it), or 1 + where its name is in `displayNames`. The slots are made at the first name, 4
     /// bytes a symbol (an optional string each took 16); a lookup per frame stays an array index.
-    private var displayNameSlots: [UInt32] = []
-    private var displayNames: [String] = []
+    @exclusivity(unchecked) private var displayNameSlots: [UInt32] = []
+    @exclusivity(unchecked) private var displayNames: [String] = []
     private static let unreadableName = UInt32.max
 
     init(fileID: FileID, buildID: String?, isDynamicOnly: Bool, segments: LoadSegments, functions: FunctionSymbols) {

@@ -20,24 +20,29 @@ import Glibc
 /// `Resolved` is what a user of the cache derives from one mapping once (the symbolizer: the
 /// file's symbol table; the unwinder: its unwind table and load bias), kept with the mapping and
 /// forgotten with it.
+/// Not thread-safe: the symbolizer's workers share one under its read-write lock (reading under
+/// the read side, changing under the write side); each unwind worker has its own. The `var`s that
+/// a frame reads are `@exclusivity(unchecked)`: the dynamic check catches only overlapping
+/// accesses on one thread, which these short accesses never make, and cost a runtime call a read
+/// (with `SymbolTable`'s, a quarter of a warm trace's instructions).
 final class ProcessMappingCache<Resolved> {
     final class Process {
         let pid: UInt32
         let startTime: UInt64
-        var mappings: [Mapping] {
+        @exclusivity(unchecked) var mappings: [Mapping] {
             didSet { bounds = MappingBounds(mappings) }
         }
         /// The mappings' numbers apart from their strings: what a frame needs, read without
         /// copying a `Mapping` (whose two strings would be retained and released a frame, on
         /// reference counts that every symbolize worker touches).
-        private(set) var bounds: MappingBounds
-        var validatedAt: UInt64
+        @exclusivity(unchecked) private(set) var bounds: MappingBounds
+        @exclusivity(unchecked) var validatedAt: UInt64
         /// Stored by readers sharing the cache (`existing`), hence atomic.
         let lastUsed: Atomic<UInt64>
         /// What each mapping resolved to, by index: nil until resolved; `.some(nil)` when
         /// resolution failed (not retried).
-        var resolved: [Resolved??]
-        var rereadForMissingAddress = false
+        @exclusivity(unchecked) var resolved: [Resolved??]
+        @exclusivity(unchecked) var rereadForMissingAddress = false
 
         init(pid: UInt32, startTime: UInt64, mappings: [Mapping], now: UInt64) {
             self.pid = pid
