@@ -45,6 +45,7 @@ public final class KernelBuffers {
     var count: Int { pollFDs.count }
 
     /// Drains buffer `index` (perf: one batch; ring buffer: until empty after a fence, or a batch).
+    @inline(__always)  // so that the poll stage's `deliver` reaches the reader's loop (KernelPollStage)
     func drain(_ index: Int, maxRecords: Int, onSample: (UnsafeRawBufferPointer) -> Bool) -> DrainEnd {
         switch storage {
         case .perf(let buffers): buffers[index].reader.drain(maxRecords: maxRecords, onSample: onSample)

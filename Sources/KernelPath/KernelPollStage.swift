@@ -67,6 +67,10 @@ public final class KernelPollStage: TraceSource, @unchecked Sendable {
     /// is tried again later) until `isStopRequested()` turns true, then drains once more. `flush`
     /// runs after each round over the ready buffers. One thread runs a stage, once: its io_uring
     /// accepts waits only from the thread that armed it.
+    ///
+    /// Inlined into `run(into:isStopRequested:)`, with `KernelBuffers.drain`, so that the reader's
+    /// loop calls `deliver` there directly rather than through a closure pointer a record.
+    @inline(__always)
     public func run(
         isStopRequested: () -> Bool, flush: () -> Void, deliver: (UnsafeRawBufferPointer) -> Bool
     ) {

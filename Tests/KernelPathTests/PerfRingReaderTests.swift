@@ -66,6 +66,21 @@ import Testing
         #expect(kernel.tail == kernel.head)
     }
 
+    /// A bare sample header away from the buffer's end: the in-place path reads the word after it
+    /// (the next record's header) as its raw size, which never fits in 8 bytes: corrupt, and the
+    /// next record is read as usual.
+    @Test func aHeaderOnlySampleIsCorruptAndTheNextIsRead() {
+        let kernel = FakePerfBuffer(dataSize: 4096)
+        let reader = kernel.makeReader()
+        kernel.write(kernel.header(type: 9, size: 8))
+        let next = payload(44, seed: 8)
+        kernel.writeSample(next)
+        kernel.publish()
+        #expect(drainAll(reader).map { Array($0) } == [next])
+        #expect(reader.statistics.corrupt == 1 && reader.statistics.records == 1)
+        #expect(kernel.tail == kernel.head)
+    }
+
     @Test func aRefusedRecordThatWrapsStaysForTheNextDrain() {
         let kernel = FakePerfBuffer(dataSize: 1024)
         let reader = kernel.makeReader()

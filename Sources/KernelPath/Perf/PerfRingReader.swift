@@ -191,7 +191,7 @@ public final class PerfRingReader {
 
     /// The record whose header is at `offset`, as one contiguous span: in place, or copied to
     /// `scratch` when it runs past the end of the buffer.
-    @inline(__always)
+    @inline(__always)  // two call sites in `readUncommonRecord`, each then reads one field of it
     private func contiguous(_ header: UnsafeRawPointer, offset: Int, size: Int) -> UnsafeRawPointer {
         let firstPart = bufferBytes &- offset
         if size <= firstPart { return header }
