@@ -147,8 +147,10 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
         }
     }
 
-    /// Makes the entry at `index` the most recently used: `unlink`, then `linkAsNewest`, in one
-    /// pass over the entries.
+    /// Makes the entry at `index` the most recently used: `unlink` and `linkAsNewest` fused for
+    /// the hit path, where the entry is known not to be the newest (so something is newer, and the
+    /// list is not empty): two branches and two stores fewer (11 instructions of a 64-instruction
+    /// hit, `lru-get-hit`).
     @inlinable
     mutating func moveToNewest(_ index: Int32) {
         let previousNewest = newest
@@ -157,8 +159,7 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
         entries.withUnsafeMutableBufferPointer { entries in
             let moved = Int(index)
             let older = entries[moved].older
-            // Not the newest, so something is newer: `newer` and `previousNewest` are entries.
-            let newer = entries[moved].newer
+            let newer = entries[moved].newer  // an entry: `index` is not the newest
             if older != LRUCache.none { entries[Int(older)].newer = newer } else { oldest = newer }
             entries[Int(newer)].older = older
             entries[moved].older = previousNewest
@@ -172,20 +173,34 @@ public struct LRUCache<Key: LRUCacheKey, Value> {
     /// Puts an entry that is in no list at the newest end.
     @inlinable
     mutating func linkAsNewest(_ index: Int32) {
-        entries[Int(index)].older = newest
-        entries[Int(index)].newer = LRUCache.none
-        if newest != LRUCache.none { entries[Int(newest)].newer = index }
-        newest = index
-        if oldest == LRUCache.none { oldest = index }
+        var ends = (newest: newest, oldest: oldest)
+        entries.withUnsafeMutableBufferPointer { Self.linkAsNewest(index, in: $0, ends: &ends) }
+        (newest, oldest) = ends
     }
 
     /// Takes an entry out of the recency list.
     @inlinable
     mutating func unlink(_ index: Int32) {
+        var ends = (newest: newest, oldest: oldest)
+        entries.withUnsafeMutableBufferPointer { Self.unlink(index, in: $0, ends: &ends) }
+        (newest, oldest) = ends
+    }
+
+    @inlinable
+    static func linkAsNewest(_ index: Int32, in entries: UnsafeMutableBufferPointer<Entry>, ends: inout (newest: Int32, oldest: Int32)) {
+        entries[Int(index)].older = ends.newest
+        entries[Int(index)].newer = LRUCache.none
+        if ends.newest != LRUCache.none { entries[Int(ends.newest)].newer = index }
+        ends.newest = index
+        if ends.oldest == LRUCache.none { ends.oldest = index }
+    }
+
+    @inlinable
+    static func unlink(_ index: Int32, in entries: UnsafeMutableBufferPointer<Entry>, ends: inout (newest: Int32, oldest: Int32)) {
         let older = entries[Int(index)].older
         let newer = entries[Int(index)].newer
-        if older != LRUCache.none { entries[Int(older)].newer = newer } else { oldest = newer }
-        if newer != LRUCache.none { entries[Int(newer)].older = older } else { newest = older }
+        if older != LRUCache.none { entries[Int(older)].newer = newer } else { ends.oldest = newer }
+        if newer != LRUCache.none { entries[Int(newer)].older = older } else { ends.newest = older }
     }
 
     // Inlinable like the rest of the hot path: otherwise `add`, specialized in the caller's module,
