@@ -27,8 +27,8 @@ public final class NativeSymbolizer: TraceProcessor {
     private final class Caches: @unchecked Sendable {
         // @unchecked: guarded by the symbolizer's `lock` as said above, which also makes the
         // dynamic exclusivity check (one thread's overlapping accesses) a cost with no use.
-        @exclusivity(unchecked) var processes: ProcessMappingCache<SymbolTable>
-        @exclusivity(unchecked) var tables: SymbolTableCache
+        let processes: ProcessMappingCache<SymbolTable>
+        let tables: SymbolTableCache
         @exclusivity(unchecked) var kernel: KernelSymbols
         @exclusivity(unchecked) var kernelCheckedAt: UInt64 = 0
         /// `tables.evictions` when process entries last dropped evicted tables.
@@ -112,8 +112,10 @@ public final class NativeSymbolizer: TraceProcessor {
             process = mayFill ? caches.processes.process(pid: pid, now: now) : caches.processes.existing(pid: pid, now: now)
             if process == nil && !mayFill { return false }
         }
-        // Frames use the entry unretained (`process` holds it until the loop ends): every worker
-        // shares it, and a retain and release a frame moved its count between their CPUs.
+        // Frames use the entry unretained: every worker shares it, and a retain and release a frame
+        // moved its count between their CPUs. The cache's table of processes holds it meanwhile
+        // (under either side of the lock nothing removes it: a reread replaces its mappings, not
+        // the entry), and `process` too, until the loop ends.
         let entry = process.map(Unmanaged.passUnretained)
         defer { withExtendedLifetime(process) {} }
         let kernel = caches.kernel
@@ -161,11 +163,12 @@ public final class NativeSymbolizer: TraceProcessor {
             return true
         }
         return entry._withUnsafeGuaranteedRef { process in
-            setNative(row, address: address, lookup: lookup, process: process, recent: &recent, rows: rows, mayFill: mayFill)
+            nameNativeFrame(row, address: address, lookup: lookup, process: process, recent: &recent, rows: rows, mayFill: mayFill)
         }
     }
 
-    private func setNative(
+    /// `setNative` for a frame of a process whose mappings are known.
+    private func nameNativeFrame(
         _ row: Int, address: UInt64, lookup: UInt64, process: ProcessMappingCache<SymbolTable>.Process, recent: inout RecentMapping,
         rows: borrowing FrameRows, mayFill: Bool
     ) -> Bool {

@@ -12,8 +12,8 @@ struct SampleMeta: BitwiseCopyable {
     var apmServiceName: UInt32
     var weight: SampleWeight
 
-    /// Reads `trace`'s fields in place: a `RawTrace` passed by value is copied whole (3 KiB) on
-    /// the hit path, where the pointer costs nothing.
+    /// Reads `trace`'s fields through the pointer: a `RawTrace` read as `pointee` and passed on
+    /// (even `borrowing`) was copied whole, 3 KiB, on every hit.
     init(_ trace: UnsafePointer<RawTrace>, apmServiceName: UInt32) {
         ktime = trace.pointee.ktime
         comm = trace.pointee.comm

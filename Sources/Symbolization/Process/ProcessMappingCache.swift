@@ -20,6 +20,7 @@ import Glibc
 /// `Resolved` is what a user of the cache derives from one mapping once (the symbolizer: the
 /// file's symbol table; the unwinder: its unwind table and load bias), kept with the mapping and
 /// forgotten with it.
+///
 /// Not thread-safe: the symbolizer's workers share one under its read-write lock (reading under
 /// the read side, changing under the write side); each unwind worker has its own. The `var`s that
 /// a frame reads are `@exclusivity(unchecked)`: the dynamic check catches only overlapping
