@@ -85,10 +85,40 @@ struct EngineWorkload: Sendable {
 
     /// The same traces through the C hit loop (copy, XXH3, LRU lookup, count) on this thread.
     /// Returns a failure description, or nil.
-    func runCLoop(traces count: Int, measuring benchmark: Benchmark) -> String? {
+    /// Whether the C loop reads records as the engine does (hit_loop.h's layout, which cannot
+    /// include the engine's header): the fields where `RawTrace` finds them, and the bytes it
+    /// leaves out of its hash left out of the engine's too. A description of the first difference.
+    static func cLoopLayoutDisagreement() -> String? {
         guard TH_HIT_LOOP_HEADER_SIZE == RawTrace.headerSize else {
             return "the C loop reads \(TH_HIT_LOOP_HEADER_SIZE)-byte headers, the engine's are \(RawTrace.headerSize) bytes"
         }
+        var record = [UInt8](repeating: 0, count: RawTrace.headerSize + 2 * RawTrace.frameSize)
+        func store<T: FixedWidthInteger>(_ value: T, at offset: Int32) {
+            withUnsafeBytes(of: value.littleEndian) { record.replaceSubrange(Int(offset)..<Int(offset) + MemoryLayout<T>.size, with: $0) }
+        }
+        store(UInt32(7), at: TH_HIT_LOOP_CPU_OFFSET)
+        store(UInt16(1), at: TH_HIT_LOOP_KERNEL_FRAME_COUNT_OFFSET)
+        store(UInt16(1), at: TH_HIT_LOOP_USER_FRAME_COUNT_OFFSET)
+        var trace = RawTrace()
+        var other = RawTrace()
+        do {
+            try record.withUnsafeBytes { try trace.load($0) }
+            // Every byte the C loop does not hash changed: the engine's hash must not change.
+            for offset in [Int(TH_HIT_LOOP_CPU_OFFSET), Int(TH_HIT_LOOP_RESERVED_OFFSET)] { record[offset] ^= 0xff }
+            for offset in Int(TH_HIT_LOOP_UNHASHED_START)..<RawTrace.headerSize { record[offset] ^= 0xff }
+            try record.withUnsafeBytes { try other.load($0) }
+        } catch {
+            return "the engine refused the C loop's record: \(error)"
+        }
+        guard trace.cpu == 7, trace.kernelFrameCount == 1, trace.userFrameCount == 1 else {
+            return "the C loop's CPU and frame counts are not where the engine reads them"
+        }
+        guard trace.hash == other.hash else { return "bytes the C loop leaves out of its hash change the engine's" }
+        return nil
+    }
+
+    func runCLoop(traces count: Int, measuring benchmark: Benchmark) -> String? {
+        if let disagreement = Self.cLoopLayoutDisagreement() { return disagreement }
         guard let loop = th_hit_loop_create(UInt32(cacheSize)) else { return "out of memory" }
         defer { th_hit_loop_destroy(loop) }
         benchmark.startMeasurement()

@@ -11,17 +11,15 @@ typedef struct {
 } hit_hash128;
 extern hit_hash128 th_xxh3_128(const void *data, size_t len);
 
-/* The record's layout (Sources/CTraceRecord/include/trace_record.h, which this package cannot
- * include; EngineWorkload checks TH_HIT_LOOP_HEADER_SIZE against the engine's before it runs). */
 enum {
     HEADER_SIZE = TH_HIT_LOOP_HEADER_SIZE,
     FRAME_SIZE = 24,
     MAX_FRAMES = 128,
-    CPU_OFFSET = 8,
-    KERNEL_FRAME_COUNT_OFFSET = 12,
-    USER_FRAME_COUNT_OFFSET = 14,
-    RESERVED_OFFSET = 20,
-    UNHASHED_START = 24, /* ktime, comm, the APM ids and the off-CPU time: the header's rest */
+    CPU_OFFSET = TH_HIT_LOOP_CPU_OFFSET,
+    KERNEL_FRAME_COUNT_OFFSET = TH_HIT_LOOP_KERNEL_FRAME_COUNT_OFFSET,
+    USER_FRAME_COUNT_OFFSET = TH_HIT_LOOP_USER_FRAME_COUNT_OFFSET,
+    RESERVED_OFFSET = TH_HIT_LOOP_RESERVED_OFFSET,
+    UNHASHED_START = TH_HIT_LOOP_UNHASHED_START,
     NONE = -1,
 };
 

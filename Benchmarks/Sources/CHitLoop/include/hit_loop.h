@@ -11,8 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The record header's size this loop was written for: the engine's RawTrace.headerSize. */
+/* The record layout this loop was written for (the engine's trace_record.h, which this package
+ * cannot include): EngineWorkload checks it against RawTrace before the loop runs. */
 #define TH_HIT_LOOP_HEADER_SIZE 80
+#define TH_HIT_LOOP_CPU_OFFSET 8
+#define TH_HIT_LOOP_KERNEL_FRAME_COUNT_OFFSET 12
+#define TH_HIT_LOOP_USER_FRAME_COUNT_OFFSET 14
+#define TH_HIT_LOOP_RESERVED_OFFSET 20
+#define TH_HIT_LOOP_UNHASHED_START 24 /* ktime, comm, the APM ids, the off-CPU time: to the header's end */
 
 typedef struct th_hit_loop th_hit_loop;
 
