@@ -12,6 +12,17 @@ import Testing
         return seen
     }
 
+    /// A 1024-byte buffer whose head and tail stand `bytesBeforeEnd` bytes before its end: a filler
+    /// sample written there and read.
+    func bufferNearItsEnd(_ bytesBeforeEnd: Int) -> (FakePerfBuffer, PerfRingReader) {
+        let kernel = FakePerfBuffer(dataSize: 1024)
+        let reader = kernel.makeReader()
+        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - bytesBeforeEnd - 12))
+        kernel.publish()
+        #expect(drainAll(reader).count == 1)
+        return (kernel, reader)
+    }
+
     @Test func samplesArriveInOrderAndTheTailFollows() {
         let kernel = FakePerfBuffer(dataSize: 4096)
         let reader = kernel.makeReader()
@@ -28,12 +39,7 @@ import Testing
 
     @Test(arguments: [8, 16, 24, 200, 248])
     func aRecordThatWrapsIsDeliveredWhole(offsetFromEnd: Int) {
-        let kernel = FakePerfBuffer(dataSize: 1024)
-        let reader = kernel.makeReader()
-        // Move the head to `offsetFromEnd` bytes before the end with a filler record.
-        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - offsetFromEnd - 12))
-        kernel.publish()
-        #expect(drainAll(reader).count == 1)
+        let (kernel, reader) = bufferNearItsEnd(offsetFromEnd)
         let wrapped = payload(300, seed: 3)
         kernel.writeSample(wrapped)
         kernel.publish()
@@ -48,11 +54,7 @@ import Testing
     /// outcome, and reading goes on at the buffer's start.
     @Test(arguments: [8, 16, 24, 200])
     func aRecordThatEndsTheBufferIsReadLikeAnyOther(recordSize: Int) {
-        let kernel = FakePerfBuffer(dataSize: 1024)
-        let reader = kernel.makeReader()
-        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - recordSize - 12))
-        kernel.publish()
-        #expect(drainAll(reader).count == 1)
+        let (kernel, reader) = bufferNearItsEnd(recordSize)
         // A header-only sample has no room for its raw size word: corrupt.
         let last = recordSize == 8 ? nil : payload(recordSize - 12, seed: 5)
         if let last { kernel.writeSample(last) } else { kernel.write(kernel.header(type: 9, size: 8)) }
@@ -82,11 +84,7 @@ import Testing
     }
 
     @Test func aRefusedRecordThatWrapsStaysForTheNextDrain() {
-        let kernel = FakePerfBuffer(dataSize: 1024)
-        let reader = kernel.makeReader()
-        kernel.writeSample([UInt8](repeating: 0xee, count: 1024 - 64 - 12))
-        kernel.publish()
-        #expect(drainAll(reader).count == 1)
+        let (kernel, reader) = bufferNearItsEnd(64)
         let wrapped = payload(300, seed: 4)
         kernel.writeSample(wrapped)
         kernel.publish()
