@@ -1,4 +1,5 @@
 import LinuxSystem
+import TraceModel  // KTime
 import Synchronization
 
 #if canImport(Glibc)
@@ -111,12 +112,14 @@ struct Idler {
     let strategy: WaitStrategy
     let doorbell: Doorbell
     private var rounds = 0
-    /// The last park ended within `shortPark`, so yielding would likely have found the work.
+    /// The last park ended within `shortParkNanoseconds`, so yielding would likely have found the work.
     private var yieldsPay = true
 
-    /// The longest park after which yielding is still worth trying: several times what the
-    /// default 8 yields take on an idle CPU.
-    static let shortPark = Duration.microseconds(50)
+    /// The longest park, in nanoseconds, after which yielding is still worth trying: several
+    /// times what the default 8 yields take on an idle CPU. (Timed with `KTime`, not
+    /// `ContinuousClock`: the idle step is inlined into the stages' hot paths, and a resilient
+    /// `ContinuousClock.Instant` there made every call of them ask the runtime for its layout.)
+    static let shortParkNanoseconds: UInt64 = 50_000
 
     init(_ strategy: WaitStrategy, doorbell: Doorbell) {
         self.strategy = strategy
@@ -133,8 +136,8 @@ struct Idler {
             sched_yield()
             return
         }
-        let parked = ContinuousClock.now
+        let parked = KTime.now()
         doorbell.park(timeout: strategy.parkTimeout, unless: ready)
-        yieldsPay = ContinuousClock.now - parked < Self.shortPark
+        yieldsPay = KTime.now().rawValue &- parked.rawValue < Self.shortParkNanoseconds
     }
 }
