@@ -22,10 +22,11 @@ import Glibc
 /// forgotten with it.
 ///
 /// Not thread-safe: the symbolizer's workers share one under its read-write lock (reading under
-/// the read side, changing under the write side); each unwind worker has its own. The `var`s that
-/// a frame reads are `@exclusivity(unchecked)`: the dynamic check catches only overlapping
-/// accesses on one thread, which these short accesses never make, and cost a runtime call a read
-/// (with `SymbolTable`'s, a quarter of a warm trace's instructions).
+/// the read side, changing under the write side); each unwind worker has its own. Its `var`s,
+/// read for every trace and the entries' for every frame, are `@exclusivity(unchecked)`: the
+/// dynamic check catches only overlapping accesses on one thread, which these short accesses
+/// never make, and cost a runtime call a read (with `SymbolTable`'s, a quarter of a warm trace's
+/// instructions).
 final class ProcessMappingCache<Resolved> {
     final class Process {
         let pid: UInt32
@@ -64,8 +65,8 @@ final class ProcessMappingCache<Resolved> {
 
     let capacity: Int
     let revalidateAfterNanoseconds: UInt64
-    private var processes: [UInt32: Process] = [:]
-    private(set) var reads = 0
+    @exclusivity(unchecked) private var processes: [UInt32: Process] = [:]
+    @exclusivity(unchecked) private(set) var reads = 0
 
     init(capacity: Int, revalidateAfter: Duration) {
         self.capacity = capacity
