@@ -77,10 +77,11 @@ static __always_inline __u32 append_frames(th_trace_record *r, __u32 first, cons
     return first + count;
 }
 
-// Appends the current task's kernel stack and frame-pointer user stack to `r` (whose header is
-// filled) and sets its frame counts; returns the frames. `s` is scratch for the addresses.
-static __always_inline __u32 take_stacks(void *ctx, th_trace_record *r, struct stack_addresses *s) {
-    long bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), 0);
+// Appends the current task's kernel stack, less its first `kernel_skip` frames, and frame-pointer
+// user stack to `r` (whose header is filled) and sets its frame counts; returns the frames. `s` is
+// scratch for the addresses.
+static __always_inline __u32 take_stacks(void *ctx, th_trace_record *r, struct stack_addresses *s, __u64 kernel_skip) {
+    long bytes = bpf_get_stack(ctx, s->ip, sizeof(s->ip), kernel_skip & BPF_F_SKIP_FIELD_MASK);
     __u32 kernel = bytes > 0 ? bytes / sizeof(__u64) : 0;
     if (bytes < 0) count(TH_COUNTER_KERNEL_STACK_ERRORS);
     __u32 frames = append_frames(r, 0, s, kernel, TH_FRAME_KERNEL);
@@ -269,7 +270,7 @@ int th_sample(struct bpf_perf_event_data *ctx) {
     th_trace_record *r = &scratch->record;
 
     fill_header(r, pid_tgid);
-    __u32 frames = take_stacks(ctx, r, s);
+    __u32 frames = take_stacks(ctx, r, s, 0);
 
     if (config.stack_bytes == 0) {
         output(ctx, r, frames);
@@ -284,43 +285,43 @@ int th_sample(struct bpf_perf_event_data *ctx) {
 
 // ---- Off-CPU: where tasks wait, and for how long ----
 //
-// `th_off_cpu`, on the sched:sched_switch tracepoint, runs in the context of the task leaving the
+// `th_off_cpu`, on the sched_switch raw tracepoint, runs in the context of the task leaving the
 // CPU. That task's stacks are taken there (the kernel stack shows why it blocked, the user stack
-// where), into a record kept in `blocked_tasks` under its tid. When the same tid is switched in
-// later, the record goes out with the time it stayed off the CPU. So a record costs two stack
-// walks at the switch away, and the switch back only a lookup; what is filtered out (idle, other
-// pids, preemptions when voluntary_only, sampled out) costs no walk.
+// where), into a record kept in `blocked_tasks` under its task (the address of its task_struct,
+// which the tracepoint passes for both tasks: no field of it is read). When the same task is
+// switched in later, the record goes out with the time it stayed off the CPU. So a record costs
+// two stack walks at the switch away, and the switch back only a lookup; what is filtered out
+// (idle, other pids, preemptions when voluntary_only, sampled out) costs no walk. A raw
+// tracepoint hands the program the scheduler's own arguments: the classic sched:sched_switch
+// first formats a record of both tasks' names and states for it, which cost about as much as
+// the program's filters.
 //
 // `blocked_tasks` is an LRU map sized by offcpu.tasks: when it is full, the longest-untouched
 // entry is dropped to make room (on kernels before 6.16 also earlier, when a CPU's share of the
 // free entries runs out: about 128 a CPU). The program counts what it tracks and what resumes;
 // user space counts what is left after detaching, and the difference is what was dropped. A
 // resumed entry is copied before it is sent, and the copy sent only if the entry still was this
-// task's block after the copy (an entry dropped is reused at once for another task).
+// task's block after the copy (an entry dropped is reused at once for another task). A task that
+// exits is not tracked at its last switch; a task_struct freed and reused for a new task while an
+// entry of the old one waits can only come from a task that died blocked, and the entry then
+// goes out (or ages out of the LRU) as the old task's.
 
-// The classic tracepoint's record (/sys/kernel/tracing/events/sched/sched_switch/format), a
-// layout the kernel keeps stable for tools.
-struct sched_switch_args {
-    __u64 common;
-    char prev_comm[16];
-    __s32 prev_pid;
-    __s32 prev_prio;
-    __s64 prev_state;
-    char next_comm[16];
-    __s32 next_pid;
-    __s32 next_prio;
-};
+// A raw tracepoint program's kernel stack starts in the tracing machinery: the program itself
+// (bpf_get_stack takes its caller's registers), then `bpf_trace_run4`, which ran it from the
+// tracepoint; the scheduler's frames (`__schedule`, …) follow, as they start a classic
+// tracepoint's stack and bpftrace's. OffCPUTests checks that the first frame kept is `__schedule`.
+#define TH_RAW_TRACEPOINT_FRAMES 2
 
-// prev_state's reported states (TASK_REPORT): 0 when the task is still runnable (it yielded), or
-// TASK_REPORT_MAX (0x100) when it was preempted; a task that exits leaves as dead or zombie.
-#define TH_TASK_REPORT_STATES 0xff
-#define TH_TASK_EXITING 0x30  // EXIT_DEAD | EXIT_ZOMBIE
+// The scheduler's task states (include/linux/sched.h), as sched_switch's prev_state passes them.
+#define TH_TASK_RUNNING 0x0000  // still runnable: it yielded, or was preempted
+#define TH_TASK_DEAD 0x0080     // its last switch: it will not run again
 
 // An entry's state: blocked, or (with snapshots) ran again and awaiting its snapshot.
 #define TH_BLOCKED 0
 #define TH_AWAITING_SNAPSHOT 1
 
 struct th_blocked_task {
+    __u64 task;        // the key, kept to tell a reused entry from this task's
     __u64 blocked_at;  // bpf_ktime_get_ns() at the switch away
     __u64 user_ip;     // the user registers when it blocked: a snapshot taken later is taken only
     __u64 user_sp;     // while they still hold (the task is still in the same system call)
@@ -332,7 +333,7 @@ struct th_blocked_task {
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 1);  // sized by the loader (offcpu.tasks); one entry when off-CPU is off
-    __type(key, __u32);
+    __type(key, __u64);      // the task_struct's address
     __type(value, struct th_blocked_task);
 } blocked_tasks SEC(".maps");
 
@@ -346,16 +347,16 @@ struct {
     __type(value, struct th_blocked_task);
 } blocked_scratch SEC(".maps");
 
-// Copies entry `b` of `tid` (its header and used frames) into `scratch` and returns the size
+// Copies entry `b` of `task` (its header and used frames) into `scratch` and returns the size
 // copied, or 0 when the entry changed under the copy: a full LRU map reuses an entry at once, so
 // another CPU may have made it another task's meanwhile (counted as torn; nothing is sent).
-static __always_inline __u64 copy_entry(struct th_blocked_task *b, __u32 tid, struct sample_scratch *scratch) {
+static __always_inline __u64 copy_entry(struct th_blocked_task *b, __u64 task, struct sample_scratch *scratch) {
     __u64 blocked_at = b->blocked_at;
     __u32 frames = b->frames;
     if (frames > TH_MAX_FRAMES) frames = TH_MAX_FRAMES;
     __u64 size = TH_TRACE_RECORD_SIZE(frames);
     if (size > sizeof(th_trace_record)) size = sizeof(th_trace_record);
-    if (bpf_probe_read_kernel(&scratch->record, size, &b->record) != 0 || scratch->record.tid != tid ||
+    if (bpf_probe_read_kernel(&scratch->record, size, &b->record) != 0 || b->task != task ||
         b->blocked_at != blocked_at || scratch->record.kernel_frame_count + scratch->record.user_frame_count != frames) {
         count(TH_COUNTER_OFF_CPU_TORN);
         return 0;
@@ -374,12 +375,12 @@ static __always_inline void send_off_cpu(void *ctx, struct sample_scratch *scrat
 // registers are still those it blocked with: then its user stack is too, as it has not run user
 // code since. Otherwise (it blocked outside a system call, was preempted in user code, and has
 // run on) the record goes with its frame-pointer stack, counted. Deletes the entry.
-static __always_inline void send_awaited(void *ctx, struct th_blocked_task *b, __u32 tid) {
+static __always_inline void send_awaited(void *ctx, struct th_blocked_task *b, __u64 task) {
     __u32 zero = 0;
     struct sample_scratch *scratch = bpf_map_lookup_elem(&sample_scratch, &zero);
     if (!scratch) return;
     __u64 user_ip = b->user_ip, user_sp = b->user_sp;
-    __u64 size = copy_entry(b, tid, scratch);
+    __u64 size = copy_entry(b, task, scratch);
     count(TH_COUNTER_OFF_CPU_AWAITED_SENT);
     if (size > 0) {
         __u32 frames = scratch->record.kernel_frame_count + scratch->record.user_frame_count;
@@ -390,11 +391,12 @@ static __always_inline void send_awaited(void *ctx, struct th_blocked_task *b, _
             count(TH_COUNTER_OFF_CPU_MOVED);
         send_off_cpu(ctx, scratch, size);
     }
-    bpf_map_delete_elem(&blocked_tasks, &tid);
+    bpf_map_delete_elem(&blocked_tasks, &task);
 }
 
-// Takes the stacks of the task leaving the CPU and keeps them until it runs again.
-static __always_inline void track_blocked(struct sched_switch_args *ctx) {
+// Takes the stacks of the task leaving the CPU (`prev`, the current task) and keeps them until it
+// runs again.
+static __always_inline void track_blocked(void *ctx, __u64 prev, __u64 preempt, __u64 prev_state) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     __u32 pid = pid_tgid >> 32;
     __u32 tid = (__u32)pid_tgid;
@@ -403,12 +405,12 @@ static __always_inline void track_blocked(struct sched_switch_args *ctx) {
     if (config.stack_bytes) {
         // It ran again and is leaving before its system call returned (it blocks again inside
         // it), or without one: its previous block goes out first, from here.
-        struct th_blocked_task *awaiting = bpf_map_lookup_elem(&blocked_tasks, &tid);
-        if (awaiting && awaiting->state == TH_AWAITING_SNAPSHOT) send_awaited(ctx, awaiting, tid);
+        struct th_blocked_task *awaiting = bpf_map_lookup_elem(&blocked_tasks, &prev);
+        if (awaiting && awaiting->state == TH_AWAITING_SNAPSHOT) send_awaited(ctx, awaiting, prev);
     }
-    __s64 state = ctx->prev_state;
-    if (state & TH_TASK_EXITING) return;  // it will not run again: nothing to wait for
-    if (config.off_cpu_voluntary_only && (state & TH_TASK_REPORT_STATES) == 0) return;
+    if (prev_state & TH_TASK_DEAD) return;  // it will not run again: nothing to wait for
+    // Involuntary: preempted, or it yielded still runnable.
+    if (config.off_cpu_voluntary_only && (preempt || prev_state == TH_TASK_RUNNING)) return;
     count(TH_COUNTER_OFF_CPU_SWITCHES);
     if (!config.off_cpu_sample_all && bpf_get_prandom_u32() >= config.off_cpu_threshold) {
         count(TH_COUNTER_OFF_CPU_UNSAMPLED);
@@ -422,24 +424,23 @@ static __always_inline void track_blocked(struct sched_switch_args *ctx) {
     th_trace_record *r = &b->record;
     fill_header(r, pid_tgid);
     r->origin = TH_ORIGIN_OFF_CPU;
-    b->frames = take_stacks(ctx, r, s);
+    b->task = prev;
+    b->frames = take_stacks(ctx, r, s, TH_RAW_TRACEPOINT_FRAMES);
     b->blocked_at = r->ktime;
     b->state = TH_BLOCKED;
     struct pt_regs *regs = (void *)bpf_task_pt_regs(bpf_get_current_task_btf());
     b->user_ip = regs->rip;
     b->user_sp = regs->rsp;
-    if (bpf_map_update_elem(&blocked_tasks, &tid, b, BPF_ANY) == 0)
+    if (bpf_map_update_elem(&blocked_tasks, &prev, b, BPF_ANY) == 0)
         count(TH_COUNTER_OFF_CPU_TRACKED);
     else
         count(TH_COUNTER_OFF_CPU_TRACK_ERRORS);
 }
 
-// Sends the record of a tracked task that runs again, with the time it was off the CPU (with
-// snapshots: marks it to await its snapshot).
-static __always_inline void send_resumed(struct sched_switch_args *ctx) {
-    __u32 tid = ctx->next_pid;
-    if (tid == 0) return;
-    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &tid);
+// Sends the record of a tracked task that runs again (`next`), with the time it was off the CPU
+// (with snapshots: marks it to await its snapshot).
+static __always_inline void send_resumed(void *ctx, __u64 next) {
+    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &next);
     if (!b || b->state != TH_BLOCKED) return;
     __u64 now = bpf_ktime_get_ns();
     __u64 off = now > b->blocked_at ? now - b->blocked_at : 0;
@@ -456,30 +457,31 @@ static __always_inline void send_resumed(struct sched_switch_args *ctx) {
     } else {
         __u32 zero = 0;
         struct sample_scratch *scratch = bpf_map_lookup_elem(&sample_scratch, &zero);
-        __u64 size = scratch ? copy_entry(b, tid, scratch) : 0;
+        __u64 size = scratch ? copy_entry(b, next, scratch) : 0;
         if (size > 0) {
             scratch->record.off_time = off;
             send_off_cpu(ctx, scratch, size);
         }
     }
-    bpf_map_delete_elem(&blocked_tasks, &tid);
+    bpf_map_delete_elem(&blocked_tasks, &next);
 }
 
-SEC("tracepoint/sched/sched_switch")
-int th_off_cpu(struct sched_switch_args *ctx) {
-    track_blocked(ctx);
-    send_resumed(ctx);
+// sched_switch's arguments: bool preempt, struct task_struct *prev, *next, unsigned int prev_state.
+SEC("raw_tp/sched_switch")
+int th_off_cpu(struct bpf_raw_tracepoint_args *ctx) {
+    track_blocked(ctx, ctx->args[1], ctx->args[0], ctx->args[3]);
+    send_resumed(ctx, ctx->args[2]);
     return 0;
 }
 
 // With snapshots (unwind.mode = dwarf): at the exit of a system call, in the task's own context,
 // the record of a block that ended goes out with a snapshot of the user stack it blocked on.
-SEC("tracepoint/raw_syscalls/sys_exit")
-int th_off_cpu_return(void *ctx) {
+SEC("raw_tp/sys_exit")
+int th_off_cpu_return(struct bpf_raw_tracepoint_args *ctx) {
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     if (config.target_pid != 0 && (pid_tgid >> 32) != config.target_pid) return 0;
-    __u32 tid = (__u32)pid_tgid;
-    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &tid);
-    if (b && b->state == TH_AWAITING_SNAPSHOT) send_awaited(ctx, b, tid);
+    __u64 task = bpf_get_current_task();
+    struct th_blocked_task *b = bpf_map_lookup_elem(&blocked_tasks, &task);
+    if (b && b->state == TH_AWAITING_SNAPSHOT) send_awaited(ctx, b, task);
     return 0;
 }

@@ -6,7 +6,7 @@ import TraceEngine
 import TraceModel
 import TraceReporters
 
-/// The off-CPU sampler on this kernel (sched:sched_switch): children that block in known places
+/// The off-CPU sampler on this kernel (the sched_switch raw tracepoint): children that block in known places
 /// for known times are seen waiting there, for that long.
 @Suite(.serialized, .enabled(if: KernelSupport.missingCapability() == nil, "\(KernelSupport.missingCapability() ?? "")"))
 struct OffCPUTests {
@@ -28,6 +28,10 @@ struct OffCPUTests {
         let total = lines.reduce(0) { $0 + $1.count }
         let napping = lines.filter { $0.stack.contains(";main;nap;") && $0.stack.contains("nanosleep") }.reduce(0) { $0 + $1.count }
         #expect(napping * 100 >= total * 95, "\(napping) of \(total) µs in nap: \(lines.prefix(3))")
+        // The kernel stack starts where the scheduler switched, as a classic tracepoint's does: the
+        // raw tracepoint's own frames (the program, bpf_trace_run4) are skipped.
+        let leaves = Set(lines.map { $0.stack.split(separator: ";").last ?? "" })
+        #expect(leaves == ["__schedule_[k]"], "\(lines.prefix(3))")
         let slept = try #require(output.split(separator: " ").dropFirst().first.flatMap { Double($0) }, "\(output)") / 1000
         #expect(slept >= 3_000_000, "\(output)")
         #expect(abs(Double(napping) - slept) <= 0.05 * slept, "\(napping) µs asleep in nap, \(slept) µs by the child's clock; \(counters)")

@@ -23,8 +23,8 @@ struct th_program_config {
     // aggregation set `th_aggregation_active` names; user space drains the other set. A sample
     // that cannot be counted there (a stack id collision, a full map) is sent as a record.
     __u32 aggregate;
-    // Sampler only, the off-CPU program (th_off_cpu on sched:sched_switch): 1 to count only
-    // voluntary switches (the task blocked), 0 for preemptions too.
+    // Sampler only, the off-CPU program (th_off_cpu on the sched_switch raw tracepoint): 1 to
+    // count only voluntary switches (the task blocked), 0 for preemptions too.
     __u32 off_cpu_voluntary_only;
     // A switch is tracked when bpf_get_prandom_u32() < off_cpu_threshold, or always when
     // off_cpu_sample_all is set (offcpu.probability = 1).
@@ -70,7 +70,7 @@ enum th_program_counter {
     TH_COUNTER_AGGREGATED = 8,           // samples counted in an aggregation map (no record sent)
     TH_COUNTER_AGGREGATION_COLLISIONS = 9,  // samples sent as records: a stack id's bucket held another stack
     TH_COUNTER_AGGREGATION_FULL = 10,    // samples sent as records: the stack or count map was full (or busy)
-    // Only with the off-CPU program attached (sched:sched_switch):
+    // Only with the off-CPU program attached (the sched_switch raw tracepoint):
     TH_COUNTER_OFF_CPU_SWITCHES = 11,    // switches away from a task the filters admit (pid, voluntary)
     TH_COUNTER_OFF_CPU_UNSAMPLED = 12,   // of those, not tracked: the sampling probability said no
     TH_COUNTER_OFF_CPU_TRACKED = 13,     // of those, stacks taken and the task kept in blocked_tasks

@@ -144,6 +144,14 @@ final class BPFObject {
         links.append(link)
     }
 
+    /// Attaches program `name` to the raw tracepoint `event` (no tracefs needed).
+    func attach(_ name: String, toRawTracepoint event: String) throws(KernelPathError) {
+        guard let link = bpf_program__attach_raw_tracepoint(program(name), event) else {
+            throw .failed("bpf_program__attach_raw_tracepoint(\(event))", errno: errno, needs: KernelPathError.bpfPrivileges)
+        }
+        links.append(link)
+    }
+
     /// The program's per-CPU counters (sampler_abi.h), summed over CPUs; after `close`, their
     /// final values.
     func counters() -> ProgramCounters { countersAtClose ?? readCounters(atClose: false) }
@@ -194,11 +202,11 @@ final class BPFObject {
         return result
     }
 
-    /// The keys in map `name` now (one system call a key).
+    /// The keys in map `name`, whose keys are `UInt64`s, now (one system call a key).
     private func entryCount(_ name: String) -> Int {
         let fd = mapFD(name)
-        var key: UInt32 = 0
-        var next: UInt32 = 0
+        var key: UInt64 = 0
+        var next: UInt64 = 0
         var count = 0
         var status = bpf_map_get_next_key(fd, nil, &next)
         while status == 0 {

@@ -1,7 +1,7 @@
 public import TraceModel
 
-/// What the off-CPU program (`th_off_cpu` on `sched:sched_switch`, bpf/sampler.bpf.c) tracks:
-/// the keys `offcpu.*` of the configuration.
+/// What the off-CPU program (`th_off_cpu` on the `sched_switch` raw tracepoint,
+/// bpf/sampler.bpf.c) tracks: the keys `offcpu.*` of the configuration.
 public struct OffCPUConfiguration: Hashable, Sendable {
     /// Which switches away from a CPU count as off-CPU time (`offcpu.switches`; the raw value
     /// is how the configuration spells it).

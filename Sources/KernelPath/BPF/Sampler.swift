@@ -75,7 +75,6 @@ public final class Sampler {
         }
         config.aggregate = aggregates ? 1 : 0
         if let offCPU {
-            try Tracefs.mountIfNeeded()
             config.off_cpu_voluntary_only = offCPU.switches == .voluntary ? 1 : 0
             config.off_cpu_threshold = offCPU.threshold
             config.off_cpu_sample_all = offCPU.probability >= 1 ? 1 : 0
@@ -136,12 +135,12 @@ public final class Sampler {
         }
     }
 
-    /// Attaches the off-CPU program to `sched:sched_switch` and, for `snapshots`, its second half
-    /// to `raw_syscalls:sys_exit`. On failure the program is closed.
+    /// Attaches the off-CPU program to the `sched_switch` raw tracepoint and, for `snapshots`, its
+    /// second half to `sys_exit`'s. On failure the program is closed.
     private func attachOffCPU(snapshots: Bool) throws(KernelPathError) {
         do {
-            if snapshots { try object.attach("th_off_cpu_return", toTracepoint: "raw_syscalls", "sys_exit") }
-            try object.attach("th_off_cpu", toTracepoint: "sched", "sched_switch")
+            if snapshots { try object.attach("th_off_cpu_return", toRawTracepoint: "sys_exit") }
+            try object.attach("th_off_cpu", toRawTracepoint: "sched_switch")
         } catch {
             object.close()
             throw error
