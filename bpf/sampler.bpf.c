@@ -309,7 +309,9 @@ int th_sample(struct bpf_perf_event_data *ctx) {
 // A raw tracepoint program's kernel stack starts in the tracing machinery: the program itself
 // (bpf_get_stack takes its caller's registers), then `bpf_trace_run4`, which ran it from the
 // tracepoint; the scheduler's frames (`__schedule`, …) follow, as they start a classic
-// tracepoint's stack and bpftrace's. OffCPUTests checks that the first frame kept is `__schedule`.
+// tracepoint's stack and bpftrace's. (When other programs are on the tracepoint too, the kernel
+// calls them all from `__traceiter_sched_switch`, which then comes first, for a classic
+// tracepoint's as well.) OffCPUTests checks what the first frame kept is.
 #define TH_RAW_TRACEPOINT_FRAMES 2
 
 // The scheduler's task states (include/linux/sched.h), as sched_switch's prev_state passes them.
